@@ -1,0 +1,918 @@
+"""Forward and backpropagation-through-time kernels for recurrent layers.
+
+Design
+------
+A. Shapes. A batch is X (N, T, F): N sequences of T steps of F features,
+   C-contiguous, float32 or float64 (one fused type; every array of a call
+   has X's dtype). lengths (N,) intp, 1 <= lengths[n] <= T. A layer has H
+   units and G = n_gates * H pre-activation columns: W (F, G), U (H, G).
+B. Gate order. tanh/relu RNN: one block, bias b (H). GRU: r, z, n, biases
+   b_ih and b_hh (3H each; the reset gate multiplies h U_n + b_hn). LSTM:
+   i, f, g, o, bias b (4H). W is PyTorch's weight_ih transposed and U its
+   weight_hh transposed. Zero initial state.
+C. Lengths. Positions >= lengths[n] are padding: their outputs are zero,
+   the state stays frozen at the last valid step, their content in X is
+   never read (gradients included) and their dX is zero. The reverse
+   direction runs from each sequence's own last valid step back to 0 and
+   writes outputs at the original positions.
+D. Recurrent dropout. An optional mask (N, H), fixed over the sequence,
+   multiplies h_{t-1} before the U product only (Keras 3).
+E. IN / OUT. Arguments are marked IN (read only, const), OUT (overwritten,
+   allocated by the caller) or IN-cache (written by the training forward,
+   read by the backward). Kernels create no NumPy arrays; the only memory
+   they allocate is per-call scratch (one block per thread) and one
+   weight-gradient slot per chunk.
+F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
+   does not depend on the thread count). prange hands whole chunks to
+   threads (num_threads given explicitly); each chunk runs its whole
+   sequence with single-threaded BLAS: one GEMM for the input projections
+   of all its steps, one small GEMM per step for the recurrence, and in the
+   backward pass one GEMM each for dW, dU and dX over all its steps. Each
+   chunk writes its weight gradients into its own slot; the slots are then
+   summed element by element in chunk order.
+G. Determinism. Results are bit-identical for any thread count: a chunk's
+   arithmetic does not depend on which thread runs it, and there is no
+   floating-point reduction across threads.
+H. Scaling. Parallelism is bounded by N / CHUNK_SIZE: a batch of 128 feeds
+   4 threads, so on 16 cores one would either cut chunks smaller (smaller,
+   less efficient GEMMs per step) or split each step's GEMM across threads
+   with a barrier per step (more synchronisation); both keep the fixed-chunk
+   determinism if the partition does not depend on the thread count.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+
+import numbers
+
+import numpy as np
+
+from ._activations cimport sigmoid_, tanh_
+from ._blas cimport gemm
+from ._openmp cimport omp_get_thread_num
+
+# Sequences per chunk: a chunk's per-step GEMM is (CHUNK_SIZE x H) @ (H x G);
+# 32 rows keep it efficient while a batch of 64 or 128 splits evenly into
+# 2 or 4 chunks.
+cdef enum:
+    CHUNK_SIZE = 32
+
+cdef enum:
+    RNN_TANH = 0
+    RNN_RELU = 1
+    GRU = 2
+    LSTM = 3
+
+_N_GATES = {RNN_TANH: 1, RNN_RELU: 1, GRU: 3, LSTM: 4}
+
+
+def chunk_size():
+    """Number of sequences per chunk, the unit of work of one thread."""
+    return CHUNK_SIZE
+
+
+cdef inline int _n_gates(int cell) noexcept nogil:
+    if cell == GRU:
+        return 3
+    if cell == LSTM:
+        return 4
+    return 1
+
+
+# ---------------------------------------------------------------------------
+# Per-chunk work (nogil)
+# ---------------------------------------------------------------------------
+
+cdef Py_ssize_t _forward_work_size(int cell, int T, int H, bint training) noexcept nogil:
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t size = CHUNK_SIZE * G + 3 * CHUNK_SIZE * H + H
+    if not training:
+        size += CHUNK_SIZE * T * G
+    return size
+
+
+cdef void _forward_chunk(
+    int cell, bint reverse, Py_ssize_t n0, int C, int T, int F, int H,
+    const floating* X,              # IN (N, T, F)
+    const Py_ssize_t* lengths,      # IN (N,)
+    const floating* W,              # IN (F, G)
+    const floating* U,              # IN (H, G)
+    const floating* b,              # IN (G,): b, or b_ih for the GRU
+    const floating* b_hh,           # IN (G,) GRU only, else NULL
+    const floating* mask,           # IN (N, H) or NULL
+    floating* h_last,               # OUT (N, H)
+    floating* h_seq,                # OUT (N, T, H) or NULL (inference)
+    floating* h_prev,               # OUT cache (N, T, H), NULL for inference
+    floating* gates,                # OUT cache (N, T, G), GRU/LSTM training
+    floating* aux,                  # OUT cache (N, T, H): GRU hn, LSTM c_seq
+    floating* work,                 # scratch, _forward_work_size
+) noexcept nogil:
+    cdef int G = _n_gates(cell) * H
+    cdef bint training = h_prev != NULL
+    cdef floating* rec = work                   # (C, G) recurrent products
+    cdef floating* h = rec + CHUNK_SIZE * G     # (C, H) state
+    cdef floating* hm = h + CHUNK_SIZE * H      # (C, H) masked state
+    cdef floating* c = hm + CHUNK_SIZE * H      # (C, H) LSTM cell state
+    cdef floating* tmp = c + CHUNK_SIZE * H     # (H,)
+    cdef floating* xp                           # (C, T, G) projections
+    cdef floating* hin = hm if mask != NULL else h
+    cdef floating* xrow
+    cdef floating* hrow
+    cdef floating* crow
+    cdef const floating* rrow
+    cdef const floating* mrow
+    cdef int i, j, k, L, pos, kmax = 0
+    cdef Py_ssize_t n, off
+    cdef floating zv
+
+    # Where the input projections go: in training they are turned into the
+    # cached gates (GRU/LSTM) or outputs (RNN) in place.
+    if training and cell >= GRU:
+        xp = gates + n0 * T * G
+    elif training:
+        xp = h_seq + n0 * T * H
+    else:
+        xp = tmp + H
+
+    # Input projections of all steps at once: (C*T, F) @ (F, G).
+    gemm(False, False, C * T, G, F, 1, X + n0 * T * F, F, W, G, 0, xp, G)
+
+    memset(h, 0, C * H * sizeof(floating))
+    memset(c, 0, C * H * sizeof(floating))
+    for j in range(C):
+        kmax = max(kmax, <int> lengths[n0 + j])
+
+    for k in range(kmax):
+        if mask != NULL:
+            for j in range(C):
+                mrow = mask + (n0 + j) * H
+                for i in range(H):
+                    hm[j * H + i] = h[j * H + i] * mrow[i]
+        gemm(False, False, C, G, H, 1, hin, H, U, G, 0, rec, G)
+
+        for j in range(C):
+            n = n0 + j
+            L = <int> lengths[n]
+            if k >= L:
+                continue        # past the end: state frozen
+            pos = L - 1 - k if reverse else k
+            off = n * T + pos
+            xrow = xp + (j * T + pos) * G
+            rrow = rec + j * G
+            hrow = h + j * H
+            if training:
+                memcpy(h_prev + off * H, hin + j * H, H * sizeof(floating))
+
+            if cell == RNN_TANH or cell == RNN_RELU:
+                for i in range(H):
+                    xrow[i] = xrow[i] + rrow[i] + b[i]
+                if cell == RNN_TANH:
+                    tanh_(xrow, H)
+                else:
+                    for i in range(H):
+                        # NaN stays NaN
+                        xrow[i] = 0 if xrow[i] < 0 else xrow[i]
+                memcpy(hrow, xrow, H * sizeof(floating))
+            elif cell == GRU:
+                for i in range(2 * H):
+                    xrow[i] = xrow[i] + rrow[i] + b[i] + b_hh[i]
+                sigmoid_(xrow, 2 * H)
+                for i in range(H):
+                    tmp[i] = rrow[2 * H + i] + b_hh[2 * H + i]
+                for i in range(H):
+                    xrow[2 * H + i] = xrow[2 * H + i] + b[2 * H + i] + xrow[i] * tmp[i]
+                tanh_(xrow + 2 * H, H)
+                for i in range(H):
+                    zv = xrow[H + i]
+                    hrow[i] = (1 - zv) * xrow[2 * H + i] + zv * hrow[i]
+                if training:
+                    memcpy(aux + off * H, tmp, H * sizeof(floating))
+            else:
+                for i in range(4 * H):
+                    xrow[i] = xrow[i] + rrow[i] + b[i]
+                sigmoid_(xrow, 2 * H)
+                tanh_(xrow + 2 * H, H)
+                sigmoid_(xrow + 3 * H, H)
+                crow = c + j * H
+                for i in range(H):
+                    crow[i] = xrow[H + i] * crow[i] + xrow[i] * xrow[2 * H + i]
+                if training:
+                    memcpy(aux + off * H, crow, H * sizeof(floating))
+                memcpy(tmp, crow, H * sizeof(floating))
+                tanh_(tmp, H)
+                for i in range(H):
+                    hrow[i] = xrow[3 * H + i] * tmp[i]
+
+            if h_seq != NULL and not (training and cell <= RNN_RELU):
+                memcpy(h_seq + off * H, hrow, H * sizeof(floating))
+
+    for j in range(C):
+        n = n0 + j
+        L = <int> lengths[n]
+        memcpy(h_last + n * H, h + j * H, H * sizeof(floating))
+        if L < T:
+            # Padding: zero outputs, and zero caches so that the backward
+            # pass's all-steps GEMMs read finite zeros there.
+            if h_seq != NULL:
+                memset(h_seq + (n * T + L) * H, 0, (T - L) * H * sizeof(floating))
+            if training:
+                memset(h_prev + (n * T + L) * H, 0, (T - L) * H * sizeof(floating))
+                if cell >= GRU:
+                    memset(gates + (n * T + L) * G, 0, (T - L) * G * sizeof(floating))
+                    memset(aux + (n * T + L) * H, 0, (T - L) * H * sizeof(floating))
+
+
+cdef Py_ssize_t _backward_work_size(int cell, int T, int F, int H) noexcept nogil:
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t CT = CHUNK_SIZE * T
+    cdef Py_ssize_t size = CT * G + CHUNK_SIZE * G + 3 * CHUNK_SIZE * H + 2 * H + CT * F
+    if cell == GRU:
+        size += CT * H
+    return size
+
+
+cdef void _backward_chunk(
+    int cell, bint reverse, Py_ssize_t n0, int C, int T, int F, int H,
+    const floating* X,              # IN (N, T, F)
+    const Py_ssize_t* lengths,      # IN (N,)
+    const floating* W,              # IN (F, G)
+    const floating* U,              # IN (H, G)
+    const floating* mask,           # IN (N, H) or NULL
+    const floating* h_seq,          # IN cache (N, T, H)
+    const floating* h_prev,         # IN cache (N, T, H)
+    const floating* gates,          # IN cache (N, T, G), GRU/LSTM
+    const floating* aux,            # IN cache (N, T, H): GRU hn, LSTM c_seq
+    const floating* dh_last,        # IN (N, H) or NULL
+    const floating* dh_seq,         # IN (N, T, H) or NULL
+    floating* slot,                 # OUT this chunk's dW | dU | db | db_hh
+    floating* dX,                   # OUT (N, T, F) or NULL
+    floating* work,                 # scratch, _backward_work_size
+) noexcept nogil:
+    cdef int G = _n_gates(cell) * H
+    cdef int CT = C * T
+    cdef floating* dW = slot
+    cdef floating* dU = dW + F * G
+    cdef floating* db = dU + H * G
+    cdef floating* db_hh = db + G
+    cdef floating* dpre = work                         # (C, T, G)
+    cdef floating* dstep = dpre + CHUNK_SIZE * T * G   # (C, G)
+    cdef floating* dh = dstep + CHUNK_SIZE * G         # (C, H)
+    cdef floating* dc = dh + CHUNK_SIZE * H            # (C, H)
+    cdef floating* dhp = dc + CHUNK_SIZE * H           # (C, H)
+    cdef floating* tmp = dhp + CHUNK_SIZE * H          # (H,)
+    cdef floating* zeros = tmp + H                     # (H,)
+    cdef floating* xbuf = zeros + H                    # (C, T, F)
+    cdef floating* drn = xbuf + CHUNK_SIZE * T * F     # (C, T, H) GRU
+    cdef const floating* Xc = X + n0 * T * F
+    cdef const floating* g
+    cdef const floating* hv
+    cdef const floating* hp
+    cdef const floating* cp
+    cdef const floating* mrow
+    cdef floating* drow
+    cdef floating* srow
+    cdef floating* dhrow
+    cdef floating* dcrow
+    cdef int i, j, k, L, pos, prev, kmax = 0
+    cdef bint padded = False
+    cdef Py_ssize_t n, off, r
+    cdef floating dv, dn, dz, dr, dct, tc, iv, fv, gv, ov, rv, zv, nv
+
+    memset(zeros, 0, H * sizeof(floating))
+    memset(dc, 0, C * H * sizeof(floating))
+    memset(dstep, 0, C * G * sizeof(floating))
+    for j in range(C):
+        n = n0 + j
+        L = <int> lengths[n]
+        kmax = max(kmax, L)
+        if dh_last != NULL:
+            memcpy(dh + j * H, dh_last + n * H, H * sizeof(floating))
+        else:
+            memset(dh + j * H, 0, H * sizeof(floating))
+        if L < T:
+            padded = True
+            memset(dpre + (j * T + L) * G, 0, (T - L) * G * sizeof(floating))
+            if cell == GRU:
+                memset(drn + (j * T + L) * H, 0, (T - L) * H * sizeof(floating))
+
+    for k in range(kmax - 1, -1, -1):
+        for j in range(C):
+            n = n0 + j
+            L = <int> lengths[n]
+            if k >= L:
+                continue        # frozen state: its gradient passes unchanged
+            pos = L - 1 - k if reverse else k
+            prev = pos + 1 if reverse else pos - 1
+            off = n * T + pos
+            drow = dpre + (j * T + pos) * G
+            srow = dstep + j * G
+            dhrow = dh + j * H
+            if dh_seq != NULL:
+                for i in range(H):
+                    dhrow[i] = dhrow[i] + dh_seq[off * H + i]
+            hv = h_seq + off * H
+
+            if cell == RNN_TANH:
+                for i in range(H):
+                    drow[i] = dhrow[i] * (1 - hv[i] * hv[i])
+                memcpy(srow, drow, G * sizeof(floating))
+                memset(dhrow, 0, H * sizeof(floating))
+            elif cell == RNN_RELU:
+                for i in range(H):
+                    drow[i] = dhrow[i] if hv[i] > 0 else 0
+                memcpy(srow, drow, G * sizeof(floating))
+                memset(dhrow, 0, H * sizeof(floating))
+            elif cell == GRU:
+                g = gates + off * G
+                if k == 0:
+                    hp = zeros
+                else:
+                    hp = h_seq + (n * T + prev) * H
+                for i in range(H):
+                    dv = dhrow[i]
+                    rv = g[i]
+                    zv = g[H + i]
+                    nv = g[2 * H + i]
+                    dn = dv * (1 - zv) * (1 - nv * nv)
+                    dz = dv * (hp[i] - nv) * zv * (1 - zv)
+                    dr = dn * aux[off * H + i] * rv * (1 - rv)
+                    drow[i] = dr
+                    drow[H + i] = dz
+                    drow[2 * H + i] = dn
+                    srow[i] = dr
+                    srow[H + i] = dz
+                    srow[2 * H + i] = dn * rv
+                    drn[(j * T + pos) * H + i] = dn * rv
+                    dhrow[i] = dv * zv      # through z * h_{t-1}
+            else:
+                g = gates + off * G
+                if k == 0:
+                    cp = zeros
+                else:
+                    cp = aux + (n * T + prev) * H
+                memcpy(tmp, aux + off * H, H * sizeof(floating))
+                tanh_(tmp, H)
+                dcrow = dc + j * H
+                for i in range(H):
+                    dv = dhrow[i]
+                    iv = g[i]
+                    fv = g[H + i]
+                    gv = g[2 * H + i]
+                    ov = g[3 * H + i]
+                    tc = tmp[i]
+                    dct = dcrow[i] + dv * ov * (1 - tc * tc)
+                    drow[i] = dct * gv * iv * (1 - iv)
+                    drow[H + i] = dct * cp[i] * fv * (1 - fv)
+                    drow[2 * H + i] = dct * iv * (1 - gv * gv)
+                    drow[3 * H + i] = dv * tc * ov * (1 - ov)
+                    dcrow[i] = dct * fv
+                memcpy(srow, drow, G * sizeof(floating))
+                memset(dhrow, 0, H * sizeof(floating))
+
+        # Gradient through the recurrent product: dstep (C, G) @ U^T.
+        gemm(False, True, C, H, G, 1, dstep, G, U, G, 0, dhp, H)
+        for j in range(C):
+            n = n0 + j
+            if k >= lengths[n]:
+                continue
+            dhrow = dh + j * H
+            if mask != NULL:
+                mrow = mask + n * H
+                for i in range(H):
+                    dhrow[i] = dhrow[i] + dhp[j * H + i] * mrow[i]
+            else:
+                for i in range(H):
+                    dhrow[i] = dhrow[i] + dhp[j * H + i]
+
+    # Weight gradients over all steps at once. Padding rows of dpre are zero;
+    # padding in X may hold anything (NaN included), so it is zeroed in a copy.
+    if padded:
+        for j in range(C):
+            L = <int> lengths[n0 + j]
+            memcpy(xbuf + j * T * F, Xc + j * T * F, L * F * sizeof(floating))
+            memset(xbuf + (j * T + L) * F, 0, (T - L) * F * sizeof(floating))
+        Xc = xbuf
+    gemm(True, False, F, G, CT, 1, Xc, F, dpre, G, 0, dW, G)
+    if cell == GRU:
+        gemm(True, False, H, 2 * H, CT, 1, h_prev + n0 * T * H, H, dpre, G, 0, dU, G)
+        gemm(True, False, H, H, CT, 1, h_prev + n0 * T * H, H, drn, H, 0, dU + 2 * H, G)
+    else:
+        gemm(True, False, H, G, CT, 1, h_prev + n0 * T * H, H, dpre, G, 0, dU, G)
+
+    memset(db, 0, G * sizeof(floating))
+    for r in range(CT):
+        for i in range(G):
+            db[i] = db[i] + dpre[r * G + i]
+    if cell == GRU:
+        memcpy(db_hh, db, 2 * H * sizeof(floating))
+        memset(db_hh + 2 * H, 0, H * sizeof(floating))
+        for r in range(CT):
+            for i in range(H):
+                db_hh[2 * H + i] = db_hh[2 * H + i] + drn[r * H + i]
+
+    if dX != NULL:
+        gemm(False, True, CT, F, G, 1, dpre, G, W, G, 0, dX + n0 * T * F, F)
+
+
+cdef void _sum_slots(const floating* slots, Py_ssize_t n_chunks,
+                     Py_ssize_t slot_size, Py_ssize_t start, Py_ssize_t size,
+                     floating* out, int n_threads) noexcept nogil:
+    """out[e] = sum over chunks, in chunk order, of slots[chunk][start + e]."""
+    cdef Py_ssize_t e, ci
+    cdef floating acc
+    for e in prange(size, num_threads=n_threads, schedule="static"):
+        acc = slots[start + e]
+        for ci in range(1, n_chunks):
+            acc = acc + slots[ci * slot_size + start + e]
+        out[e] = acc
+
+
+# ---------------------------------------------------------------------------
+# Batch drivers (fused over float / double)
+# ---------------------------------------------------------------------------
+
+def _forward(
+    int cell, bint reverse, int n_threads,
+    const floating[:, :, ::1] X,
+    const Py_ssize_t[::1] lengths,
+    const floating[:, ::1] W,
+    const floating[:, ::1] U,
+    const floating[::1] b,
+    const floating[::1] b_hh,
+    const floating[:, ::1] mask,
+    floating[:, ::1] h_last,
+    floating[:, :, ::1] h_seq,
+    floating[:, :, ::1] h_prev,
+    floating[:, :, ::1] gates,
+    floating[:, :, ::1] aux,
+):
+    cdef Py_ssize_t N = X.shape[0]
+    cdef int T = X.shape[1], F = X.shape[2], H = U.shape[0]
+    cdef bint training = h_prev is not None
+    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
+    cdef int n_workers = <int> min(n_threads, n_chunks)
+    cdef Py_ssize_t work_size = _forward_work_size(cell, T, H, training)
+    cdef Py_ssize_t ci, n0
+    cdef int C, tid
+    cdef floating* work
+    cdef const floating* b_hh_p = &b_hh[0] if b_hh is not None else NULL
+    cdef const floating* mask_p = &mask[0, 0] if mask is not None else NULL
+    cdef floating* h_seq_p = &h_seq[0, 0, 0] if h_seq is not None else NULL
+    cdef floating* h_prev_p = &h_prev[0, 0, 0] if h_prev is not None else NULL
+    cdef floating* gates_p = &gates[0, 0, 0] if gates is not None else NULL
+    cdef floating* aux_p = &aux[0, 0, 0] if aux is not None else NULL
+
+    if N == 0:
+        return
+    work = <floating*> malloc(n_workers * work_size * sizeof(floating))
+    if work == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
+                tid = omp_get_thread_num()
+                n0 = ci * CHUNK_SIZE
+                C = <int> min(CHUNK_SIZE, N - n0)
+                _forward_chunk(
+                    cell, reverse, n0, C, T, F, H, &X[0, 0, 0], &lengths[0],
+                    &W[0, 0], &U[0, 0], &b[0], b_hh_p, mask_p, &h_last[0, 0],
+                    h_seq_p, h_prev_p, gates_p, aux_p, work + tid * work_size,
+                )
+    finally:
+        free(work)
+
+
+def _backward(
+    int cell, bint reverse, int n_threads,
+    const floating[:, :, ::1] X,
+    const Py_ssize_t[::1] lengths,
+    const floating[:, ::1] W,
+    const floating[:, ::1] U,
+    const floating[:, ::1] mask,
+    const floating[:, :, ::1] h_seq,
+    const floating[:, :, ::1] h_prev,
+    const floating[:, :, ::1] gates,
+    const floating[:, :, ::1] aux,
+    const floating[:, ::1] dh_last,
+    const floating[:, :, ::1] dh_seq,
+    floating[:, ::1] dW,
+    floating[:, ::1] dU,
+    floating[::1] db,
+    floating[::1] db_hh,
+    floating[:, :, ::1] dX,
+):
+    cdef Py_ssize_t N = X.shape[0]
+    cdef int T = X.shape[1], F = X.shape[2], H = U.shape[0]
+    cdef int G = _n_gates(cell) * H
+    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
+    cdef int n_workers = <int> min(n_threads, n_chunks)
+    cdef Py_ssize_t work_size = _backward_work_size(cell, T, F, H)
+    cdef Py_ssize_t slot_size = F * G + H * G + 2 * G
+    cdef Py_ssize_t ci, n0
+    cdef int C, tid
+    cdef floating* work = NULL
+    cdef floating* slots = NULL
+    cdef const floating* mask_p = &mask[0, 0] if mask is not None else NULL
+    cdef const floating* gates_p = &gates[0, 0, 0] if gates is not None else NULL
+    cdef const floating* aux_p = &aux[0, 0, 0] if aux is not None else NULL
+    cdef const floating* dh_last_p = &dh_last[0, 0] if dh_last is not None else NULL
+    cdef const floating* dh_seq_p = &dh_seq[0, 0, 0] if dh_seq is not None else NULL
+    cdef floating* dX_p = &dX[0, 0, 0] if dX is not None else NULL
+    cdef floating* db_hh_p = &db_hh[0] if db_hh is not None else NULL
+
+    if N == 0:
+        return
+    work = <floating*> malloc(n_workers * work_size * sizeof(floating))
+    slots = <floating*> malloc(n_chunks * slot_size * sizeof(floating))
+    if work == NULL or slots == NULL:
+        free(work)
+        free(slots)
+        raise MemoryError()
+    try:
+        with nogil:
+            for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
+                tid = omp_get_thread_num()
+                n0 = ci * CHUNK_SIZE
+                C = <int> min(CHUNK_SIZE, N - n0)
+                _backward_chunk(
+                    cell, reverse, n0, C, T, F, H, &X[0, 0, 0], &lengths[0],
+                    &W[0, 0], &U[0, 0], mask_p, &h_seq[0, 0, 0],
+                    &h_prev[0, 0, 0], gates_p, aux_p, dh_last_p, dh_seq_p,
+                    slots + ci * slot_size, dX_p, work + tid * work_size,
+                )
+            _sum_slots(slots, n_chunks, slot_size, 0, F * G, &dW[0, 0], n_threads)
+            _sum_slots(slots, n_chunks, slot_size, F * G, H * G, &dU[0, 0], n_threads)
+            _sum_slots(slots, n_chunks, slot_size, F * G + H * G, G, &db[0], n_threads)
+            if db_hh_p != NULL:
+                _sum_slots(slots, n_chunks, slot_size, F * G + H * G + G, G,
+                           db_hh_p, n_threads)
+    finally:
+        free(work)
+        free(slots)
+
+
+# ---------------------------------------------------------------------------
+# Validation (Python level, before any nogil work)
+# ---------------------------------------------------------------------------
+
+class _Checker:
+    """Checks the arrays of one call and remembers them for aliasing tests."""
+
+    def __init__(self, cell, X, lengths, W, U, n_threads):
+        if not isinstance(X, np.ndarray):
+            raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}.")
+        if X.dtype != np.float32 and X.dtype != np.float64:
+            raise TypeError(f"X must have dtype float32 or float64, got {X.dtype}.")
+        if X.ndim != 3:
+            raise ValueError(
+                "X must be 3-D (n_samples, n_steps, n_features), "
+                f"got shape {X.shape}."
+            )
+        if not X.flags.c_contiguous:
+            raise ValueError("X must be C-contiguous.")
+        self.N, self.T, self.F = X.shape
+        if self.T == 0 or self.F == 0:
+            raise ValueError(f"X must have n_steps >= 1 and n_features >= 1, got shape {X.shape}.")
+        self.dtype = X.dtype
+        self.inputs = [("X", X)]
+        self.outputs = []
+
+        if not isinstance(lengths, np.ndarray):
+            raise TypeError(
+                f"lengths must be a numpy.ndarray, got {type(lengths).__name__}."
+            )
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"lengths must have an integer dtype, got {lengths.dtype}.")
+        if lengths.shape != (self.N,):
+            raise ValueError(
+                f"lengths must have shape ({self.N},), got {lengths.shape}."
+            )
+        if self.N and (lengths.min() < 1 or lengths.max() > self.T):
+            raise ValueError(
+                f"lengths must lie in [1, n_steps={self.T}], got values in "
+                f"[{lengths.min()}, {lengths.max()}]."
+            )
+        self.lengths = np.ascontiguousarray(lengths, dtype=np.intp)
+
+        if not isinstance(U, np.ndarray) or U.ndim != 2:
+            raise ValueError(
+                f"U must be a 2-D numpy.ndarray (n_hidden, n_gates * n_hidden), "
+                f"got {getattr(U, 'shape', type(U).__name__)}."
+            )
+        self.H = U.shape[0]
+        self.G = _N_GATES[cell] * self.H
+        if self.H == 0:
+            raise ValueError("U must have n_hidden >= 1 rows.")
+        self.array("U", U, (self.H, self.G))
+        self.array("W", W, (self.F, self.G))
+
+        if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
+                or n_threads < 1):
+            raise ValueError(f"n_threads must be an int >= 1, got {n_threads!r}.")
+        self.n_threads = int(n_threads)
+
+    def array(self, name, a, shape, out=False, optional=False):
+        if a is None:
+            if optional:
+                return None
+            raise TypeError(f"{name} must be a numpy.ndarray, got None.")
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}.")
+        if a.dtype != self.dtype:
+            raise TypeError(f"{name} must have dtype {self.dtype} like X, got {a.dtype}.")
+        if a.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {a.shape}.")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous.")
+        if out:
+            if not a.flags.writeable:
+                raise ValueError(f"{name} must be writeable.")
+            for other_name, other in self.inputs + self.outputs:
+                if np.may_share_memory(a, other):
+                    raise ValueError(
+                        f"{name} must not share memory with {other_name}."
+                    )
+            self.outputs.append((name, a))
+        else:
+            self.inputs.append((name, a))
+        return a
+
+    def seq(self, name, a, out=False, optional=False):
+        return self.array(name, a, (self.N, self.T, self.H), out, optional)
+
+    def state(self, name, a, out=False, optional=False):
+        return self.array(name, a, (self.N, self.H), out, optional)
+
+    def check_outputs_against_inputs(self):
+        # Inputs checked after an output was registered.
+        for name, a in self.outputs:
+            for other_name, other in self.inputs:
+                if np.may_share_memory(a, other):
+                    raise ValueError(f"{name} must not share memory with {other_name}.")
+
+
+def _cell_code(cell, activation):
+    if cell == "rnn":
+        if activation == "tanh":
+            return RNN_TANH
+        if activation == "relu":
+            return RNN_RELU
+        raise ValueError(f"activation must be 'tanh' or 'relu', got {activation!r}.")
+    return GRU if cell == "gru" else LSTM
+
+
+def _run_forward(cell, X, lengths, W, U, b, b_hh, h_last, h_seq, caches,
+                 mask, reverse, activation, n_threads):
+    """Validate one forward call; caches is None for inference."""
+    code = _cell_code(cell, activation)
+    chk = _Checker(code, X, lengths, W, U, n_threads)
+    if cell == "gru":
+        chk.array("b_ih", b, (chk.G,))
+        chk.array("b_hh", b_hh, (chk.G,))
+    else:
+        chk.array("b", b, (chk.G,))
+    training = caches is not None
+    if training:
+        chk.state("mask", mask, optional=True)
+    elif mask is not None:
+        raise ValueError("mask (recurrent dropout) applies to training only.")
+    chk.state("h_last", h_last, out=True)
+    chk.seq("h_seq", h_seq, out=True, optional=not training)
+    h_prev = gates = aux = None
+    if training:
+        h_prev = chk.seq("h_prev", caches["h_prev"], out=True)
+        if cell == "gru":
+            gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G), out=True)
+            aux = chk.seq("hn", caches["hn"], out=True)
+        elif cell == "lstm":
+            gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G), out=True)
+            aux = chk.seq("c_seq", caches["c_seq"], out=True)
+    chk.check_outputs_against_inputs()
+    if chk.N == 0:
+        return
+    _forward(code, bool(reverse), chk.n_threads, X, chk.lengths, W, U, b,
+             b_hh, mask, h_last, h_seq, h_prev, gates, aux)
+
+
+def _run_backward(cell, X, lengths, W, U, h_seq, caches, dh_last, dh_seq,
+                  dW, dU, db, db_hh, dX, mask, reverse, activation, n_threads):
+    code = _cell_code(cell, activation)
+    chk = _Checker(code, X, lengths, W, U, n_threads)
+    chk.state("mask", mask, optional=True)
+    chk.seq("h_seq", h_seq)
+    h_prev = chk.seq("h_prev", caches["h_prev"])
+    gates = aux = None
+    if cell == "gru":
+        gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G))
+        aux = chk.seq("hn", caches["hn"])
+    elif cell == "lstm":
+        gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G))
+        aux = chk.seq("c_seq", caches["c_seq"])
+    if dh_last is None and dh_seq is None:
+        raise ValueError("At least one of dh_last and dh_seq must be given.")
+    chk.state("dh_last", dh_last, optional=True)
+    chk.seq("dh_seq", dh_seq, optional=True)
+    chk.array("dW", dW, (chk.F, chk.G), out=True)
+    chk.array("dU", dU, (chk.H, chk.G), out=True)
+    if cell == "gru":
+        chk.array("db_ih", db, (chk.G,), out=True)
+        chk.array("db_hh", db_hh, (chk.G,), out=True)
+    else:
+        chk.array("db", db, (chk.G,), out=True)
+    chk.array("dX", dX, (chk.N, chk.T, chk.F), out=True, optional=True)
+    chk.check_outputs_against_inputs()
+    if chk.N == 0:
+        dW[...] = 0
+        dU[...] = 0
+        db[...] = 0
+        if db_hh is not None:
+            db_hh[...] = 0
+        return
+    _backward(code, bool(reverse), chk.n_threads, X, chk.lengths, W, U, mask,
+              h_seq, h_prev, gates, aux, dh_last, dh_seq, dW, dU, db, db_hh, dX)
+
+
+# ---------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------
+
+def rnn_forward(X, lengths, W, U, b, h_last, h_seq, h_prev, *, mask=None,
+                reverse=False, activation="tanh", n_threads=1):
+    """Training forward pass of a tanh (or relu) RNN layer.
+
+    ``h_t = act(x_t W + (h_{t-1} * mask) U + b)`` from a zero state.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+        IN. float32 or float64; every other array has X's dtype and is
+        C-contiguous.
+    lengths : ndarray of shape (n_samples,), integer
+        IN. Valid steps per sequence, ``1 <= lengths[n] <= n_steps``.
+    W : ndarray of shape (n_features, n_hidden)
+        IN. Input weights.
+    U : ndarray of shape (n_hidden, n_hidden)
+        IN. Recurrent weights.
+    b : ndarray of shape (n_hidden,)
+        IN. Bias.
+    h_last : ndarray of shape (n_samples, n_hidden)
+        OUT. State after each sequence's last processed step.
+    h_seq : ndarray of shape (n_samples, n_steps, n_hidden)
+        OUT, cache. Output at every step, zero past each sequence's end.
+    h_prev : ndarray of shape (n_samples, n_steps, n_hidden)
+        OUT, cache. State multiplied by ``U`` at every step.
+    mask : ndarray of shape (n_samples, n_hidden), default=None
+        IN. Recurrent dropout mask.
+    reverse : bool, default=False
+        Run each sequence from its last valid step back to step 0.
+    activation : {"tanh", "relu"}, default="tanh"
+    n_threads : int, default=1
+        OpenMP threads (the caller limits BLAS to one thread).
+    """
+    _run_forward("rnn", X, lengths, W, U, b, None, h_last, h_seq,
+                 {"h_prev": h_prev}, mask, reverse, activation, n_threads)
+
+
+def rnn_forward_inference(X, lengths, W, U, b, h_last, h_seq=None, *,
+                          reverse=False, activation="tanh", n_threads=1):
+    """Forward pass of a tanh (or relu) RNN layer keeping no cache.
+
+    Same as :func:`rnn_forward` without ``h_prev`` and recurrent dropout;
+    ``h_seq`` (OUT) is optional.
+    """
+    _run_forward("rnn", X, lengths, W, U, b, None, h_last, h_seq, None,
+                 None, reverse, activation, n_threads)
+
+
+def rnn_backward(X, lengths, W, U, h_seq, h_prev, dh_last, dh_seq, dW, dU,
+                 db, dX, *, mask=None, reverse=False, activation="tanh",
+                 n_threads=1):
+    """Backpropagation through time of a tanh (or relu) RNN layer.
+
+    Parameters
+    ----------
+    X, lengths, W, U, mask, reverse, activation, n_threads
+        IN, as given to :func:`rnn_forward`.
+    h_seq, h_prev : ndarray of shape (n_samples, n_steps, n_hidden)
+        IN. The caches :func:`rnn_forward` wrote.
+    dh_last : ndarray of shape (n_samples, n_hidden) or None
+        IN. Gradient of the loss w.r.t. ``h_last``.
+    dh_seq : ndarray of shape (n_samples, n_steps, n_hidden) or None
+        IN. Gradient w.r.t. ``h_seq`` (ignored past each sequence's end).
+    dW, dU, db : ndarray
+        OUT. Gradients w.r.t. ``W``, ``U`` and ``b``.
+    dX : ndarray of shape (n_samples, n_steps, n_features) or None
+        OUT. Gradient w.r.t. ``X`` (zero past each sequence's end); None
+        skips its computation.
+    """
+    _run_backward("rnn", X, lengths, W, U, h_seq, {"h_prev": h_prev},
+                  dh_last, dh_seq, dW, dU, db, None, dX, mask, reverse,
+                  activation, n_threads)
+
+
+def gru_forward(X, lengths, W, U, b_ih, b_hh, h_last, h_seq, h_prev, gates,
+                hn, *, mask=None, reverse=False, n_threads=1):
+    """Training forward pass of a GRU layer (reset gate after the product).
+
+    Gates r, z, n in column blocks of ``W`` (n_features, 3 * n_hidden),
+    ``U`` (n_hidden, 3 * n_hidden), ``b_ih`` and ``b_hh`` (3 * n_hidden,)::
+
+        r = sigmoid(x W_r + b_ir + hm U_r + b_hr)
+        z = sigmoid(x W_z + b_iz + hm U_z + b_hz)
+        n = tanh(x W_n + b_in + r * (hm U_n + b_hn))
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    with ``hm = h_{t-1} * mask``. Other arguments as in
+    :func:`rnn_forward`; ``gates`` (n_samples, n_steps, 3 * n_hidden) and
+    ``hn`` (n_samples, n_steps, n_hidden) are OUT caches for the backward
+    pass.
+    """
+    _run_forward("gru", X, lengths, W, U, b_ih, b_hh, h_last, h_seq,
+                 {"h_prev": h_prev, "gates": gates, "hn": hn}, mask, reverse,
+                 "tanh", n_threads)
+
+
+def gru_forward_inference(X, lengths, W, U, b_ih, b_hh, h_last, h_seq=None,
+                          *, reverse=False, n_threads=1):
+    """Forward pass of a GRU layer keeping no cache (see :func:`gru_forward`)."""
+    _run_forward("gru", X, lengths, W, U, b_ih, b_hh, h_last, h_seq, None,
+                 None, reverse, "tanh", n_threads)
+
+
+def gru_backward(X, lengths, W, U, h_seq, h_prev, gates, hn, dh_last, dh_seq,
+                 dW, dU, db_ih, db_hh, dX, *, mask=None, reverse=False,
+                 n_threads=1):
+    """Backpropagation through time of a GRU layer.
+
+    The caches are those :func:`gru_forward` wrote; other arguments as in
+    :func:`rnn_backward`, with OUT ``db_ih`` and ``db_hh``.
+    """
+    _run_backward("gru", X, lengths, W, U, h_seq,
+                  {"h_prev": h_prev, "gates": gates, "hn": hn}, dh_last,
+                  dh_seq, dW, dU, db_ih, db_hh, dX, mask, reverse, "tanh",
+                  n_threads)
+
+
+def lstm_forward(X, lengths, W, U, b, h_last, h_seq, h_prev, gates, c_seq, *,
+                 mask=None, reverse=False, n_threads=1):
+    """Training forward pass of an LSTM layer.
+
+    Gates i, f, g, o in column blocks of ``W`` (n_features, 4 * n_hidden),
+    ``U`` (n_hidden, 4 * n_hidden) and ``b`` (4 * n_hidden,)::
+
+        i, f, o = sigmoid(x W_* + hm U_* + b_*);  g = tanh(x W_g + hm U_g + b_g)
+        c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
+
+    with ``hm = h_{t-1} * mask``. Other arguments as in
+    :func:`rnn_forward`; ``gates`` (n_samples, n_steps, 4 * n_hidden) and
+    ``c_seq`` (n_samples, n_steps, n_hidden) are OUT caches.
+    """
+    _run_forward("lstm", X, lengths, W, U, b, None, h_last, h_seq,
+                 {"h_prev": h_prev, "gates": gates, "c_seq": c_seq}, mask,
+                 reverse, "tanh", n_threads)
+
+
+def lstm_forward_inference(X, lengths, W, U, b, h_last, h_seq=None, *,
+                           reverse=False, n_threads=1):
+    """Forward pass of an LSTM layer keeping no cache (see :func:`lstm_forward`)."""
+    _run_forward("lstm", X, lengths, W, U, b, None, h_last, h_seq, None,
+                 None, reverse, "tanh", n_threads)
+
+
+def lstm_backward(X, lengths, W, U, h_seq, h_prev, gates, c_seq, dh_last,
+                  dh_seq, dW, dU, db, dX, *, mask=None, reverse=False,
+                  n_threads=1):
+    """Backpropagation through time of an LSTM layer.
+
+    The caches are those :func:`lstm_forward` wrote; other arguments as in
+    :func:`rnn_backward`.
+    """
+    _run_backward("lstm", X, lengths, W, U, h_seq,
+                  {"h_prev": h_prev, "gates": gates, "c_seq": c_seq}, dh_last,
+                  dh_seq, dW, dU, db, None, dX, mask, reverse, "tanh",
+                  n_threads)
+
+
+def _gate_math(x, name):
+    """Apply the kernels' ``"sigmoid"`` or ``"tanh"`` to a 1-D array in place.
+
+    Exposed for tests of the vectorised float32 approximations.
+    """
+    if not isinstance(x, np.ndarray) or x.ndim != 1 or not x.flags.c_contiguous:
+        raise ValueError("x must be a 1-D C-contiguous numpy.ndarray.")
+    if name not in ("sigmoid", "tanh"):
+        raise ValueError(f"name must be 'sigmoid' or 'tanh', got {name!r}.")
+    if x.dtype != np.float32 and x.dtype != np.float64:
+        raise TypeError(f"x must be float32 or float64, got {x.dtype}.")
+    _gate_math_impl(x, name == "sigmoid")
+
+
+def _gate_math_impl(floating[::1] x, bint sigmoid):
+    if x.shape[0] == 0:
+        return
+    if sigmoid:
+        sigmoid_(&x[0], <int> x.shape[0])
+    else:
+        tanh_(&x[0], <int> x.shape[0])
