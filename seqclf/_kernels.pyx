@@ -595,6 +595,7 @@ class _Checker:
                 f"[{lengths.min()}, {lengths.max()}]."
             )
         self.lengths = np.ascontiguousarray(lengths, dtype=np.intp)
+        self.inputs.append(("lengths", lengths))
 
         if not isinstance(U, np.ndarray) or U.ndim != 2:
             raise ValueError(
