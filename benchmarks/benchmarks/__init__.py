@@ -1,0 +1,1 @@
+"""asv benchmarks of seqclf; configuration in ../asv.conf.json and config.json."""
