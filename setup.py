@@ -74,6 +74,19 @@ def _probe_openmp(compiler, flags):
         return out.returncode == 0 and out.stdout.strip() == "2", out.stdout
 
 
+def _accepts_flags(compiler, flags):
+    """Whether the compiler compiles an empty function with ``flags``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "flags.c")
+        with open(src, "w") as f:
+            f.write("int seqclf_probe(void) { return 0; }\n")
+        try:
+            compiler.compile([src], output_dir=tmp, extra_postargs=flags + ["-Werror"])
+        except Exception:
+            return False
+    return True
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         compiler_type = self.compiler.compiler_type
@@ -82,6 +95,11 @@ class BuildExt(build_ext):
             # -fno-trapping-math lets gcc vectorise the branch-free gate math;
             # unlike -ffast-math it keeps IEEE NaN/inf semantics.
             base = ["-O3", "-fno-trapping-math", "-Wno-unused-function"]
+            # The gate loops read and write many arrays: let gcc check more
+            # pointer pairs for overlap at run time instead of not vectorising.
+            alias = ["--param", "vect-max-version-for-alias-checks=64"]
+            if _accepts_flags(self.compiler, alias):
+                base += alias
         flags = None
         if os.environ.get("SEQCLF_NO_OPENMP", "0") in ("", "0"):
             flags = _openmp_flags(self.compiler)

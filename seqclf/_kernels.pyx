@@ -50,7 +50,7 @@ import numbers
 import numpy as np
 
 from ._activations cimport sigmoid_, tanh_
-from ._blas cimport gemm
+from ._blas cimport gemm, gemm_step
 from ._openmp cimport omp_get_thread_num
 
 # Sequences per chunk: a chunk's per-step GEMM is (CHUNK_SIZE x H) @ (H x G);
@@ -126,6 +126,9 @@ cdef void _forward_chunk(
     cdef int i, j, k, L, pos, kmax = 0
     cdef Py_ssize_t n, off
     cdef floating zv
+    # a typed 1: Cython writes a literal 1 as 1.0, which would promote the
+    # float32 gate math to double
+    cdef floating one = 1
 
     # Where the input projections go: in training they are turned into the
     # cached gates (GRU/LSTM) or outputs (RNN) in place.
@@ -150,7 +153,7 @@ cdef void _forward_chunk(
                 mrow = mask + (n0 + j) * H
                 for i in range(H):
                     hm[j * H + i] = h[j * H + i] * mrow[i]
-        gemm(False, False, C, G, H, 1, hin, H, U, G, 0, rec, G)
+        gemm_step(False, C, G, H, hin, H, U, G, rec, G)
 
         for j in range(C):
             n = n0 + j
@@ -186,7 +189,7 @@ cdef void _forward_chunk(
                 tanh_(xrow + 2 * H, H)
                 for i in range(H):
                     zv = xrow[H + i]
-                    hrow[i] = (1 - zv) * xrow[2 * H + i] + zv * hrow[i]
+                    hrow[i] = (one - zv) * xrow[2 * H + i] + zv * hrow[i]
                 if training:
                     memcpy(aux + off * H, tmp, H * sizeof(floating))
             else:
@@ -279,6 +282,7 @@ cdef void _backward_chunk(
     cdef bint padded = False
     cdef Py_ssize_t n, off, r
     cdef floating dv, dn, dz, dr, dct, tc, iv, fv, gv, ov, rv, zv, nv
+    cdef floating one = 1       # see _forward_chunk
 
     memset(zeros, 0, H * sizeof(floating))
     memset(dc, 0, C * H * sizeof(floating))
@@ -316,7 +320,7 @@ cdef void _backward_chunk(
 
             if cell == RNN_TANH:
                 for i in range(H):
-                    drow[i] = dhrow[i] * (1 - hv[i] * hv[i])
+                    drow[i] = dhrow[i] * (one - hv[i] * hv[i])
                 memcpy(srow, drow, G * sizeof(floating))
                 memset(dhrow, 0, H * sizeof(floating))
             elif cell == RNN_RELU:
@@ -335,9 +339,9 @@ cdef void _backward_chunk(
                     rv = g[i]
                     zv = g[H + i]
                     nv = g[2 * H + i]
-                    dn = dv * (1 - zv) * (1 - nv * nv)
-                    dz = dv * (hp[i] - nv) * zv * (1 - zv)
-                    dr = dn * aux[off * H + i] * rv * (1 - rv)
+                    dn = dv * (one - zv) * (one - nv * nv)
+                    dz = dv * (hp[i] - nv) * zv * (one - zv)
+                    dr = dn * aux[off * H + i] * rv * (one - rv)
                     drow[i] = dr
                     drow[H + i] = dz
                     drow[2 * H + i] = dn
@@ -362,17 +366,17 @@ cdef void _backward_chunk(
                     gv = g[2 * H + i]
                     ov = g[3 * H + i]
                     tc = tmp[i]
-                    dct = dcrow[i] + dv * ov * (1 - tc * tc)
-                    drow[i] = dct * gv * iv * (1 - iv)
-                    drow[H + i] = dct * cp[i] * fv * (1 - fv)
-                    drow[2 * H + i] = dct * iv * (1 - gv * gv)
-                    drow[3 * H + i] = dv * tc * ov * (1 - ov)
+                    dct = dcrow[i] + dv * ov * (one - tc * tc)
+                    drow[i] = dct * gv * iv * (one - iv)
+                    drow[H + i] = dct * cp[i] * fv * (one - fv)
+                    drow[2 * H + i] = dct * iv * (one - gv * gv)
+                    drow[3 * H + i] = dv * tc * ov * (one - ov)
                     dcrow[i] = dct * fv
                 memcpy(srow, drow, G * sizeof(floating))
                 memset(dhrow, 0, H * sizeof(floating))
 
         # Gradient through the recurrent product: dstep (C, G) @ U^T.
-        gemm(False, True, C, H, G, 1, dstep, G, U, G, 0, dhp, H)
+        gemm_step(True, C, H, G, dstep, G, U, G, dhp, H)
         for j in range(C):
             n = n0 + j
             if k >= lengths[n]:
