@@ -230,7 +230,7 @@ cdef void _forward_chunk(
 cdef Py_ssize_t _backward_work_size(int cell, int T, int F, int H) noexcept nogil:
     cdef Py_ssize_t G = _n_gates(cell) * H
     cdef Py_ssize_t CT = CHUNK_SIZE * T
-    cdef Py_ssize_t size = CT * G + CHUNK_SIZE * G + 3 * CHUNK_SIZE * H + 2 * H + CT * F
+    cdef Py_ssize_t size = CT * G + CHUNK_SIZE * G + 3 * CHUNK_SIZE * H + 2 * H + CT * (F + H)
     if cell == GRU:
         size += CT * H
     return size
@@ -255,6 +255,7 @@ cdef void _backward_chunk(
 ) noexcept nogil:
     cdef int G = _n_gates(cell) * H
     cdef int CT = C * T
+    cdef int FH = F + H
     cdef floating* dW = slot
     cdef floating* dU = dW + F * G
     cdef floating* db = dU + H * G
@@ -266,8 +267,8 @@ cdef void _backward_chunk(
     cdef floating* dhp = dc + CHUNK_SIZE * H           # (C, H)
     cdef floating* tmp = dhp + CHUNK_SIZE * H          # (H,)
     cdef floating* zeros = tmp + H                     # (H,)
-    cdef floating* xbuf = zeros + H                    # (C, T, F)
-    cdef floating* drn = xbuf + CHUNK_SIZE * T * F     # (C, T, H) GRU
+    cdef floating* xh = zeros + H                      # (C, T, F + H)
+    cdef floating* drn = xh + CHUNK_SIZE * T * (F + H)  # (C, T, H) GRU
     cdef const floating* Xc = X + n0 * T * F
     cdef const floating* g
     cdef const floating* hv
@@ -279,7 +280,6 @@ cdef void _backward_chunk(
     cdef floating* dhrow
     cdef floating* dcrow
     cdef int i, j, k, L, pos, prev, kmax = 0
-    cdef bint padded = False
     cdef Py_ssize_t n, off, r
     cdef floating dv, dn, dz, dr, dct, tc, iv, fv, gv, ov, rv, zv, nv
     cdef floating one = 1       # see _forward_chunk
@@ -296,7 +296,6 @@ cdef void _backward_chunk(
         else:
             memset(dh + j * H, 0, H * sizeof(floating))
         if L < T:
-            padded = True
             memset(dpre + (j * T + L) * G, 0, (T - L) * G * sizeof(floating))
             if cell == GRU:
                 memset(drn + (j * T + L) * H, 0, (T - L) * H * sizeof(floating))
@@ -390,20 +389,24 @@ cdef void _backward_chunk(
                 for i in range(H):
                     dhrow[i] = dhrow[i] + dhp[j * H + i]
 
-    # Weight gradients over all steps at once. Padding rows of dpre are zero;
-    # padding in X may hold anything (NaN included), so it is zeroed in a copy.
-    if padded:
-        for j in range(C):
-            L = <int> lengths[n0 + j]
-            memcpy(xbuf + j * T * F, Xc + j * T * F, L * F * sizeof(floating))
-            memset(xbuf + (j * T + L) * F, 0, (T - L) * F * sizeof(floating))
-        Xc = xbuf
-    gemm(True, False, F, G, CT, 1, Xc, F, dpre, G, 0, dW, G)
+    # Weight gradients over all steps at once, [dW; dU] = [X, h_prev]^T dpre
+    # (dW and dU are adjacent in the slot): one GEMM packs dpre once. Padding
+    # rows of dpre and h_prev are zero; padding in X may hold anything (NaN
+    # included), so the copy zeroes it.
+    for r in range(CT):
+        j = <int> (r // T)
+        if r - j * T < lengths[n0 + j]:
+            memcpy(xh + r * FH, Xc + r * F, F * sizeof(floating))
+        else:
+            memset(xh + r * FH, 0, F * sizeof(floating))
+        memcpy(xh + r * FH + F, h_prev + (n0 * T + r) * H, H * sizeof(floating))
     if cell == GRU:
-        gemm(True, False, H, 2 * H, CT, 1, h_prev + n0 * T * H, H, dpre, G, 0, dU, G)
-        gemm(True, False, H, H, CT, 1, h_prev + n0 * T * H, H, drn, H, 0, dU + 2 * H, G)
+        # r and z blocks of U share dpre; the n block uses drn = dn * r
+        gemm(True, False, FH, 2 * H, CT, 1, xh, FH, dpre, G, 0, dW, G)
+        gemm(True, False, F, H, CT, 1, xh, FH, dpre + 2 * H, G, 0, dW + 2 * H, G)
+        gemm(True, False, H, H, CT, 1, xh + F, FH, drn, H, 0, dU + 2 * H, G)
     else:
-        gemm(True, False, H, G, CT, 1, h_prev + n0 * T * H, H, dpre, G, 0, dU, G)
+        gemm(True, False, FH, G, CT, 1, xh, FH, dpre, G, 0, dW, G)
 
     memset(db, 0, G * sizeof(floating))
     for r in range(CT):
