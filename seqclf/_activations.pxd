@@ -7,6 +7,10 @@ cdef extern from "_vmath.h" nogil:
     void seqclf_tanh_f(float* x, int n)
     void seqclf_sigmoid_d(double* x, int n)
     void seqclf_tanh_d(double* x, int n)
+    void seqclf_lstm_backward_row_f(int H, const float* g, const float* tc, const float* cp,
+                                    const float* dh, float* dc, float* drow)
+    void seqclf_lstm_backward_row_d(int H, const double* g, const double* tc, const double* cp,
+                                    const double* dh, double* dc, double* drow)
 
 
 cdef inline void sigmoid_(floating* x, int n) noexcept nogil:
@@ -21,3 +25,12 @@ cdef inline void tanh_(floating* x, int n) noexcept nogil:
         seqclf_tanh_f(x, n)
     else:
         seqclf_tanh_d(x, n)
+
+
+cdef inline void lstm_backward_row(int H, const floating* g, const floating* tc,
+                                   const floating* cp, const floating* dh,
+                                   floating* dc, floating* drow) noexcept nogil:
+    if floating is float:
+        seqclf_lstm_backward_row_f(H, g, tc, cp, dh, dc, drow)
+    else:
+        seqclf_lstm_backward_row_d(H, g, tc, cp, dh, dc, drow)

@@ -49,7 +49,7 @@ import numbers
 
 import numpy as np
 
-from ._activations cimport sigmoid_, tanh_
+from ._activations cimport lstm_backward_row, sigmoid_, tanh_
 from ._blas cimport gemm, gemm_step
 from ._openmp cimport omp_get_thread_num
 
@@ -281,7 +281,7 @@ cdef void _backward_chunk(
     cdef floating* dcrow
     cdef int i, j, k, L, pos, prev, kmax = 0
     cdef Py_ssize_t n, off, r
-    cdef floating dv, dn, dz, dr, dct, tc, iv, fv, gv, ov, rv, zv, nv
+    cdef floating dv, dn, dz, dr, rv, zv, nv
     cdef floating one = 1       # see _forward_chunk
 
     memset(zeros, 0, H * sizeof(floating))
@@ -358,19 +358,7 @@ cdef void _backward_chunk(
                 memcpy(tmp, aux + off * H, H * sizeof(floating))
                 tanh_(tmp, H)
                 dcrow = dc + j * H
-                for i in range(H):
-                    dv = dhrow[i]
-                    iv = g[i]
-                    fv = g[H + i]
-                    gv = g[2 * H + i]
-                    ov = g[3 * H + i]
-                    tc = tmp[i]
-                    dct = dcrow[i] + dv * ov * (one - tc * tc)
-                    drow[i] = dct * gv * iv * (one - iv)
-                    drow[H + i] = dct * cp[i] * fv * (one - fv)
-                    drow[2 * H + i] = dct * iv * (one - gv * gv)
-                    drow[3 * H + i] = dv * tc * ov * (one - ov)
-                    dcrow[i] = dct * fv
+                lstm_backward_row(H, g, tmp, cp, dhrow, dcrow, drow)
                 memcpy(srow, drow, G * sizeof(floating))
                 memset(dhrow, 0, H * sizeof(floating))
 
