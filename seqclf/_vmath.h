@@ -101,21 +101,34 @@ static void seqclf_tanh_d(double *x, int n)
  * the gradient w.r.t. the four pre-activations.
  */
 #define SEQCLF_LSTM_BACKWARD_ROW(T, SUF)                                       \
-SEQCLF_CLONES                                                                  \
-static void seqclf_lstm_backward_row_##SUF(                                    \
-    int H, const T *restrict g, const T *restrict tc, const T *restrict cp,   \
-    const T *restrict dh, T *restrict dc, T *restrict drow)                   \
+static inline void seqclf_lstm_backward_row_##SUF##_(                          \
+    int H, const T *restrict gi, const T *restrict gf, const T *restrict gg,  \
+    const T *restrict go, const T *restrict tc, const T *restrict cp,         \
+    const T *restrict dh, T *restrict dc, T *restrict di, T *restrict df,     \
+    T *restrict dg, T *restrict dout)                                          \
 {                                                                              \
     for (int i = 0; i < H; i++) {                                              \
-        T dv = dh[i], iv = g[i], fv = g[H + i], gv = g[2 * H + i];             \
-        T ov = g[3 * H + i], t = tc[i];                                        \
+        T dv = dh[i], iv = gi[i], fv = gf[i], gv = gg[i], ov = go[i];          \
+        T t = tc[i];                                                           \
         T dct = dc[i] + dv * ov * ((T)1 - t * t);                              \
-        drow[i] = dct * gv * iv * ((T)1 - iv);                                 \
-        drow[H + i] = dct * cp[i] * fv * ((T)1 - fv);                          \
-        drow[2 * H + i] = dct * iv * ((T)1 - gv * gv);                         \
-        drow[3 * H + i] = dv * t * ov * ((T)1 - ov);                           \
+        di[i] = dct * gv * iv * ((T)1 - iv);                                   \
+        df[i] = dct * cp[i] * fv * ((T)1 - fv);                                \
+        dg[i] = dct * iv * ((T)1 - gv * gv);                                   \
+        dout[i] = dv * t * ov * ((T)1 - ov);                                   \
         dc[i] = dct * fv;                                                      \
     }                                                                          \
+}                                                                              \
+                                                                               \
+/* Each gate block through its own restrict pointer: offsets within one      \
+   pointer would make gcc check for overlap at run time and, for small H,     \
+   run the scalar loop. */                                                     \
+SEQCLF_CLONES                                                                  \
+static void seqclf_lstm_backward_row_##SUF(                                    \
+    int H, const T *g, const T *tc, const T *cp, const T *dh, T *dc, T *drow)  \
+{                                                                              \
+    seqclf_lstm_backward_row_##SUF##_(H, g, g + H, g + 2 * H, g + 3 * H, tc,  \
+                                      cp, dh, dc, drow, drow + H,              \
+                                      drow + 2 * H, drow + 3 * H);             \
 }
 
 SEQCLF_LSTM_BACKWARD_ROW(float, f)
