@@ -2,8 +2,9 @@
 
 OpenMP is used when a tiny OpenMP program compiles, links *and runs* with the
 compiler at hand; otherwise the extensions are built serial, with a warning.
-Set ``SEQCLF_CYTHON_DEBUG=1`` to build with bounds checks, and
-``SEQCLF_NO_OPENMP=1`` to force a serial build.
+Set ``SEQCLF_CYTHON_DEBUG=1`` to build with bounds checks,
+``SEQCLF_NO_OPENMP=1`` to force a serial build, and ``SEQCLF_CHUNK_SIZE``
+to measure another number of sequences per chunk than the default 16.
 """
 
 import os
@@ -21,6 +22,10 @@ from setuptools.command.build_ext import build_ext
 EXTENSIONS = ["_openmp_helpers", "_kernels"]
 
 DEBUG = os.environ.get("SEQCLF_CYTHON_DEBUG", "0") not in ("", "0")
+# Sequences per thread work unit; only for measuring alternatives (see
+# seqclf/_kernels.pyx). Results are bit-identical across thread counts for
+# any fixed value.
+CHUNK_SIZE = os.environ.get("SEQCLF_CHUNK_SIZE", "")
 
 # Directives are set once here for every extension.
 DIRECTIVES = {
@@ -125,7 +130,8 @@ extensions = [
         f"seqclf.{name}",
         [f"seqclf/{name}.pyx"],
         include_dirs=[np.get_include(), "seqclf"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        + ([("SEQCLF_CHUNK_SIZE", CHUNK_SIZE)] if CHUNK_SIZE else []),
     )
     for name in EXTENSIONS
 ]

@@ -52,7 +52,7 @@ cdef inline void gemm_step(bint trans_b, int m, int n, int k,
     cdef int nb = n
     cdef int j = 0
     if not _is_small(trans_b, m, n, k):
-        nb = 32 if trans_b else 64
+        nb = 64
         while nb > 16 and not _is_small(trans_b, m, nb, k):
             nb //= 2
         if not _is_small(trans_b, m, nb, k):

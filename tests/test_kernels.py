@@ -213,7 +213,7 @@ def check_against_reference(cell, activation, dtype, lengths_kind, reverse,
 @pytest.mark.parametrize("with_mask", [False, True], ids=["nomask", "mask"])
 def test_matches_reference(cell, activation, dtype, lengths_kind, n, reverse,
                            with_mask):
-    # n = 45 and 70 give 2 and 3 chunks of 32, the last one partial.
+    # n = 45 and 70 span several chunks, the last one partial.
     assert n > CHUNK and n % CHUNK != 0
     check_against_reference(cell, activation, dtype, lengths_kind, reverse,
                             with_mask, "both", n=n)
@@ -289,7 +289,7 @@ def test_inference_equals_training_forward(cell, activation, dtype, reverse,
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_thread_count_bit_identical(cell, activation, dtype):
-    n = 70  # 3 chunks: 32 + 32 + 6
+    n = 2 * CHUNK + 6  # 3 chunks, the last one partial
     assert -(-n // CHUNK) == 3
     X, lengths, params, mask, A, B = make_problem(cell, dtype, n=n, mask=True,
                                                   seed=4)
