@@ -7,6 +7,10 @@ cdef extern from "_vmath.h" nogil:
     void seqclf_tanh_f(float* x, int n)
     void seqclf_sigmoid_d(double* x, int n)
     void seqclf_tanh_d(double* x, int n)
+    void seqclf_lstm_forward_row_f(int H, float* gates, const float* rec, const float* b,
+                                   float* c, float* h)
+    void seqclf_lstm_forward_row_d(int H, double* gates, const double* rec, const double* b,
+                                   double* c, double* h)
     void seqclf_lstm_backward_row_f(int H, const float* g, const float* tc, const float* cp,
                                     const float* dh, float* dc, float* drow)
     void seqclf_lstm_backward_row_d(int H, const double* g, const double* tc, const double* cp,
@@ -34,3 +38,12 @@ cdef inline void lstm_backward_row(int H, const floating* g, const floating* tc,
         seqclf_lstm_backward_row_f(H, g, tc, cp, dh, dc, drow)
     else:
         seqclf_lstm_backward_row_d(H, g, tc, cp, dh, dc, drow)
+
+
+cdef inline void lstm_forward_row(int H, floating* gates, const floating* rec,
+                                  const floating* b, floating* c,
+                                  floating* h) noexcept nogil:
+    if floating is float:
+        seqclf_lstm_forward_row_f(H, gates, rec, b, c, h)
+    else:
+        seqclf_lstm_forward_row_d(H, gates, rec, b, c, h)

@@ -51,7 +51,9 @@ import numbers
 
 import numpy as np
 
-from ._activations cimport lstm_backward_row, sigmoid_, tanh_
+from ._activations cimport (
+    lstm_backward_row, lstm_forward_row, sigmoid_, tanh_,
+)
 from ._blas cimport gemm, gemm_step
 from ._openmp cimport omp_get_thread_num
 
@@ -205,20 +207,10 @@ cdef void _forward_chunk(
                 if training:
                     memcpy(aux + off * H, tmp, H * sizeof(floating))
             else:
-                for i in range(4 * H):
-                    xrow[i] = xrow[i] + rrow[i] + b[i]
-                sigmoid_(xrow, 2 * H)
-                tanh_(xrow + 2 * H, H)
-                sigmoid_(xrow + 3 * H, H)
                 crow = c + j * H
-                for i in range(H):
-                    crow[i] = xrow[H + i] * crow[i] + xrow[i] * xrow[2 * H + i]
+                lstm_forward_row(H, xrow, rrow, b, crow, hrow)
                 if training:
                     memcpy(aux + off * H, crow, H * sizeof(floating))
-                memcpy(tmp, crow, H * sizeof(floating))
-                tanh_(tmp, H)
-                for i in range(H):
-                    hrow[i] = xrow[3 * H + i] * tmp[i]
 
             if h_seq != NULL and not (training and cell <= RNN_RELU):
                 memcpy(h_seq + off * H, hrow, H * sizeof(floating))

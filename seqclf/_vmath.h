@@ -17,6 +17,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Inlined into each target_clones version, so that they are compiled for
+   that version's instruction set. */
+#if defined(__GNUC__)
+#define SEQCLF_INLINE static inline __attribute__((always_inline))
+#else
+#define SEQCLF_INLINE static inline
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__) && (__GNUC__ >= 12)
 #define SEQCLF_CLONES \
@@ -26,7 +34,7 @@
 #endif
 
 /* exp(x) for x <= 0. Below -87 (and at -inf) it returns 0; NaN gives NaN. */
-static inline float seqclf_expneg_f(float x)
+SEQCLF_INLINE float seqclf_expneg_f(float x)
 {
     float xc = x > -87.0f ? x : -87.0f;       /* NaN -> -87: keeps n defined */
     /* n = round(xc / ln 2) by the 1.5 * 2^23 trick: no float-to-int
@@ -50,49 +58,102 @@ static inline float seqclf_expneg_f(float x)
     return x < -87.0f ? 0.0f : y;
 }
 
+SEQCLF_INLINE float seqclf_sigmoid1_f(float v)
+{
+    float e = seqclf_expneg_f(-fabsf(v));   /* in (0, 1]: no overflow */
+    float s = 1.0f / (1.0f + e);
+    return v >= 0.0f ? s : e * s;
+}
+
+SEQCLF_INLINE float seqclf_tanh1_f(float v)
+{
+    float a = fabsf(v);
+    /* |x| < 0.625: odd polynomial (no cancellation near 0) */
+    float z = v * v;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z
+                     - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z
+                   - 3.33332819422e-1f) * z * v + v;
+    float t = seqclf_expneg_f(-2.0f * a);
+    float big = copysignf((1.0f - t) / (1.0f + t), v);
+    return a < 0.625f ? small : big;
+}
+
+SEQCLF_INLINE double seqclf_sigmoid1_d(double v)
+{
+    double e = exp(-fabs(v));
+    double s = 1.0 / (1.0 + e);
+    return v >= 0.0 ? s : e * s;
+}
+
+SEQCLF_INLINE double seqclf_tanh1_d(double v) { return tanh(v); }
+
 SEQCLF_CLONES
 static void seqclf_sigmoid_f(float *x, int n)
 {
-    for (int i = 0; i < n; i++) {
-        float v = x[i];
-        float e = seqclf_expneg_f(-fabsf(v));   /* in (0, 1]: no overflow */
-        float s = 1.0f / (1.0f + e);
-        x[i] = v >= 0.0f ? s : e * s;
-    }
+    for (int i = 0; i < n; i++)
+        x[i] = seqclf_sigmoid1_f(x[i]);
 }
 
 SEQCLF_CLONES
 static void seqclf_tanh_f(float *x, int n)
 {
-    for (int i = 0; i < n; i++) {
-        float v = x[i];
-        float a = fabsf(v);
-        /* |x| < 0.625: odd polynomial (no cancellation near 0) */
-        float z = v * v;
-        float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z
-                         - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z
-                       - 3.33332819422e-1f) * z * v + v;
-        float t = seqclf_expneg_f(-2.0f * a);
-        float big = copysignf((1.0f - t) / (1.0f + t), v);
-        x[i] = a < 0.625f ? small : big;
-    }
+    for (int i = 0; i < n; i++)
+        x[i] = seqclf_tanh1_f(x[i]);
 }
 
 static void seqclf_sigmoid_d(double *x, int n)
 {
-    for (int i = 0; i < n; i++) {
-        double v = x[i];
-        double e = exp(-fabs(v));
-        double s = 1.0 / (1.0 + e);
-        x[i] = v >= 0.0 ? s : e * s;
-    }
+    for (int i = 0; i < n; i++)
+        x[i] = seqclf_sigmoid1_d(x[i]);
 }
 
 static void seqclf_tanh_d(double *x, int n)
 {
     for (int i = 0; i < n; i++)
-        x[i] = tanh(x[i]);
+        x[i] = seqclf_tanh1_d(x[i]);
 }
+
+/* LSTM forward math of one row (one sequence at one step) in one pass:
+ * gates holds x W on entry and the activated gates (i, f, g, o) on exit;
+ * rec = hm U, b the bias; c is c_{t-1} on entry and c_t on exit; h gets
+ * h_t. Each gate block has its own restrict pointer so that gcc vectorises
+ * without run-time overlap checks.
+ */
+#define SEQCLF_LSTM_FORWARD_ROW(T, SUF)                                        \
+SEQCLF_INLINE void seqclf_lstm_forward_row_##SUF##_(                           \
+    int H, T *restrict xi, T *restrict xf, T *restrict xg, T *restrict xo,    \
+    const T *restrict ri, const T *restrict rf, const T *restrict rg,         \
+    const T *restrict ro, const T *restrict bi, const T *restrict bf,         \
+    const T *restrict bg, const T *restrict bo, T *restrict c,                \
+    T *restrict h)                                                             \
+{                                                                              \
+    for (int i = 0; i < H; i++) {                                              \
+        T iv = seqclf_sigmoid1_##SUF(xi[i] + ri[i] + bi[i]);                   \
+        T fv = seqclf_sigmoid1_##SUF(xf[i] + rf[i] + bf[i]);                   \
+        T gv = seqclf_tanh1_##SUF(xg[i] + rg[i] + bg[i]);                      \
+        T ov = seqclf_sigmoid1_##SUF(xo[i] + ro[i] + bo[i]);                   \
+        T cv = fv * c[i] + iv * gv;                                            \
+        xi[i] = iv;                                                            \
+        xf[i] = fv;                                                            \
+        xg[i] = gv;                                                            \
+        xo[i] = ov;                                                            \
+        c[i] = cv;                                                             \
+        h[i] = ov * seqclf_tanh1_##SUF(cv);                                    \
+    }                                                                          \
+}                                                                              \
+                                                                               \
+SEQCLF_CLONES                                                                  \
+static void seqclf_lstm_forward_row_##SUF(                                     \
+    int H, T *gates, const T *rec, const T *b, T *c, T *h)                     \
+{                                                                              \
+    seqclf_lstm_forward_row_##SUF##_(H, gates, gates + H, gates + 2 * H,      \
+                                     gates + 3 * H, rec, rec + H,             \
+                                     rec + 2 * H, rec + 3 * H, b, b + H,      \
+                                     b + 2 * H, b + 3 * H, c, h);             \
+}
+
+SEQCLF_LSTM_FORWARD_ROW(float, f)
+SEQCLF_LSTM_FORWARD_ROW(double, d)
 
 /* Backward gate math of one LSTM row (one sequence at one step), with
  * restrict pointers so that gcc vectorises it without run-time overlap
@@ -101,7 +162,7 @@ static void seqclf_tanh_d(double *x, int n)
  * the gradient w.r.t. the four pre-activations.
  */
 #define SEQCLF_LSTM_BACKWARD_ROW(T, SUF)                                       \
-static inline void seqclf_lstm_backward_row_##SUF##_(                          \
+SEQCLF_INLINE void seqclf_lstm_backward_row_##SUF##_(                          \
     int H, const T *restrict gi, const T *restrict gf, const T *restrict gg,  \
     const T *restrict go, const T *restrict tc, const T *restrict cp,         \
     const T *restrict dh, T *restrict dc, T *restrict di, T *restrict df,     \
