@@ -11,6 +11,14 @@ cdef extern from "_vmath.h" nogil:
                                    float* c, float* h)
     void seqclf_lstm_forward_row_d(int H, double* gates, const double* rec, const double* b,
                                    double* c, double* h)
+    void seqclf_gru_forward_row_f(int H, float* gates, const float* rec, const float* b_ih,
+                                  const float* b_hh, float* hn, float* h)
+    void seqclf_gru_forward_row_d(int H, double* gates, const double* rec, const double* b_ih,
+                                  const double* b_hh, double* hn, double* h)
+    void seqclf_gru_backward_row_f(int H, const float* g, const float* hn, const float* hp,
+                                   float* dh, float* drow, float* srow, float* drn)
+    void seqclf_gru_backward_row_d(int H, const double* g, const double* hn, const double* hp,
+                                   double* dh, double* drow, double* srow, double* drn)
     void seqclf_lstm_backward_row_f(int H, const float* g, const float* tc, const float* cp,
                                     const float* dh, float* dc, float* drow)
     void seqclf_lstm_backward_row_d(int H, const double* g, const double* tc, const double* cp,
@@ -47,3 +55,21 @@ cdef inline void lstm_forward_row(int H, floating* gates, const floating* rec,
         seqclf_lstm_forward_row_f(H, gates, rec, b, c, h)
     else:
         seqclf_lstm_forward_row_d(H, gates, rec, b, c, h)
+
+
+cdef inline void gru_forward_row(int H, floating* gates, const floating* rec,
+                                 const floating* b_ih, const floating* b_hh,
+                                 floating* hn, floating* h) noexcept nogil:
+    if floating is float:
+        seqclf_gru_forward_row_f(H, gates, rec, b_ih, b_hh, hn, h)
+    else:
+        seqclf_gru_forward_row_d(H, gates, rec, b_ih, b_hh, hn, h)
+
+
+cdef inline void gru_backward_row(int H, const floating* g, const floating* hn,
+                                  const floating* hp, floating* dh, floating* drow,
+                                  floating* srow, floating* drn) noexcept nogil:
+    if floating is float:
+        seqclf_gru_backward_row_f(H, g, hn, hp, dh, drow, srow, drn)
+    else:
+        seqclf_gru_backward_row_d(H, g, hn, hp, dh, drow, srow, drn)

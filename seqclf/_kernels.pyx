@@ -52,7 +52,8 @@ import numbers
 import numpy as np
 
 from ._activations cimport (
-    lstm_backward_row, lstm_forward_row, sigmoid_, tanh_,
+    gru_backward_row, gru_forward_row, lstm_backward_row, lstm_forward_row,
+    sigmoid_, tanh_,
 )
 from ._blas cimport gemm, gemm_step
 from ._openmp cimport omp_get_thread_num
@@ -139,10 +140,6 @@ cdef void _forward_chunk(
     cdef const floating* mrow
     cdef int i, j, k, L, pos, kmax = 0
     cdef Py_ssize_t n, off
-    cdef floating zv
-    # a typed 1: Cython writes a literal 1 as 1.0, which would promote the
-    # float32 gate math to double
-    cdef floating one = 1
 
     # Where the input projections go: in training they are turned into the
     # cached gates (GRU/LSTM) or outputs (RNN) in place.
@@ -193,17 +190,7 @@ cdef void _forward_chunk(
                         xrow[i] = 0 if xrow[i] < 0 else xrow[i]
                 memcpy(hrow, xrow, H * sizeof(floating))
             elif cell == GRU:
-                for i in range(2 * H):
-                    xrow[i] = xrow[i] + rrow[i] + b[i] + b_hh[i]
-                sigmoid_(xrow, 2 * H)
-                for i in range(H):
-                    tmp[i] = rrow[2 * H + i] + b_hh[2 * H + i]
-                for i in range(H):
-                    xrow[2 * H + i] = xrow[2 * H + i] + b[2 * H + i] + xrow[i] * tmp[i]
-                tanh_(xrow + 2 * H, H)
-                for i in range(H):
-                    zv = xrow[H + i]
-                    hrow[i] = (one - zv) * xrow[2 * H + i] + zv * hrow[i]
+                gru_forward_row(H, xrow, rrow, b, b_hh, tmp, hrow)
                 if training:
                     memcpy(aux + off * H, tmp, H * sizeof(floating))
             else:
@@ -285,8 +272,9 @@ cdef void _backward_chunk(
     cdef floating* dcrow
     cdef int i, j, k, L, pos, prev, kmax = 0
     cdef Py_ssize_t n, off, r
-    cdef floating dv, dn, dz, dr, rv, zv, nv
-    cdef floating one = 1       # see _forward_chunk
+    # a typed 1: Cython writes a literal 1 as 1.0, which would promote the
+    # float32 math to double
+    cdef floating one = 1
 
     memset(zeros, 0, H * sizeof(floating))
     memset(dc, 0, C * H * sizeof(floating))
@@ -337,22 +325,9 @@ cdef void _backward_chunk(
                     hp = zeros
                 else:
                     hp = h_seq + (n * T + prev) * H
-                for i in range(H):
-                    dv = dhrow[i]
-                    rv = g[i]
-                    zv = g[H + i]
-                    nv = g[2 * H + i]
-                    dn = dv * (one - zv) * (one - nv * nv)
-                    dz = dv * (hp[i] - nv) * zv * (one - zv)
-                    dr = dn * aux[off * H + i] * rv * (one - rv)
-                    drow[i] = dr
-                    drow[H + i] = dz
-                    drow[2 * H + i] = dn
-                    srow[i] = dr
-                    srow[H + i] = dz
-                    srow[2 * H + i] = dn * rv
-                    drn[(j * T + pos) * H + i] = dn * rv
-                    dhrow[i] = dv * zv      # through z * h_{t-1}
+                # dhrow becomes the part of dL/dh_{t-1} through z * h_{t-1}
+                gru_backward_row(H, g, aux + off * H, hp, dhrow, drow, srow,
+                                 drn + (j * T + pos) * H)
             else:
                 g = gates + off * G
                 if k == 0:

@@ -195,4 +195,82 @@ static void seqclf_lstm_backward_row_##SUF(                                    \
 SEQCLF_LSTM_BACKWARD_ROW(float, f)
 SEQCLF_LSTM_BACKWARD_ROW(double, d)
 
+
+/* GRU forward math of one row in one pass: gates holds x W on entry and
+ * (r, z, n) on exit; rec = hm U; b_ih, b_hh the biases; hn gets
+ * hm U_n + b_hn; h is h_{t-1} (unmasked) on entry and h_t on exit. */
+#define SEQCLF_GRU_FORWARD_ROW(T, SUF)                                         \
+SEQCLF_INLINE void seqclf_gru_forward_row_##SUF##_(                            \
+    int H, T *restrict xr, T *restrict xz, T *restrict xn,                    \
+    const T *restrict rr, const T *restrict rz, const T *restrict rn,         \
+    const T *restrict bir, const T *restrict biz, const T *restrict bin,      \
+    const T *restrict bhr, const T *restrict bhz, const T *restrict bhn,      \
+    T *restrict hn, T *restrict h)                                             \
+{                                                                              \
+    for (int i = 0; i < H; i++) {                                              \
+        T rv = seqclf_sigmoid1_##SUF(xr[i] + bir[i] + rr[i] + bhr[i]);         \
+        T zv = seqclf_sigmoid1_##SUF(xz[i] + biz[i] + rz[i] + bhz[i]);         \
+        T hnv = rn[i] + bhn[i];                                                \
+        T nv = seqclf_tanh1_##SUF(xn[i] + bin[i] + rv * hnv);                  \
+        xr[i] = rv;                                                            \
+        xz[i] = zv;                                                            \
+        xn[i] = nv;                                                            \
+        hn[i] = hnv;                                                           \
+        h[i] = ((T)1 - zv) * nv + zv * h[i];                                   \
+    }                                                                          \
+}                                                                              \
+                                                                               \
+SEQCLF_CLONES                                                                  \
+static void seqclf_gru_forward_row_##SUF(                                      \
+    int H, T *gates, const T *rec, const T *b_ih, const T *b_hh, T *hn, T *h)  \
+{                                                                              \
+    seqclf_gru_forward_row_##SUF##_(H, gates, gates + H, gates + 2 * H, rec,  \
+                                    rec + H, rec + 2 * H, b_ih, b_ih + H,     \
+                                    b_ih + 2 * H, b_hh, b_hh + H,             \
+                                    b_hh + 2 * H, hn, h);                     \
+}
+
+/* GRU backward math of one row: g = (r, z, n), hn = hm U_n + b_hn,
+ * hp = h_{t-1} (unmasked); dh is dL/dh_t on entry and the part of
+ * dL/dh_{t-1} through z * h_{t-1} on exit; drow gets the gradient w.r.t.
+ * the input-side pre-activations, srow w.r.t. the recurrent-side ones
+ * (their n block scaled by r) and drn that n block again. */
+#define SEQCLF_GRU_BACKWARD_ROW(T, SUF)                                        \
+SEQCLF_INLINE void seqclf_gru_backward_row_##SUF##_(                           \
+    int H, const T *restrict gr, const T *restrict gz, const T *restrict gn,  \
+    const T *restrict hn, const T *restrict hp, T *restrict dh,               \
+    T *restrict dr_, T *restrict dz_, T *restrict dn_, T *restrict sr,        \
+    T *restrict sz, T *restrict sn, T *restrict drn)                           \
+{                                                                              \
+    for (int i = 0; i < H; i++) {                                              \
+        T dv = dh[i], rv = gr[i], zv = gz[i], nv = gn[i];                      \
+        T dn = dv * ((T)1 - zv) * ((T)1 - nv * nv);                            \
+        T dz = dv * (hp[i] - nv) * zv * ((T)1 - zv);                           \
+        T dr = dn * hn[i] * rv * ((T)1 - rv);                                  \
+        dr_[i] = dr;                                                           \
+        dz_[i] = dz;                                                           \
+        dn_[i] = dn;                                                           \
+        sr[i] = dr;                                                            \
+        sz[i] = dz;                                                            \
+        sn[i] = dn * rv;                                                       \
+        drn[i] = dn * rv;                                                      \
+        dh[i] = dv * zv;                                                       \
+    }                                                                          \
+}                                                                              \
+                                                                               \
+SEQCLF_CLONES                                                                  \
+static void seqclf_gru_backward_row_##SUF(                                     \
+    int H, const T *g, const T *hn, const T *hp, T *dh, T *drow, T *srow,      \
+    T *drn)                                                                    \
+{                                                                              \
+    seqclf_gru_backward_row_##SUF##_(H, g, g + H, g + 2 * H, hn, hp, dh,      \
+                                     drow, drow + H, drow + 2 * H, srow,      \
+                                     srow + H, srow + 2 * H, drn);            \
+}
+
+SEQCLF_GRU_FORWARD_ROW(float, f)
+SEQCLF_GRU_FORWARD_ROW(double, d)
+SEQCLF_GRU_BACKWARD_ROW(float, f)
+SEQCLF_GRU_BACKWARD_ROW(double, d)
+
 #endif
