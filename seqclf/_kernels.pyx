@@ -26,10 +26,14 @@ F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
    does not depend on the thread count). prange hands whole chunks to
    threads (num_threads given explicitly); each chunk runs its whole
    sequence with single-threaded BLAS: one GEMM for the input projections
-   of all its steps, one small GEMM per step for the recurrence, and in the
-   backward pass one GEMM each for dW, dU and dX over all its steps. Each
-   chunk writes its weight gradients into its own slot; the slots are then
-   summed element by element in chunk order.
+   of all its steps, one small GEMM per step for the recurrence (in column
+   blocks that OpenBLAS runs unpacked, see _blas.pxd), and in the backward
+   pass one GEMM for [dW; dU] and one for dX over all its steps. Each chunk
+   writes its weight gradients into its own slot; the slots are then summed
+   element by element in chunk order. The elementwise gate math of one
+   sequence at one step runs in one vectorised pass (_vmath.h: polynomial
+   sigmoid/tanh in float32, libm in float64, compiled for AVX-512, AVX2 and
+   baseline x86-64 and picked at load time).
 G. Determinism. Results are bit-identical for any thread count: a chunk's
    arithmetic does not depend on which thread runs it, and there is no
    floating-point reduction across threads.
