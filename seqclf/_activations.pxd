@@ -1,5 +1,6 @@
-# In-place gate nonlinearities over contiguous arrays, float or double.
-# The float versions are vectorised polynomial approximations (see _vmath.h).
+# Gate math for float or double: in-place sigmoid/tanh over contiguous arrays
+# and the per-row GRU/LSTM updates. The float versions use vectorised
+# polynomial approximations (see _vmath.h).
 from cython cimport floating
 
 cdef extern from "_vmath.h" nogil:

@@ -1,11 +1,13 @@
-/* Elementwise sigmoid and tanh over contiguous arrays, in place.
+/* Vectorised elementwise math of the kernels: sigmoid and tanh over
+ * contiguous arrays, and the gate math of one GRU or LSTM row (one sequence
+ * at one step) in one pass.
  *
  * float: a Cephes-style polynomial exp and tanh, written branch-free so that
  * gcc vectorises the loops (with -O3 -fno-trapping-math). Relative error is a
  * few float32 ulp; NaN propagates, sigmoid(-inf) = 0, sigmoid(inf) = 1,
- * tanh(+-inf) = +-1. On x86-64 with gcc the array functions are compiled for
- * AVX-512, AVX2+FMA and the baseline, and the loader picks one for the CPU it
- * runs on (target_clones); no -march flag is needed.
+ * tanh(+-inf) = +-1. On x86-64 with gcc the loops are compiled for AVX-512,
+ * AVX2+FMA and the baseline, and the loader picks one for the CPU it runs on
+ * (target_clones); no -march flag is needed.
  *
  * double: libm's exp and tanh, for accuracy (the float64 path is the one the
  * tests compare to the NumPy reference at 1e-10).
