@@ -24,8 +24,7 @@ E. IN / OUT. Arguments are marked IN (read only, const), OUT (overwritten,
    weight-gradient slot per chunk.
 F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
    does not depend on the thread count). prange hands whole chunks to
-   threads (num_threads given explicitly) as they free up, since chunks of
-   sequences of unequal lengths are unequal work; each chunk runs its whole
+   threads (num_threads given explicitly); each chunk runs its whole
    sequence with single-threaded BLAS: one GEMM for the input projections
    of all its steps, one small GEMM per step for the recurrence (in column
    blocks that OpenBLAS runs unpacked, see _blas.pxd), and in the backward
@@ -36,8 +35,7 @@ F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
    sigmoid/tanh in float32, libm in float64, compiled for AVX-512, AVX2 and
    baseline x86-64 and picked at load time).
 G. Determinism. Results are bit-identical for any thread count: a chunk's
-   arithmetic does not depend on which thread runs it (a thread's scratch is
-   fully rewritten by each chunk before it is read), and there is no
+   arithmetic does not depend on which thread runs it, and there is no
    floating-point reduction across threads.
 H. Scaling. Parallelism is bounded by N / CHUNK_SIZE: a batch of 128 feeds
    8 threads and a batch of 32 only 2, so on 16 cores one would either cut
@@ -451,7 +449,7 @@ def _forward(
         raise MemoryError()
     try:
         with nogil:
-            for ci in prange(n_chunks, num_threads=n_workers, schedule="dynamic"):
+            for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
                 tid = omp_get_thread_num()
                 n0 = ci * CHUNK_SIZE
                 C = <int> min(CHUNK_SIZE, N - n0)
@@ -512,7 +510,7 @@ def _backward(
         raise MemoryError()
     try:
         with nogil:
-            for ci in prange(n_chunks, num_threads=n_workers, schedule="dynamic"):
+            for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
                 tid = omp_get_thread_num()
                 n0 = ci * CHUNK_SIZE
                 C = <int> min(CHUNK_SIZE, N - n0)
