@@ -62,8 +62,9 @@ from ._activations cimport (
 from ._blas cimport gemm, gemm_step
 from ._openmp cimport omp_get_thread_num
 
-# Sequences per chunk. Measured on 2 cores (float32, 28 steps, training
-# samples/s, chunks of 8 / 16 / 32): LSTM-128 batch 128, 1 thread 4.6k /
+# Sequences per chunk. Measured on 2 cores with builds at SEQCLF_CHUNK_SIZE=8,
+# 16 and 32 (float32, 28 steps x 28 features, medians of forward + backward
+# calls, samples/s for chunks of 8 / 16 / 32): LSTM-128 batch 128, 1 thread 4.6k /
 # 4.3k / 4.5k, 2 threads 9.0k / 6.9k / 7.7k; LSTM-256 batch 64, 1 thread
 # 1.0k / 1.3k / 1.2k; GRU-32 batch 32, 2 threads 72k / 61k / 34k; RNN-32
 # batch 32, 1 thread 107k / 110k / 87k. 16 is never far from the best: a
