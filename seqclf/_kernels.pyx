@@ -195,9 +195,9 @@ cdef void _forward_chunk(
                         xrow[i] = 0 if xrow[i] < 0 else xrow[i]
                 memcpy(hrow, xrow, H * sizeof(floating))
             elif cell == GRU:
-                gru_forward_row(H, xrow, rrow, b, b_hh, tmp, hrow)
-                if training:
-                    memcpy(aux + off * H, tmp, H * sizeof(floating))
+                # hn goes straight into its cache when training
+                gru_forward_row(H, xrow, rrow, b, b_hh,
+                                aux + off * H if training else tmp, hrow)
             else:
                 crow = c + j * H
                 lstm_forward_row(H, xrow, rrow, b, crow, hrow)

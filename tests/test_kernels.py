@@ -180,6 +180,17 @@ def padded(lengths, t):
 # ---------------------------------------------------------------------------
 
 
+def run_both(cell, activation, X, lengths, params, mask, reverse, dh_last,
+             dh_seq):
+    """(kernels, reference) results of one training forward + backward."""
+    kw = dict(mask=mask, reverse=reverse, activation=activation,
+              dh_last=dh_last, dh_seq=dh_seq)
+    if activation == "relu":
+        assert_relu_margin(X, lengths, params, mask, reverse, 1e-5)
+    return (run_kernels(cell, X, lengths, params, **kw),
+            run_reference(cell, X, lengths, params, **kw))
+
+
 def check_against_reference(cell, activation, dtype, lengths_kind, reverse,
                             with_mask, loss_kind, *, n, seed=0, **shape):
     X, lengths, params, mask, A, B = make_problem(
@@ -187,12 +198,8 @@ def check_against_reference(cell, activation, dtype, lengths_kind, reverse,
         **shape)
     dh_last = None if loss_kind == "seq" else A
     dh_seq = None if loss_kind == "last" else B
-    kw = dict(mask=mask, reverse=reverse, activation=activation,
-              dh_last=dh_last, dh_seq=dh_seq)
-    if activation == "relu":
-        assert_relu_margin(X, lengths, params, mask, reverse, 1e-5)
-    expected = run_reference(cell, X, lengths, params, **kw)
-    actual = run_kernels(cell, X, lengths, params, **kw)
+    actual, expected = run_both(cell, activation, X, lengths, params, mask,
+                                reverse, dh_last, dh_seq)
     rtol = RTOL[np.dtype(dtype)]
     for name, a, e in [("h_last", actual[0], expected[0]),
                        ("h_seq", actual[1], expected[1]),
@@ -522,12 +529,8 @@ def test_edge_sizes_match_reference(cell, activation, dtype, shape, reverse):
     X, lengths, params, mask, A, B = make_problem(
         cell, dtype, n=s["n"], t=s["t"], f=s["f"], h=s["h"], mask=s["h"] > 1,
         lengths=s.get("lengths", "unequal"), seed=7)
-    kw = dict(mask=mask, reverse=reverse, activation=activation,
-              dh_last=A, dh_seq=B)
-    if activation == "relu":
-        assert_relu_margin(X, lengths, params, mask, reverse, 1e-5)
-    expected = run_reference(cell, X, lengths, params, **kw)
-    actual = run_kernels(cell, X, lengths, params, **kw)
+    actual, expected = run_both(cell, activation, X, lengths, params, mask,
+                                reverse, A, B)
     rtol = RTOL[np.dtype(dtype)]
     assert_close(actual[0], expected[0], rtol, "h_last")
     assert_close(actual[1], expected[1], rtol, "h_seq")
