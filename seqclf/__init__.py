@@ -1,5 +1,7 @@
 """seqclf: recurrent-network sequence classification on CPUs."""
 
+from ._rnn import RNNClassifier
+
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+__all__ = ["RNNClassifier", "__version__"]

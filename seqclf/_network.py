@@ -1,0 +1,523 @@
+"""The recurrent network behind the estimators: no scikit-learn in here.
+
+A :class:`RecurrentNetwork` is a stack of recurrent layers (each one or two
+directions, each direction a *unit* running one kernel), a head on the last
+layer's final states, and a loss. It owns
+
+* the parameters, all in one flat vector ``coefs`` (the per-layer arrays are
+  C-contiguous views into it, in the kernels' layout), and the gradient
+  vector ``grads`` of the same layout, so that optimizers, clipping and the
+  L2 penalty work on one array;
+* the workspaces of a training step (caches kept for BPTT, dropout masks,
+  gradients flowing between layers), allocated once and reused batch after
+  batch.
+
+Shapes follow the kernels: a batch is ``X (N, T, F)`` with ``lengths (N,)``,
+positions at or past a sequence's length being padding. Every kernel call
+gets an explicit ``n_threads``; the caller limits BLAS to one thread around
+the calls (the kernels call single-threaded BLAS from their own threads, and
+the head's products and the gradient norm then do not depend on the BLAS
+thread count either).
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._cells import N_GATES, cache_shapes, check_cell, param_shapes
+
+_DIRECTIONS = ("forward", "backward")
+
+
+class _Workspace:
+    """Reusable flat buffers handed out as C-contiguous views of any shape."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self._buffers = {}
+
+    def get(self, key, shape, zero=False):
+        size = int(np.prod(shape))
+        buf = self._buffers.get(key)
+        if buf is None or buf.size < size:
+            buf = np.empty(size, dtype=self.dtype)
+            self._buffers[key] = buf
+        view = buf[:size].reshape(shape)
+        if zero:
+            view.fill(0)
+        return view
+
+    def clear(self):
+        self._buffers.clear()
+
+
+class _Unit:
+    """One direction of one recurrent layer: its parameters and its kernels."""
+
+    def __init__(self, cell, n_in, n_hidden, reverse, activation):
+        self.cell = cell
+        self.n_in = n_in
+        self.n_hidden = n_hidden
+        self.reverse = reverse
+        self.activation = activation
+        self.params = {}
+        self.grads = {}
+
+    def forward(self, X, lengths, h_last, h_seq, cache, mask, n_threads):
+        """Training forward; ``cache`` holds the kernel's cache arrays."""
+        p = self.params
+        kw = dict(mask=mask, reverse=self.reverse, n_threads=n_threads)
+        if self.cell == "rnn":
+            _kernels.rnn_forward(X, lengths, p["W"], p["U"], p["b"], h_last,
+                                 h_seq, cache["h_prev"],
+                                 activation=self.activation, **kw)
+        elif self.cell == "gru":
+            _kernels.gru_forward(X, lengths, p["W"], p["U"], p["b_ih"],
+                                 p["b_hh"], h_last, h_seq, cache["h_prev"],
+                                 cache["gates"], cache["hn"], **kw)
+        else:
+            _kernels.lstm_forward(X, lengths, p["W"], p["U"], p["b"], h_last,
+                                  h_seq, cache["h_prev"], cache["gates"],
+                                  cache["c_seq"], **kw)
+
+    def forward_inference(self, X, lengths, h_last, h_seq, n_threads):
+        p = self.params
+        kw = dict(reverse=self.reverse, n_threads=n_threads)
+        if self.cell == "rnn":
+            _kernels.rnn_forward_inference(X, lengths, p["W"], p["U"], p["b"],
+                                           h_last, h_seq,
+                                           activation=self.activation, **kw)
+        elif self.cell == "gru":
+            _kernels.gru_forward_inference(X, lengths, p["W"], p["U"],
+                                           p["b_ih"], p["b_hh"], h_last, h_seq,
+                                           **kw)
+        else:
+            _kernels.lstm_forward_inference(X, lengths, p["W"], p["U"],
+                                            p["b"], h_last, h_seq, **kw)
+
+    def backward(self, X, lengths, h_seq, cache, mask, dh_last, dh_seq, dX,
+                 n_threads):
+        """BPTT; writes the parameter gradients into ``self.grads``."""
+        p, g = self.params, self.grads
+        kw = dict(mask=mask, reverse=self.reverse, n_threads=n_threads)
+        if self.cell == "rnn":
+            _kernels.rnn_backward(X, lengths, p["W"], p["U"], h_seq,
+                                  cache["h_prev"], dh_last, dh_seq, g["W"],
+                                  g["U"], g["b"], dX,
+                                  activation=self.activation, **kw)
+        elif self.cell == "gru":
+            _kernels.gru_backward(X, lengths, p["W"], p["U"], h_seq,
+                                  cache["h_prev"], cache["gates"], cache["hn"],
+                                  dh_last, dh_seq, g["W"], g["U"], g["b_ih"],
+                                  g["b_hh"], dX, **kw)
+        else:
+            _kernels.lstm_backward(X, lengths, p["W"], p["U"], h_seq,
+                                   cache["h_prev"], cache["gates"],
+                                   cache["c_seq"], dh_last, dh_seq, g["W"],
+                                   g["U"], g["b"], dX, **kw)
+
+
+class DenseHead:
+    """Affine map of the final states to the outputs: ``Z = A W + b``."""
+
+    def __init__(self, n_in, n_out):
+        self.n_in = n_in
+        self.n_out = n_out
+
+    def param_shapes(self):
+        return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
+
+    def initialize(self, params, rng):
+        limit = np.sqrt(6.0 / (self.n_in + self.n_out))      # Glorot uniform
+        params["W"][...] = rng.uniform(-limit, limit, size=params["W"].shape)
+        params["b"][...] = 0
+
+    def forward(self, params, A):
+        Z = A @ params["W"]
+        Z += params["b"]
+        return Z
+
+    def backward(self, params, grads, A, dZ):
+        """Write the parameter gradients; return the gradient w.r.t. ``A``."""
+        np.matmul(A.T, dZ, out=grads["W"])
+        np.sum(dZ, axis=0, out=grads["b"])
+        return dZ @ params["W"].T
+
+
+class SoftmaxCrossEntropy:
+    """Softmax over the outputs and the (sample-weighted) mean log-loss.
+
+    ``y`` holds class indices. The mean is ``sum(w * loss) / sum(w)`` as in
+    scikit-learn's MLP, so that integer weights equal repeated samples.
+    """
+
+    @staticmethod
+    def predict(Z):
+        """Class probabilities from the outputs ``Z`` (in place)."""
+        Z -= Z.max(axis=1, keepdims=True)
+        np.exp(Z, out=Z)
+        Z /= Z.sum(axis=1, keepdims=True)
+        return Z
+
+    @staticmethod
+    def loss_gradient(Z, y, sample_weight, weight_sum):
+        """Return ``(loss, dZ)``: the mean loss and its gradient w.r.t. ``Z``."""
+        n = Z.shape[0]
+        Z = Z - Z.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(Z).sum(axis=1))
+        log_p = Z[np.arange(n), y] - log_norm
+        dZ = np.exp(Z - log_norm[:, None])                 # softmax
+        dZ[np.arange(n), y] -= 1
+        if sample_weight is None:
+            loss = -float(np.sum(log_p, dtype=np.float64)) / weight_sum
+            dZ /= weight_sum
+        else:
+            loss = -float(np.dot(sample_weight, log_p)) / weight_sum
+            dZ *= (sample_weight / weight_sum)[:, None].astype(dZ.dtype)
+        return loss, dZ
+
+
+class RecurrentNetwork:
+    """Stacked, optionally bidirectional recurrent layers with a head.
+
+    Parameters
+    ----------
+    cells : sequence of {"rnn", "gru", "lstm"}
+        Cell of each layer, first layer first.
+    hidden_sizes : sequence of int
+        Units of each layer (per direction).
+    n_features : int
+        Features per step of the input.
+    n_outputs : int
+        Outputs of the head.
+    activation : {"tanh", "relu"}, default="tanh"
+        Nonlinearity of the ``"rnn"`` layers.
+    bidirectional : bool, default=False
+        Run every layer in both directions and concatenate their outputs
+        (forward first).
+    dtype : {numpy.float32, numpy.float64}, default=numpy.float64
+    head : object, default=None
+        Maps the last layer's final states to outputs (``param_shapes``,
+        ``initialize``, ``forward``, ``backward``); a :class:`DenseHead`
+        by default.
+    loss : object, default=None
+        ``loss_gradient(Z, y, sample_weight, weight_sum)``;
+        :class:`SoftmaxCrossEntropy` by default.
+
+    Attributes
+    ----------
+    coefs : ndarray of shape (n_params,)
+        Every parameter. ``layers[l][d].params`` and ``head_params`` are
+        views into it.
+    grads : ndarray of shape (n_params,)
+        Gradient of the last :meth:`train_step`, same layout.
+    layers : list of list of _Unit
+        ``layers[l][d]`` is direction ``d`` (0 forward, 1 backward) of
+        layer ``l``.
+    """
+
+    def __init__(self, cells, hidden_sizes, n_features, n_outputs, *,
+                 activation="tanh", bidirectional=False, dtype=np.float64,
+                 head=None, loss=None):
+        if len(cells) != len(hidden_sizes):
+            raise ValueError("cells and hidden_sizes must have the same length.")
+        self.cells = tuple(check_cell(c) for c in cells)
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.n_features = int(n_features)
+        self.n_outputs = int(n_outputs)
+        self.activation = activation
+        self.bidirectional = bool(bidirectional)
+        self.dtype = np.dtype(dtype)
+        self.n_directions = 2 if self.bidirectional else 1
+        self.head = head if head is not None else DenseHead(
+            self.n_directions * self.hidden_sizes[-1], self.n_outputs)
+        self.loss = loss if loss is not None else SoftmaxCrossEntropy()
+        self._build(np.zeros(self._n_params(), dtype=self.dtype))
+
+    # -- parameters ---------------------------------------------------------
+
+    def _layout(self):
+        """``(unit key, name, shape, penalised)`` for every parameter array."""
+        entries = []
+        n_in = self.n_features
+        for l, (cell, H) in enumerate(zip(self.cells, self.hidden_sizes)):
+            for d in range(self.n_directions):
+                for name, shape in param_shapes(cell, n_in, H).items():
+                    entries.append(((l, d), name, shape, name in ("W", "U")))
+            n_in = self.n_directions * H
+        for name, shape in self.head.param_shapes().items():
+            entries.append(("head", name, shape, name == "W"))
+        return entries
+
+    def _n_params(self):
+        return sum(int(np.prod(s)) for _, _, s, _ in self._layout())
+
+    def _build(self, coefs):
+        """Create the units and the views into ``coefs`` and ``grads``."""
+        self.coefs = coefs
+        self.grads = np.zeros_like(coefs)
+        self.layers = []
+        n_in = self.n_features
+        for cell, H in zip(self.cells, self.hidden_sizes):
+            act = self.activation if cell == "rnn" else "tanh"
+            self.layers.append([_Unit(cell, n_in, H, bool(d), act)
+                                for d in range(self.n_directions)])
+            n_in = self.n_directions * H
+        self.head_params, self.head_grads = {}, {}
+        self._penalised = []
+        offset = 0
+        for key, name, shape, penalised in self._layout():
+            size = int(np.prod(shape))
+            sl = slice(offset, offset + size)
+            if penalised:
+                self._penalised.append(sl)
+            offset += size
+            if key == "head":
+                params, grads = self.head_params, self.head_grads
+            else:
+                unit = self.layers[key[0]][key[1]]
+                params, grads = unit.params, unit.grads
+            params[name] = coefs[sl].reshape(shape)
+            grads[name] = self.grads[sl].reshape(shape)
+        self._work = _Workspace(self.dtype)
+
+    def initialize(self, rng):
+        """Draw the initial parameters as Keras does.
+
+        Input weights Glorot-uniform, recurrent weights orthogonal (each
+        ``U (H, G*H)`` has orthonormal rows), biases zero except the LSTM
+        forget-gate bias, one.
+
+        Parameters
+        ----------
+        rng : numpy.random.RandomState or numpy.random.Generator
+        """
+        for layer in self.layers:
+            for unit in layer:
+                p = unit.params
+                fan_in, fan_out = p["W"].shape
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                p["W"][...] = rng.uniform(-limit, limit, size=p["W"].shape)
+                p["U"][...] = _orthogonal(p["U"].shape, rng)
+                for name in ("b", "b_ih", "b_hh"):
+                    if name in p:
+                        p[name][...] = 0
+                if unit.cell == "lstm":
+                    H = unit.n_hidden
+                    p["b"][H:2 * H] = 1                     # forget gate
+        self.head.initialize(self.head_params, rng)
+
+    def n_params_per_layer(self):
+        """Parameters of each layer, both directions counted, then the head."""
+        counts = [sum(p.size for u in layer for p in u.params.values())
+                  for layer in self.layers]
+        return counts + [sum(p.size for p in self.head_params.values())]
+
+    def astype(self, dtype):
+        """Return a copy of this network with parameters of another dtype."""
+        state = self.__getstate__()
+        state["dtype"] = np.dtype(dtype)
+        state["coefs"] = state["coefs"].astype(dtype)
+        other = RecurrentNetwork.__new__(RecurrentNetwork)
+        other.__setstate__(state)
+        return other
+
+    def __getstate__(self):
+        # The views, the gradient and the workspaces are rebuilt on load.
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("grads", "layers", "head_params", "head_grads",
+                              "_penalised", "_work", "_cache")}
+        return state
+
+    def __setstate__(self, state):
+        coefs = state.pop("coefs")
+        self.__dict__.update(state)
+        self._build(coefs)
+
+    # -- forward and backward -------------------------------------------------
+
+    def features(self, X, lengths, n_threads=1):
+        """Final states of the last layer for inference, ``(N, D * H_last)``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (N, T, n_features)
+            C-contiguous, of the network's dtype.
+        lengths : ndarray of shape (N,), intp
+        n_threads : int
+        """
+        N, T, _ = X.shape
+        inp = X
+        n_layers = len(self.layers)
+        for l, layer in enumerate(self.layers):
+            H = layer[0].n_hidden
+            last = l == n_layers - 1
+            D = len(layer)
+            out = np.empty((N, D * H), dtype=self.dtype) if last else None
+            seq_out = None if last else np.empty((N, T, D * H), dtype=self.dtype)
+            for d, unit in enumerate(layer):
+                h_last = np.empty((N, H), dtype=self.dtype)
+                h_seq = None if last else (
+                    seq_out if D == 1 else np.empty((N, T, H), dtype=self.dtype))
+                unit.forward_inference(inp, lengths, h_last, h_seq, n_threads)
+                if last:
+                    out[:, d * H:(d + 1) * H] = h_last
+                elif D == 2:
+                    seq_out[:, :, d * H:(d + 1) * H] = h_seq
+            inp = seq_out
+        return out
+
+    def decision_function(self, X, lengths, n_threads=1):
+        """Outputs of the head, ``(N, n_outputs)``."""
+        return self.head.forward(self.head_params,
+                                 self.features(X, lengths, n_threads))
+
+    def train_step(self, X, lengths, y, sample_weight=None, *, alpha=0.0,
+                   dropout=0.0, recurrent_dropout=0.0, rng=None, n_threads=1):
+        """Forward, loss and backward on one batch.
+
+        Fills :attr:`grads` with the gradient of the batch's loss (plus the
+        L2 penalty) and returns the loss.
+
+        Parameters
+        ----------
+        X : ndarray of shape (N, T, n_features)
+            C-contiguous, of the network's dtype.
+        lengths : ndarray of shape (N,), intp
+            Valid steps of each sequence, ``1 <= lengths[n] <= T``.
+        y : ndarray of shape (N,)
+            Targets for the loss (class indices for the default loss).
+        sample_weight : ndarray of shape (N,) or None
+        alpha : float
+            L2 penalty ``alpha / 2 * ||w||^2 / sum(sample_weight)`` on the
+            input, recurrent and head weights (not the biases), as
+            scikit-learn's MLP.
+        dropout, recurrent_dropout : float in [0, 1)
+            Rates of the input and recurrent dropout masks, drawn per
+            sequence and per unit, fixed over the steps (as Keras).
+        rng : numpy.random.Generator
+            Draws the dropout masks; needed when a rate is positive.
+        n_threads : int
+
+        Returns
+        -------
+        loss : float
+        """
+        N, T, _ = X.shape
+        ws = self._work
+        weight_sum = float(N if sample_weight is None
+                           else np.sum(sample_weight, dtype=np.float64))
+        n_layers = len(self.layers)
+        caches = []
+        inp = X
+        for l, layer in enumerate(self.layers):
+            H = layer[0].n_hidden
+            D = len(layer)
+            last = l == n_layers - 1
+            in_masks = rec_masks = None
+            if dropout > 0:
+                in_masks = [_dropout_mask(rng, (N, inp.shape[2]), dropout,
+                                          self.dtype) for _ in layer]
+            if recurrent_dropout > 0:
+                rec_masks = [_dropout_mask(rng, (N, H), recurrent_dropout,
+                                           self.dtype) for _ in layer]
+            unit_inputs = []
+            layer_cache = []
+            seq_out = None if last or D == 1 else ws.get((l, "out"), (N, T, D * H))
+            for d, unit in enumerate(layer):
+                x = inp
+                if in_masks is not None:
+                    x = ws.get((l, d, "x"), inp.shape)
+                    np.multiply(inp, in_masks[d][:, None, :], out=x)
+                cache = {k: ws.get((l, d, k), s) for k, s in
+                         cache_shapes(unit.cell, N, T, H).items()}
+                h_last = ws.get((l, d, "h_last"), (N, H))
+                rec = rec_masks[d] if rec_masks is not None else None
+                unit.forward(x, lengths, h_last, cache["h_seq"], cache, rec,
+                             n_threads)
+                if seq_out is not None:
+                    seq_out[:, :, d * H:(d + 1) * H] = cache["h_seq"]
+                unit_inputs.append(x)
+                layer_cache.append((cache, h_last, rec))
+            caches.append((unit_inputs, in_masks, layer_cache))
+            if not last:
+                inp = seq_out if D == 2 else layer_cache[0][0]["h_seq"]
+
+        # Head and loss on the final states (forward direction first).
+        last_cache = caches[-1][2]
+        H = self.hidden_sizes[-1]
+        if self.n_directions == 1:
+            A = last_cache[0][1]
+        else:
+            A = ws.get("A", (N, 2 * H))
+            for d, (_, h_last, _) in enumerate(last_cache):
+                A[:, d * H:(d + 1) * H] = h_last
+        Z = self.head.forward(self.head_params, A)
+        loss, dZ = self.loss.loss_gradient(Z, y, sample_weight, weight_sum)
+        dZ = dZ.astype(self.dtype, copy=False)
+        dA = self.head.backward(self.head_params, self.head_grads, A, dZ)
+
+        # BPTT, top layer first.
+        dh_lasts = [np.ascontiguousarray(dA[:, d * H:(d + 1) * H])
+                    for d in range(self.n_directions)]
+        dh_seqs = [None] * self.n_directions
+        for l in range(n_layers - 1, -1, -1):
+            layer = self.layers[l]
+            unit_inputs, in_masks, layer_cache = caches[l]
+            H = layer[0].n_hidden
+            need_dx = l > 0
+            d_inp = None
+            for d, unit in enumerate(layer):
+                cache, _, rec = layer_cache[d]
+                dX = ws.get((l, d, "dX"), unit_inputs[d].shape) if need_dx else None
+                unit.backward(unit_inputs[d], lengths, cache["h_seq"], cache, rec,
+                              dh_lasts[d], dh_seqs[d], dX, n_threads)
+                if need_dx:
+                    if in_masks is not None:
+                        dX *= in_masks[d][:, None, :]
+                    if d_inp is None:
+                        d_inp = dX
+                    else:
+                        d_inp += dX
+            if need_dx:
+                Hb = self.layers[l - 1][0].n_hidden
+                dh_lasts = [None] * self.n_directions
+                if self.n_directions == 1:
+                    dh_seqs = [d_inp]
+                else:
+                    dh_seqs = [np.ascontiguousarray(d_inp[:, :, d * Hb:(d + 1) * Hb])
+                               for d in range(self.n_directions)]
+
+        if alpha > 0:
+            scale = alpha / weight_sum
+            penalty = 0.0
+            for sl in self._penalised:
+                w = self.coefs[sl]
+                penalty += float(np.dot(w, w))
+                self.grads[sl] += self.dtype.type(scale) * w
+            loss += 0.5 * scale * penalty
+        return loss
+
+    def clip_gradient(self, max_norm):
+        """Scale :attr:`grads` to a global L2 norm of at most ``max_norm``.
+
+        Returns the norm before clipping.
+        """
+        norm = float(np.sqrt(np.dot(self.grads, self.grads)))
+        if norm > max_norm:
+            self.grads *= self.dtype.type(max_norm / norm)
+        return norm
+
+
+def _dropout_mask(rng, shape, rate, dtype):
+    # Kept entries are scaled by 1 / (1 - rate) (inverted dropout).
+    keep = rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    return ((keep >= rate) * (1.0 / (1.0 - rate))).astype(dtype)
+
+
+def _orthogonal(shape, rng):
+    """A matrix with orthonormal rows or columns, Keras' ``Orthogonal``."""
+    rows, cols = shape
+    a = rng.normal(size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    return q.T if rows < cols else q

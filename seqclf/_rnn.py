@@ -1,0 +1,790 @@
+"""RNNClassifier: a recurrent-network classifier with scikit-learn's API."""
+
+import numbers
+import time
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call, check_classification_targets,
+)
+from sklearn.utils.validation import (
+    _check_feature_names, _check_sample_weight, check_array,
+    check_consistent_length, check_is_fitted, column_or_1d, validate_data,
+)
+from threadpoolctl import ThreadpoolController
+
+from . import _sequences
+from ._cells import N_GATES
+from ._network import RecurrentNetwork
+from ._openmp_helpers import effective_n_threads
+from ._optim import make_optimizer
+
+_CELLS = tuple(N_GATES)
+_KERAS_NAMES = {"rnn": ("simple_rnn", "SimpleRNN"), "gru": ("gru", "GRU"),
+                "lstm": ("lstm", "LSTM")}
+
+# Rows per forward pass when predicting, bounded so that the hidden
+# sequences of one pass stay within about 64 MB.
+_PREDICT_ELEMENTS = 1 << 23
+
+_controller = None
+
+
+def _single_threaded_blas():
+    """Context limiting BLAS to one thread (the kernels thread themselves)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+class RNNClassifier(ClassifierMixin, BaseEstimator):
+    """Recurrent neural network classifier (tanh RNN, GRU or LSTM).
+
+    Stacked recurrent layers read each sequence step by step; a dense layer
+    on the last layer's final state gives one output per class, trained with
+    softmax cross-entropy by mini-batch Adam or SGD. The forward pass and
+    backpropagation through time run in compiled, multithreaded kernels.
+
+    Parameters
+    ----------
+    cell : {"rnn", "gru", "lstm"} or tuple of them, default="lstm"
+        Recurrent cell of every layer, or one per layer, first layer first
+        (``("gru", "rnn")`` is a GRU layer feeding a tanh-RNN layer).
+        ``"rnn"`` is the Elman RNN (Keras' ``SimpleRNN``), ``"gru"`` the GRU
+        with the reset gate applied after the recurrent product (PyTorch's
+        and Keras' ``reset_after=True``), ``"lstm"`` the LSTM.
+    hidden_layer_sizes : int or tuple of int, default=(128,)
+        Units of each recurrent layer (per direction).
+    activation : {"tanh", "relu"}, default="tanh"
+        Nonlinearity of the ``"rnn"`` layers (GRU and LSTM layers always use
+        sigmoid gates and tanh).
+    bidirectional : bool, default=False
+        Run every layer forward and backward and concatenate the two
+        outputs (forward first). The backward direction starts at each
+        sequence's last data step. The head sees both final states.
+    n_steps : int, default=None
+        How to read a 2-D ``X``: with ``n_steps`` set, each row holds
+        ``n_steps`` steps of ``n_features`` values, step-major (row ``i`` is
+        ``X[i].reshape(n_steps, n_features)``), so that 2-D transformers can
+        precede the classifier in a pipeline; flattened 28 x 28 MNIST images
+        with ``n_steps=28`` are read row by row. With ``n_steps=None`` a 2-D
+        ``X`` holds univariate sequences (one feature per step). Given with
+        a 3-D ``X`` or a list, it must equal their number of steps.
+    mask_value : float, default=None
+        Steps whose features all equal ``mask_value`` (all NaN when it is
+        NaN) are padding, before the data of a sequence or after it (Keras'
+        ``pad_sequences`` with ``padding="pre"`` or ``"post"``). Padding
+        steps are skipped: the state carries over them and they do not
+        influence the prediction. A sequence that is all padding, or
+        padding between data steps, is an error. A transformer placed before
+        the classifier (e.g. ``StandardScaler``) changes the padding value;
+        pad with NaN and set ``mask_value=np.nan`` in that case, since
+        scikit-learn's scalers keep NaN as NaN.
+    dropout : float in [0, 1), default=0.0
+        Fraction of each layer's input features dropped during training,
+        with one mask per sequence kept over all its steps (as Keras).
+    recurrent_dropout : float in [0, 1), default=0.0
+        Fraction of the recurrent state's units dropped before the
+        recurrent product during training, with one mask per sequence.
+    solver : {"adam", "sgd"}, default="adam"
+        Optimizer.
+    learning_rate_init : float, default=0.001
+        Step size.
+    beta_1, beta_2 : float in [0, 1), default=0.9, 0.999
+        Adam's decay rates of the first and second moment estimates.
+    epsilon : float, default=1e-8
+        Adam's term for numerical stability.
+    momentum : float in [0, 1], default=0.9
+        Momentum of SGD.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with SGD.
+    batch_size : int, default=128
+        Sequences per mini-batch (clipped to the number of samples).
+    max_iter : int, default=10
+        Epochs (passes over the training data). Reaching it is the normal
+        end of training.
+    alpha : float, default=0.0
+        L2 penalty on all weights (not biases), added to the loss as
+        ``alpha / 2 * ||w||^2 / n_batch_samples`` like ``MLPClassifier``.
+    clip_norm : float, default=None
+        Rescale each mini-batch's gradient to at most this global L2 norm.
+    shuffle : bool, default=True
+        Shuffle the samples at each epoch.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified)
+        and stop when its accuracy has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; the best weights are restored.
+    validation_fraction : float in (0, 1), default=0.1
+        Held-out fraction for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping: on the validation
+        accuracy with ``early_stopping``, else on the training loss.
+    tol : float, default=1e-4
+        Least improvement that counts.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling, the validation split and
+        the dropout masks. A fixed seed gives the same model whatever the
+        number of threads.
+    warm_start : bool, default=False
+        Continue from the current weights (and optimizer state) when
+        ``fit`` is called again.
+    verbose : int, default=0
+        With ``verbose >= 1``, print one line per epoch: the loss, the
+        validation score when there is one, and the seconds taken.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Columns of a 2-D ``X`` at fit; for a 3-D ``X`` or a list of
+        sequences, the number of features per step.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a 2-D ``X`` given as a DataFrame with string names.
+    n_iter_ : int
+        Epochs run by the last ``fit`` (counted across ``partial_fit``
+        calls).
+    loss_ : float
+        Mean training loss of the last epoch.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    best_loss_ : float or None
+        Lowest training loss seen, or None with early stopping.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch with early stopping, else None.
+    best_validation_score_ : float or None
+        Best validation accuracy with early stopping, else None.
+    weights_ : list of list of dict
+        ``weights_[l][d]`` holds the arrays of direction ``d`` (0 forward,
+        1 backward) of layer ``l``: input weights ``W (n_in, G * H)``,
+        recurrent weights ``U (H, G * H)`` and biases ``b (G * H,)`` (the
+        GRU has ``b_ih`` and ``b_hh``), where ``H`` is the layer's size,
+        ``n_in`` its input width and ``G`` its gates: 1 for ``"rnn"``, 3 for
+        ``"gru"`` (in the order r, z, n), 4 for ``"lstm"`` (i, f, g, o).
+        ``W`` is PyTorch's ``weight_ih_l{l}`` transposed, ``U`` its
+        ``weight_hh_l{l}`` transposed; ``b`` is ``bias_ih + bias_hh``
+        (GRU: ``b_ih = bias_ih``, ``b_hh = bias_hh``). Keras stores
+        ``kernel = W`` and ``recurrent_kernel = U`` with the GRU gates in
+        the order z, r, n and its two biases as the rows of ``bias``. The
+        arrays are views of the model: assign in place
+        (``clf.weights_[0][0]["W"][...] = W``) to set them.
+    head_weights_ : dict
+        ``W (D * H_last, n_outputs)`` and ``b (n_outputs,)`` of the dense
+        head, ``D`` being 2 when bidirectional; ``n_outputs`` is the number
+        of classes (two for a binary problem). Views, as ``weights_``.
+
+    Notes
+    -----
+    Training runs in float32 when ``X`` is float32 and in float64 when it is
+    float64 (``MLPClassifier``'s rule); any other dtype (integers, booleans,
+    float16, lists of numbers) is converted to float64. Prediction uses the
+    dtype of the fitted weights.
+
+    Each call to ``fit`` or ``predict`` uses as many threads as OpenMP
+    allows (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits(n,
+    "openmp")``, the CPUs available to the process); joblib's workers (e.g.
+    ``GridSearchCV(n_jobs=2)``) limit each worker so that cores are not
+    oversubscribed. Results do not depend on the thread count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqclf import RNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 10, 3))
+    >>> y = (X[:, 0, 0] > 0).astype(int)       # decided by the first step
+    >>> clf = RNNClassifier("gru", (16,), max_iter=30, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints = {
+        "cell": [StrOptions(set(_CELLS)), tuple, list],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"tanh", "relu"})],
+        "bidirectional": ["boolean"],
+        "n_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "mask_value": [Real, None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_layer_sizes=(128,),
+        *,
+        activation="tanh",
+        bidirectional=False,
+        n_steps=None,
+        mask_value=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        solver="adam",
+        learning_rate_init=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        batch_size=128,
+        max_iter=10,
+        alpha=0.0,
+        clip_norm=None,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.cell = cell
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.bidirectional = bidirectional
+        self.n_steps = n_steps
+        self.mask_value = mask_value
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.clip_norm = clip_norm
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Architecture
+    # ------------------------------------------------------------------
+
+    def _architecture(self):
+        """Validated ``(cells, hidden_sizes)``, one entry per layer."""
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if not sizes:
+            raise ValueError("hidden_layer_sizes must name at least one layer.")
+        for s in sizes:
+            if (isinstance(s, bool) or not isinstance(s, numbers.Integral)
+                    or s < 1):
+                raise ValueError(
+                    f"hidden_layer_sizes must be positive integers, got "
+                    f"{self.hidden_layer_sizes!r}."
+                )
+        cells = self.cell
+        if isinstance(cells, str):
+            cells = [cells] * len(sizes)
+        cells = list(cells)
+        for c in cells:
+            if c not in _CELLS:
+                raise ValueError(
+                    f"cell must be one of {list(_CELLS)} or a tuple of them, "
+                    f"got {self.cell!r}."
+                )
+        if len(cells) != len(sizes):
+            raise ValueError(
+                f"cell names {len(cells)} layers but hidden_layer_sizes "
+                f"{len(sizes)}; give one cell per layer or a single cell."
+            )
+        return cells, [int(s) for s in sizes]
+
+    # ------------------------------------------------------------------
+    # Input validation
+    # ------------------------------------------------------------------
+
+    def _validate_X(self, X, reset):
+        """Return ``(X3, lengths)``: post-padded float sequences and lengths.
+
+        With ``reset`` the input format and feature counts are recorded;
+        otherwise ``X`` must agree with what ``fit`` saw.
+        """
+        mask = self.mask_value
+        allow_nan = mask is not None and np.isnan(mask)
+        finite = "allow-nan" if allow_nan else True
+
+        if _sequences.is_ragged(X):
+            if not reset:
+                check_is_fitted(self)
+            X3, lengths = _sequences.ragged_to_padded(X)
+            if self.n_steps is not None:
+                raise ValueError(
+                    f"n_steps={self.n_steps} does not agree with a list of "
+                    f"sequences of {lengths.min()} to {lengths.max()} steps; "
+                    f"leave n_steps=None for sequences of different lengths."
+                )
+            if reset:
+                _check_feature_names(self, X3, reset=True)
+            self._set_or_check_step_features(X3.shape[2], reset, flat=False)
+        else:
+            if not reset:
+                check_is_fitted(self)
+            ndim = np.ndim(X) if not hasattr(X, "ndim") else X.ndim
+            if ndim == 2 and (reset or self._flat_input):
+                X2 = validate_data(
+                    self, X, reset=reset, dtype=[np.float64, np.float32],
+                    order="C", ensure_all_finite=finite,
+                )
+                X3 = _sequences.reshape_2d(X2, self.n_steps)
+                if reset:
+                    self._flat_input = True
+                self._set_or_check_step_features(X3.shape[2], reset, flat=True)
+            else:
+                X3 = check_array(
+                    X, dtype=[np.float64, np.float32], order="C", allow_nd=True,
+                    ensure_all_finite=finite, ensure_2d=True, input_name="X",
+                )
+                if X3.ndim == 2:
+                    X3 = _sequences.reshape_2d(X3, self.n_steps)
+                elif X3.ndim == 3:
+                    _sequences.check_n_steps(self.n_steps, X3.shape[1],
+                                             "the 3-D X")
+                else:
+                    raise ValueError(
+                        f"X must be 2-D (n_samples, n_steps * n_features), "
+                        f"3-D (n_samples, n_steps, n_features) or a list of "
+                        f"2-D sequences; got an array of shape {X3.shape}."
+                    )
+                if X3.shape[1] == 0 or X3.shape[2] == 0:
+                    raise ValueError(
+                        f"X must have at least one step and one feature, got "
+                        f"shape {X3.shape}."
+                    )
+                if reset:
+                    _check_feature_names(self, X3, reset=True)
+                self._set_or_check_step_features(X3.shape[2], reset, flat=False)
+            lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
+
+        if mask is not None:
+            X3, lengths = _sequences.apply_mask(X3, lengths, mask)
+        _sequences.check_finite(X3, lengths, allow_nan)
+        if not reset:
+            X3 = X3.astype(self._network.dtype, copy=False)
+        return X3, lengths
+
+    def _set_or_check_step_features(self, n_features, reset, flat):
+        if reset:
+            if not flat:
+                self.n_features_in_ = n_features
+                self._flat_input = False
+            self._n_step_features = n_features
+        elif n_features != self._n_step_features:
+            raise ValueError(
+                f"X has {n_features} features per step, but {type(self).__name__} "
+                f"was fitted with {self._n_step_features} features per step."
+            )
+
+    def _validate_y(self, y, n_samples):
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty(n_samples), y)
+        check_classification_targets(y)
+        return y
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features), \
+                (n_samples, n_steps * n_features) or list of arrays
+            Sequences: a 3-D array, a 2-D array read through ``n_steps``,
+            or a list of 2-D arrays ``(n_steps_i, n_features)`` of different
+            lengths.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss.
+
+        Returns
+        -------
+        self : RNNClassifier
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch over ``X`` and ``y``, starting from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,)
+            Class labels; each must be in ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that can appear; required at the first call and
+            ignored afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : RNNClassifier
+        """
+        if _check_partial_fit_first_call(self, classes):
+            # Drop a model left by fit so that the first call starts afresh.
+            self.__dict__.pop("_network", None)
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _fit(self, X, y, sample_weight, incremental):
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True.")
+        cells, sizes = self._architecture()
+        first = not hasattr(self, "_network") or not (incremental or self.warm_start)
+        X3, lengths = self._validate_X(X, reset=first)
+        y = self._validate_y(y, X3.shape[0])
+
+        if first:
+            if not incremental:
+                self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"Classifier can't train when only one class is present: "
+                    f"y holds only {self.classes_[0]!r}."
+                )
+            self._random_state = check_random_state(self.random_state)
+            self._network = RecurrentNetwork(
+                cells, sizes, X3.shape[2], len(self.classes_),
+                activation=self.activation, bidirectional=self.bidirectional,
+                dtype=X3.dtype,
+            )
+            self._network.initialize(self._random_state)
+            self._optimizer = None
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+            self.best_loss_ = np.inf
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -np.inf if self.early_stopping else None
+            self._no_improvement_count = 0
+        else:
+            X3 = X3.astype(self._network.dtype, copy=False)
+            self._check_same_architecture(cells, sizes)
+        unseen = ~np.isin(y, self.classes_)
+        if unseen.any():
+            raise ValueError(
+                f"y contains labels not in classes_: {np.unique(y[unseen])!r}; "
+                f"classes_ is {self.classes_!r}."
+            )
+        y_idx = np.searchsorted(self.classes_, y).astype(np.intp)
+
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X3,
+                                                 dtype=np.float64)
+        net = self._network
+        if self._optimizer is None:
+            self._optimizer = make_optimizer(
+                self.solver, net.coefs, learning_rate=self.learning_rate_init,
+                beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                momentum=self.momentum, nesterov=self.nesterovs_momentum,
+            )
+        self._optimizer.params = net.coefs
+
+        n_threads = effective_n_threads()
+        rs = self._random_state
+        with _single_threaded_blas():
+            self._fit_epochs(X3, lengths, y_idx, sample_weight, incremental,
+                             rs, n_threads)
+        return self
+
+    def _check_same_architecture(self, cells, sizes):
+        net = self._network
+        if (tuple(cells) != net.cells or tuple(sizes) != net.hidden_sizes
+                or bool(self.bidirectional) != net.bidirectional
+                or self.activation != net.activation):
+            raise ValueError(
+                "The architecture (cell, hidden_layer_sizes, bidirectional, "
+                "activation) changed since the model was fitted; fit afresh "
+                "with warm_start=False."
+            )
+
+    def _fit_epochs(self, X, lengths, y, sample_weight, incremental, rs,
+                    n_threads):
+        net = self._network
+        dropout_rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+        if self.early_stopping:
+            idx = np.arange(X.shape[0])
+            train_idx, val_idx = train_test_split(
+                idx, random_state=rs, test_size=self.validation_fraction,
+                stratify=y,
+            )
+            if len(val_idx) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase "
+                    "validation_fraction or the size of your dataset."
+                )
+            X_val, len_val, y_val = X[val_idx], lengths[val_idx], y[val_idx]
+            sw_val = None if sample_weight is None else sample_weight[val_idx]
+            X, lengths, y = X[train_idx], lengths[train_idx], y[train_idx]
+            if sample_weight is not None:
+                sample_weight = sample_weight[train_idx]
+            if not hasattr(self, "_best_coefs"):
+                self._best_coefs = net.coefs.copy()
+        n = X.shape[0]
+        batch_size = min(self.batch_size, n)
+        n_epochs = 1 if incremental else self.max_iter
+        if not incremental:
+            self.n_iter_ = 0
+        order = np.arange(n)
+        for _ in range(n_epochs):
+            tic = time.perf_counter()
+            if self.shuffle:
+                order = rs.permutation(n)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                batch = order[start:start + batch_size]
+                lb = lengths[batch]
+                Xb = X[batch, :lb.max()]
+                swb = None if sample_weight is None else sample_weight[batch]
+                loss = net.train_step(
+                    Xb, lb, y[batch], swb, alpha=self.alpha,
+                    dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
+                    rng=dropout_rng, n_threads=n_threads,
+                )
+                if not np.isfinite(loss):
+                    raise ValueError(
+                        "The training loss became non-finite; lower "
+                        "learning_rate_init or set clip_norm."
+                    )
+                if self.clip_norm is not None:
+                    net.clip_gradient(self.clip_norm)
+                self._optimizer.update(net.grads)
+                total += loss * len(batch)
+            self.n_iter_ += 1
+            self.loss_ = total / n
+            self.loss_curve_.append(self.loss_)
+            msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
+            stop = self._update_no_improvement(
+                X_val, len_val, y_val, sw_val, n_threads
+            ) if self.early_stopping else self._update_no_improvement()
+            if self.early_stopping:
+                msg += f", validation score = {self.validation_scores_[-1]:.6f}"
+            if self.verbose:
+                print(f"{msg}, {time.perf_counter() - tic:.2f} s", flush=True)
+            if stop:
+                if self.verbose:
+                    what = ("Validation score" if self.early_stopping
+                            else "Training loss")
+                    print(f"{what} did not improve more than tol={self.tol} "
+                          f"for {self.n_iter_no_change} consecutive epochs. "
+                          f"Stopping.", flush=True)
+                break
+        if self.early_stopping:
+            net.coefs[...] = self._best_coefs
+
+    def _update_no_improvement(self, X_val=None, len_val=None, y_val=None,
+                               sw_val=None, n_threads=1):
+        """Update the stopping counters after an epoch; True means stop."""
+        if self.early_stopping:
+            proba = self._forward_proba(X_val, len_val, n_threads)
+            correct = (proba.argmax(axis=1) == y_val).astype(np.float64)
+            score = float(np.average(correct, weights=sw_val))
+            self.validation_scores_.append(score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_coefs = self._network.coefs.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+        return self._no_improvement_count >= self.n_iter_no_change
+
+    # ------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------
+
+    def _forward_proba(self, X, lengths, n_threads):
+        """Class probabilities of post-padded sequences, in batches.
+
+        Sequences are grouped by length so that each batch runs only as many
+        steps as its longest sequence.
+        """
+        net = self._network
+        n, T, _ = X.shape
+        out = np.empty((n, net.n_outputs), dtype=net.dtype)
+        width = max(net.hidden_sizes) * net.n_directions
+        rows = max(16, min(4096, _PREDICT_ELEMENTS // (T * width)))
+        ragged = n > rows and lengths.min() != lengths.max()
+        order = np.argsort(lengths, kind="stable") if ragged else None
+        for start in range(0, n, rows):
+            if order is None:
+                sl = slice(start, start + rows)
+                lb = lengths[sl]
+                Tb = int(lb.max())
+                Xb = X[sl] if Tb == T else np.ascontiguousarray(X[sl, :Tb])
+                Z = net.decision_function(Xb, lb, n_threads)
+                out[sl] = net.loss.predict(Z)
+            else:
+                idx = order[start:start + rows]
+                lb = lengths[idx]
+                Z = net.decision_function(X[idx, :lb.max()], lb, n_threads)
+                out[idx] = net.loss.predict(Z)
+        return out
+
+    def predict_proba(self, X):
+        """Probability of each class.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            Sequences, as for :meth:`fit`; with a 3-D ``X`` or a list they
+            may be longer or shorter than the training sequences.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X3, lengths = self._validate_X(X, reset=False)
+        n_threads = effective_n_threads()
+        with _single_threaded_blas():
+            return self._forward_proba(X3, lengths, n_threads)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class of each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # ------------------------------------------------------------------
+    # Weights and summary
+    # ------------------------------------------------------------------
+
+    @property
+    def weights_(self):
+        if not hasattr(self, "_network"):
+            raise AttributeError("weights_ exists once the model is fitted.")
+        return [[dict(u.params) for u in layer] for layer in self._network.layers]
+
+    @property
+    def head_weights_(self):
+        if not hasattr(self, "_network"):
+            raise AttributeError("head_weights_ exists once the model is fitted.")
+        return dict(self._network.head_params)
+
+    def summary(self, print_fn=print):
+        """Print the layers, their output shapes and parameter counts.
+
+        Laid out as Keras' ``model.summary()``, with the same counts as
+        Keras for the same architecture (a ``Bidirectional`` layer counts
+        both directions; the head is a ``Dense`` layer).
+
+        Parameters
+        ----------
+        print_fn : callable, default=print
+            Called with each line.
+        """
+        check_is_fitted(self)
+        net = self._network
+        counts = net.n_params_per_layer()
+        steps = self.n_steps if self._flat_input and self.n_steps else None
+        if self._flat_input and self.n_steps is None:
+            steps = self.n_features_in_
+        T = "None" if steps is None else str(steps)
+        rows, seen = [], {}
+        n_layers = len(net.cells)
+        for l, (cell, H) in enumerate(zip(net.cells, net.hidden_sizes)):
+            name, kind = _KERAS_NAMES[cell]
+            if net.bidirectional:
+                name, kind = "bidirectional", f"Bidirectional({kind})"
+            k = seen.get(name, 0)
+            seen[name] = k + 1
+            label = name if k == 0 else f"{name}_{k}"
+            width = net.n_directions * H
+            shape = (f"(None, {width})" if l == n_layers - 1
+                     else f"(None, {T}, {width})")
+            rows.append((f"{label} ({kind})", shape, counts[l]))
+        rows.append(("dense (Dense)", f"(None, {net.n_outputs})", counts[-1]))
+        total = sum(counts)
+        line = "_" * 65
+        print_fn(f'Model: "{type(self).__name__}"')
+        print_fn(line)
+        print_fn(f" {'Layer (type)':<28}{'Output Shape':<26}{'Param #':<10}")
+        print_fn("=" * 65)
+        for i, (label, shape, count) in enumerate(rows):
+            print_fn(f" {label:<28}{shape:<26}{count:<10}")
+            print_fn(line if i < len(rows) - 1 else "=" * 65)
+        print_fn(f"Total params: {total:,}")
+        print_fn(f"Trainable params: {total:,}")
+        print_fn("Non-trainable params: 0")
+        print_fn(line)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        mv = self.mask_value
+        tags.input_tags.allow_nan = mv is not None and isinstance(mv, Real) and np.isnan(mv)
+        tags.non_deterministic = False
+        return tags

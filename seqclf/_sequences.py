@@ -1,0 +1,189 @@
+"""Turn the sequence inputs users give into what the network runs on.
+
+Users give a 3-D array ``(n_samples, n_steps, n_features)``, a 2-D array
+(flattened step-major sequences, or univariate sequences) or a list of 2-D
+arrays of different lengths, possibly padded with a mask value at the start
+or the end. The network runs on one C-contiguous float array
+``(n_samples, max_steps, n_features)`` holding every sequence from position 0
+(post-padded) and their lengths. This module does that conversion and its
+checks; it knows nothing of estimators.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def is_ragged(X):
+    """True when ``X`` is a list or tuple of sequences that is not an array.
+
+    A list whose items have equal shapes is an array like any other; only
+    lists NumPy cannot stack (different lengths) take the ragged path.
+    """
+    if not isinstance(X, (list, tuple)) or len(X) == 0:
+        return False
+    shapes = set()
+    for seq in X:
+        shape = np.shape(seq) if hasattr(seq, "__len__") else None
+        if shape is None:
+            return False
+        shapes.add(shape)
+        if len(shapes) > 1:
+            return True
+    return False
+
+
+def output_dtype(dtypes):
+    """float32 when every input is float32, else float64 (MLPClassifier's rule)."""
+    return np.float32 if all(d == np.float32 for d in dtypes) else np.float64
+
+
+def ragged_to_padded(X):
+    """Stack a list of sequences into a post-padded array and their lengths.
+
+    Each item is a 2-D array-like ``(n_steps_i, n_features)`` or a 1-D one
+    (a univariate sequence). Padding positions hold zeros.
+    """
+    seqs = []
+    for i, seq in enumerate(X):
+        a = np.asarray(seq)
+        if a.dtype.kind not in "biuf":
+            try:
+                a = a.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"X[{i}] must hold numbers, got dtype {a.dtype}: {exc}"
+                ) from None
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2:
+            raise ValueError(
+                f"Each sequence must be a 2-D array (n_steps, n_features) or a "
+                f"1-D array (n_steps,); X[{i}] has shape {a.shape}."
+            )
+        if a.shape[0] == 0:
+            raise ValueError(f"Sequence X[{i}] has zero steps; every sequence "
+                             f"needs at least one.")
+        seqs.append(a)
+    n_features = {a.shape[1] for a in seqs}
+    if len(n_features) > 1:
+        first = seqs[0].shape[1]
+        bad = next(i for i, a in enumerate(seqs) if a.shape[1] != first)
+        raise ValueError(
+            f"All sequences must have the same number of features: X[0] has "
+            f"{first}, X[{bad}] has {seqs[bad].shape[1]}."
+        )
+    (F,) = n_features
+    if F == 0:
+        raise ValueError("Sequences must have at least one feature, got 0.")
+    dtype = output_dtype([a.dtype for a in seqs])
+    lengths = np.array([a.shape[0] for a in seqs], dtype=np.intp)
+    out = np.zeros((len(seqs), int(lengths.max()), F), dtype=dtype)
+    for i, a in enumerate(seqs):
+        out[i, :a.shape[0]] = a
+    return out, lengths
+
+
+def check_finite(X, lengths, allow_nan):
+    """Raise ValueError if valid steps hold inf, or NaN unless allowed."""
+    if allow_nan:
+        bad = np.isinf(X)
+    else:
+        bad = ~np.isfinite(X)
+    if lengths is not None and bad.any():
+        bad &= np.arange(X.shape[1])[None, :, None] < lengths[:, None, None]
+    if bad.any():
+        n, t, _ = np.argwhere(bad)[0]
+        what = "infinity" if allow_nan else "NaN or infinity"
+        raise ValueError(
+            f"Input X contains {what} (sample {n}, step {t}); sequences must "
+            f"hold finite values except for padding steps marked by mask_value."
+        )
+
+
+def apply_mask(X, lengths, mask_value):
+    """Find each sequence's steps that are not padding and move them to the front.
+
+    A step is padding when all its features equal ``mask_value`` (or are
+    all NaN when ``mask_value`` is NaN). Padding may come before the data
+    (Keras' ``padding="pre"``) or after it ("post"), not in between.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+    lengths : ndarray of shape (n_samples,)
+        Steps of each sequence before masking.
+    mask_value : float
+        Value marking padding steps; may be NaN.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+        ``X`` itself when no sequence is pre-padded, else a copy with each
+        sequence's data steps from position 0.
+    lengths : ndarray of shape (n_samples,), intp
+        Number of data steps of each sequence.
+    """
+    N, T, _ = X.shape
+    if np.isnan(mask_value):
+        pad = np.isnan(X).all(axis=2)
+    else:
+        pad = (X == X.dtype.type(mask_value)).all(axis=2)
+        if X.dtype.type(mask_value) != mask_value:
+            # A value the dtype cannot hold would mark nothing as padding.
+            raise ValueError(
+                f"mask_value={mask_value!r} is not representable in {X.dtype}."
+            )
+    valid = ~pad & (np.arange(T)[None, :] < lengths[:, None])
+    n_valid = valid.sum(axis=1)
+    empty = np.flatnonzero(n_valid == 0)
+    if empty.size:
+        raise ValueError(
+            f"Sequence {empty[0]} is all padding (every step equals "
+            f"mask_value={mask_value!r}); each sequence needs at least one "
+            f"data step."
+        )
+    first = valid.argmax(axis=1)
+    last = T - 1 - valid[:, ::-1].argmax(axis=1)
+    holes = np.flatnonzero(last - first + 1 != n_valid)
+    if holes.size:
+        raise ValueError(
+            f"Sequence {holes[0]} has padding steps (equal to mask_value="
+            f"{mask_value!r}) between data steps; padding may only come "
+            f"before or after the data."
+        )
+    lengths = n_valid.astype(np.intp)
+    if not first.any():
+        return X, lengths
+    # Shift pre-padded sequences to start at position 0; what lands past
+    # each new length is padding that the kernels never read.
+    steps = np.minimum(first[:, None] + np.arange(T)[None, :], T - 1)
+    X = np.take_along_axis(X, steps[:, :, None], axis=1)
+    return np.ascontiguousarray(X), lengths
+
+
+def check_n_steps(n_steps, actual, what):
+    """Raise ValueError when ``n_steps`` is set and differs from ``actual``."""
+    if n_steps is not None and n_steps != actual:
+        raise ValueError(
+            f"n_steps={n_steps} does not agree with {what} of {actual} steps; "
+            f"n_steps only says how to read a 2-D X and may be left to None."
+        )
+
+
+def reshape_2d(X, n_steps):
+    """View a 2-D ``(n_samples, width)`` array as ``(n_samples, T, F)``.
+
+    With ``n_steps`` set the rows are step-major: ``F = width / n_steps``.
+    Without it each row is a univariate sequence (``F = 1``).
+    """
+    n, width = X.shape
+    if n_steps is None:
+        return X.reshape(n, width, 1)
+    if not isinstance(n_steps, numbers.Integral) or width % n_steps:
+        raise ValueError(
+            f"X has {width} columns, which is not a multiple of n_steps="
+            f"{n_steps}: a 2-D X holds n_steps * n_features values per row, "
+            f"step by step."
+        )
+    return X.reshape(n, n_steps, width // n_steps)
