@@ -360,7 +360,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         else:
             if not reset:
                 check_is_fitted(self)
-            ndim = np.ndim(X) if not hasattr(X, "ndim") else X.ndim
+            ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
             if ndim == 2 and (reset or self._flat_input):
                 X2 = validate_data(
                     self, X, reset=reset, dtype=[np.float64, np.float32],
@@ -398,7 +398,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
 
         if mask is not None:
             X3, lengths = _sequences.apply_mask(X3, lengths, mask)
-        _sequences.check_finite(X3, lengths, allow_nan)
+        _sequences.check_finite(X3, lengths)
         if not reset:
             X3 = X3.astype(self._network.dtype, copy=False)
         return X3, lengths
@@ -494,6 +494,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 dtype=X3.dtype,
             )
             self._network.initialize(self._random_state)
+            # Dropout masks come from their own stream, drawn on as training
+            # goes on, so that warm starts continue the same sequence.
+            self._dropout_rng = np.random.default_rng(
+                self._random_state.randint(np.iinfo(np.int32).max))
             self._optimizer = None
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -501,14 +505,18 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = -np.inf if self.early_stopping else None
             self._no_improvement_count = 0
+            self._best_coefs = None
         else:
             X3 = X3.astype(self._network.dtype, copy=False)
             self._check_same_architecture(cells, sizes)
+        if self.early_stopping and self.validation_scores_ is None:
+            # A warm start turning early stopping on.
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
         unseen = ~np.isin(y, self.classes_)
         if unseen.any():
             raise ValueError(
-                f"y contains labels not in classes_: {np.unique(y[unseen])!r}; "
-                f"classes_ is {self.classes_!r}."
+                f"y contains labels not in classes_: {np.unique(y[unseen]).tolist()}; "
+                f"classes_ is {self.classes_.tolist()}."
             )
         y_idx = np.searchsorted(self.classes_, y).astype(np.intp)
 
@@ -545,7 +553,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def _fit_epochs(self, X, lengths, y, sample_weight, incremental, rs,
                     n_threads):
         net = self._network
-        dropout_rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+        dropout_rng = self._dropout_rng
         if self.early_stopping:
             idx = np.arange(X.shape[0])
             train_idx, val_idx = train_test_split(
@@ -562,7 +570,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             X, lengths, y = X[train_idx], lengths[train_idx], y[train_idx]
             if sample_weight is not None:
                 sample_weight = sample_weight[train_idx]
-            if not hasattr(self, "_best_coefs"):
+            if self._best_coefs is None:
                 self._best_coefs = net.coefs.copy()
         n = X.shape[0]
         batch_size = min(self.batch_size, n)
@@ -716,7 +724,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------------
     # Weights and summary

@@ -84,20 +84,21 @@ def ragged_to_padded(X):
     return out, lengths
 
 
-def check_finite(X, lengths, allow_nan):
-    """Raise ValueError if valid steps hold inf, or NaN unless allowed."""
-    if allow_nan:
-        bad = np.isinf(X)
-    else:
-        bad = ~np.isfinite(X)
-    if lengths is not None and bad.any():
+def check_finite(X, lengths):
+    """Raise ValueError if a data step (before ``lengths``) holds NaN or inf.
+
+    Called after masking, so padding steps (NaN ones included) lie past
+    ``lengths`` and a NaN left inside a sequence is a partial step.
+    """
+    bad = ~np.isfinite(X)
+    if bad.any():
         bad &= np.arange(X.shape[1])[None, :, None] < lengths[:, None, None]
     if bad.any():
         n, t, _ = np.argwhere(bad)[0]
-        what = "infinity" if allow_nan else "NaN or infinity"
         raise ValueError(
-            f"Input X contains {what} (sample {n}, step {t}); sequences must "
-            f"hold finite values except for padding steps marked by mask_value."
+            f"Input X contains NaN or infinity (sample {n}, step {t}); "
+            f"sequences must hold finite values, except for whole padding "
+            f"steps marked by mask_value."
         )
 
 

@@ -1,0 +1,28 @@
+"""scikit-learn's estimator checks on small RNNClassifier configurations."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from seqclf import RNNClassifier
+
+
+def _estimators():
+    # Small and quick, but trained long enough for the checks' accuracy
+    # floors (e.g. 0.83 on a blob problem read as 2-step sequences).
+    common = dict(max_iter=60, batch_size=32, learning_rate_init=0.01,
+                  random_state=0)
+    return [
+        RNNClassifier("rnn", (8,), **common),
+        RNNClassifier("gru", (8,), **common),
+        RNNClassifier("lstm", (8,), **common),
+        RNNClassifier(("gru", "rnn"), (6, 4), bidirectional=True, **common),
+    ]
+
+
+def _expected_failed_checks(estimator):
+    return {}
+
+
+@parametrize_with_checks(_estimators(),
+                         expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

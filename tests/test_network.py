@@ -1,0 +1,149 @@
+"""The network driver: whole-network gradients, layout, determinism."""
+
+import pickle
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from seqclf import reference
+from seqclf._network import RecurrentNetwork, _orthogonal
+
+
+def _data(N, T, F, n_classes, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, T, F)).astype(dtype)
+    lengths = rng.integers(1, T + 1, size=N).astype(np.intp)
+    lengths[0] = T
+    X[np.arange(T)[None, :] >= lengths[:, None]] = np.nan   # padding: never read
+    y = rng.integers(0, n_classes, size=N)
+    return X, lengths, y
+
+
+def _network(cells, sizes, F, K, bidirectional, seed=0, dtype=np.float64):
+    net = RecurrentNetwork(cells, sizes, F, K, bidirectional=bidirectional,
+                           dtype=dtype)
+    net.initialize(np.random.RandomState(seed))
+    # Biases away from zero so that their gradients are tested too.
+    net.coefs += np.random.default_rng(seed).uniform(-0.1, 0.1, net.coefs.size)
+    return net
+
+
+NETWORKS = [
+    (("rnn",), (4,), False),
+    (("gru",), (3,), True),
+    (("lstm",), (3,), False),
+    (("gru", "rnn"), (3, 4), False),
+    (("lstm", "gru", "rnn"), (3, 2, 3), True),
+]
+
+
+@pytest.mark.parametrize("cells, sizes, bidirectional", NETWORKS)
+@pytest.mark.parametrize("regularised", [False, True])
+def test_gradient_matches_finite_differences(cells, sizes, bidirectional,
+                                             regularised):
+    F, K = 3, 3
+    X, lengths, y = _data(5, 6, F, K, seed=1)
+    net = _network(cells, sizes, F, K, bidirectional)
+    kw = dict(alpha=0.3, dropout=0.25, recurrent_dropout=0.3) if regularised else {}
+    sw = np.array([1.0, 2.0, 0.5, 1.5, 1.0]) if regularised else None
+
+    def loss(coefs):
+        net.coefs[...] = coefs
+        # Same masks at every call: a fresh generator with the same seed.
+        return net.train_step(X, lengths, y, sw, rng=np.random.default_rng(7),
+                              **kw)
+
+    theta = net.coefs.copy()
+    with threadpool_limits(1, user_api="blas"):
+        loss(theta)
+        grad = net.grads.copy()
+        eps = 1e-6
+        fd = np.empty_like(theta)
+        for i in range(theta.size):
+            e = np.zeros_like(theta)
+            e[i] = eps
+            fd[i] = (loss(theta + e) - loss(theta - e)) / (2 * eps)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    assert np.abs(grad).max() > 1e-3
+
+
+def test_loss_matches_reference_composition():
+    """The network's loss equals the reference layers + head written out."""
+    F, K, H1, H2 = 3, 4, 5, 3
+    X, lengths, y = _data(7, 5, F, K, seed=2)
+    net = _network(("lstm", "gru"), (H1, H2), F, K, bidirectional=True)
+    with threadpool_limits(1, user_api="blas"):
+        loss = net.train_step(X, lengths, y)
+    L0, L1 = net.layers
+    out = []
+    for unit in L0:
+        _, h_seq = reference.forward("lstm", X, lengths, unit.params,
+                                     reverse=unit.reverse)[:2]
+        out.append(h_seq)
+    seq = np.concatenate(out, axis=2)
+    finals = [reference.forward("gru", seq, lengths, u.params,
+                                reverse=u.reverse)[0] for u in L1]
+    A = np.concatenate(finals, axis=1)
+    Z = A @ net.head_params["W"] + net.head_params["b"]
+    Z -= Z.max(axis=1, keepdims=True)
+    logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+    expected = -logp[np.arange(len(y)), y].mean()
+    assert loss == pytest.approx(expected, rel=1e-12)
+    with threadpool_limits(1, user_api="blas"):
+        Z_inf = net.decision_function(X, lengths)
+    np.testing.assert_allclose(Z_inf - Z_inf.max(axis=1, keepdims=True), Z,
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_layout_views_and_counts():
+    net = RecurrentNetwork(("gru", "rnn"), (256, 128), 64, 10)
+    assert net.n_params_per_layer() == [247_296, 49_280, 1_290]
+    assert net.coefs.size == 297_866
+    for layer in net.layers:
+        for unit in layer:
+            for name, a in unit.params.items():
+                assert a.base is net.coefs and a.flags.c_contiguous
+    bi = RecurrentNetwork(("lstm",), (8,), 5, 3, bidirectional=True)
+    assert bi.n_params_per_layer() == [2 * 4 * (5 * 8 + 8 * 8 + 8), 16 * 3 + 3]
+
+
+def test_initialization_as_keras():
+    net = RecurrentNetwork(("lstm", "gru"), (6, 4), 5, 3)
+    net.initialize(np.random.RandomState(0))
+    lstm, gru = net.layers[0][0].params, net.layers[1][0].params
+    np.testing.assert_allclose(lstm["U"] @ lstm["U"].T, np.eye(6), atol=1e-12)
+    np.testing.assert_allclose(gru["U"] @ gru["U"].T, np.eye(4), atol=1e-12)
+    assert np.abs(lstm["W"]).max() <= np.sqrt(6 / (5 + 24))
+    np.testing.assert_array_equal(lstm["b"], np.r_[np.zeros(6), np.ones(6),
+                                                   np.zeros(12)])
+    assert not gru["b_ih"].any() and not gru["b_hh"].any()
+    assert not net.head_params["b"].any()
+    q = _orthogonal((7, 3), np.random.RandomState(1))
+    np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-12)
+
+
+def test_pickle_keeps_views():
+    X, lengths, y = _data(4, 5, 3, 2, seed=3)
+    net = _network(("gru",), (4,), 3, 2, bidirectional=True)
+    clone = pickle.loads(pickle.dumps(net))
+    assert clone.layers[0][1].params["U"].base is clone.coefs
+    clone.coefs[0] += 1.0
+    assert clone.layers[0][0].params["W"].flat[0] == net.coefs[0] + 1.0
+    with threadpool_limits(1, user_api="blas"):
+        np.testing.assert_array_equal(clone.train_step(X, lengths, y) * 0 + 1, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_train_step_same_for_any_thread_count(dtype):
+    X, lengths, y = _data(70, 6, 3, 3, seed=4, dtype=dtype)
+    net = _network(("lstm", "rnn"), (5, 4), 3, 3, bidirectional=True,
+                   dtype=dtype)
+    grads = []
+    for n_threads in (1, 2, 3):
+        with threadpool_limits(1, user_api="blas"):
+            net.train_step(X, lengths, y, dropout=0.2, recurrent_dropout=0.2,
+                           rng=np.random.default_rng(0), n_threads=n_threads)
+        grads.append(net.grads.copy())
+    for g in grads[1:]:
+        np.testing.assert_array_equal(g, grads[0])
