@@ -213,3 +213,98 @@ def test_parity_float64(impl, cell, activation, reverse):
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 def test_parity_float32(impl, cell, activation, reverse):
     check_parity(impl, cell, activation, reverse, np.float32, RTOL32, ATOL32)
+
+
+# ---------------------------------------------------------------------------
+# Whole classifier: weights ported from PyTorch give PyTorch's predictions,
+# and one Adam step moves them the same way.
+# ---------------------------------------------------------------------------
+
+TORCH_MODULES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+def _port_weights(clf, module, head):
+    """Copy a torch recurrent module and linear head into clf's weights."""
+    for l, layer in enumerate(clf.weights_):
+        for d, w in enumerate(layer):
+            sfx = f"_l{l}" + ("_reverse" if d else "")
+            W_ih = getattr(module, "weight_ih" + sfx).detach().numpy()
+            W_hh = getattr(module, "weight_hh" + sfx).detach().numpy()
+            b_ih = getattr(module, "bias_ih" + sfx).detach().numpy()
+            b_hh = getattr(module, "bias_hh" + sfx).detach().numpy()
+            w["W"][...] = W_ih.T
+            w["U"][...] = W_hh.T
+            if "b" in w:
+                w["b"][...] = b_ih + b_hh
+            else:
+                w["b_ih"][...] = b_ih
+                w["b_hh"][...] = b_hh
+    clf.head_weights_["W"][...] = head.weight.detach().numpy().T
+    clf.head_weights_["b"][...] = head.bias.detach().numpy()
+
+
+def _torch_logits(module, head, seqs, bidirectional, H):
+    from torch.nn.utils.rnn import pack_sequence
+
+    packed = pack_sequence([torch.from_numpy(s) for s in seqs],
+                           enforce_sorted=False)
+    out = module(packed)[1]
+    h_n = out[0] if isinstance(out, tuple) else out          # LSTM: (h, c)
+    if bidirectional:
+        final = torch.cat([h_n[-2], h_n[-1]], dim=1)
+    else:
+        final = h_n[-1]
+    return head(final)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_classifier_matches_torch_model(cell, bidirectional):
+    from seqclf import RNNClassifier
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    F, H, K = 3, 5, 3
+    seqs = [rng.normal(size=(rng.integers(2, 8), F)) for _ in range(12)]
+    y = np.arange(12) % K
+    module = getattr(torch.nn, TORCH_MODULES[cell])(
+        F, H, num_layers=2, bidirectional=bidirectional, batch_first=True,
+    ).double()
+    head = torch.nn.Linear((2 if bidirectional else 1) * H, K).double()
+
+    clf = RNNClassifier(cell, (H, H), bidirectional=bidirectional, max_iter=1,
+                        batch_size=12, shuffle=False, random_state=0)
+    clf.fit(seqs, y)
+    _port_weights(clf, module, head)
+    logits = _torch_logits(module, head, seqs, bidirectional, H)
+    expected = torch.softmax(logits, dim=1).detach().numpy()
+    np.testing.assert_allclose(clf.predict_proba(seqs), expected,
+                               rtol=RTOL64, atol=ATOL64)
+
+    # One full-batch Adam step on both sides. The tanh RNN and the LSTM have
+    # one bias here (as in Keras) where PyTorch has two that both move by
+    # one Adam step: freeze PyTorch's bias_hh at zero for them. Adam's
+    # epsilon is added after the bias correction in PyTorch and before it
+    # here (as Keras and scikit-learn): scale it to match at step 1.
+    if cell != "gru":
+        for name, p in module.named_parameters():
+            if name.startswith("bias_hh"):
+                p.requires_grad_(False)
+                p.zero_()
+        _port_weights(clf, module, head)
+        logits = _torch_logits(module, head, seqs, bidirectional, H)
+    params = [p for p in module.parameters() if p.requires_grad]
+    params += list(head.parameters())
+    opt = torch.optim.Adam(params, lr=0.01, eps=1e-8 / np.sqrt(1 - 0.999))
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    clf.set_params(warm_start=True, learning_rate_init=0.01)
+    clf._optimizer = None          # a fresh Adam, as on the torch side
+    clf.fit(seqs, y)
+    assert clf.loss_curve_[-1] == pytest.approx(loss.item(), rel=1e-10)
+    logits = _torch_logits(module, head, seqs, bidirectional, H)
+    expected = torch.softmax(logits, dim=1).detach().numpy()
+    np.testing.assert_allclose(clf.predict_proba(seqs), expected,
+                               rtol=1e-8, atol=1e-10)
