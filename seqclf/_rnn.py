@@ -399,6 +399,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if mask is not None:
             X3, lengths = _sequences.apply_mask(X3, lengths, mask)
         _sequences.check_finite(X3, lengths)
+        if reset:
+            # Steps shown by summary(), as Keras shows a fixed input length.
+            same = lengths.min() == lengths.max() == X3.shape[1]
+            self._fit_n_steps = int(X3.shape[1]) if same else None
         if not reset:
             X3 = X3.astype(self._network.dtype, copy=False)
         return X3, lengths
@@ -758,10 +762,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         net = self._network
         counts = net.n_params_per_layer()
-        steps = self.n_steps if self._flat_input and self.n_steps else None
-        if self._flat_input and self.n_steps is None:
-            steps = self.n_features_in_
-        T = "None" if steps is None else str(steps)
+        T = "None" if self._fit_n_steps is None else str(self._fit_n_steps)
         rows, seen = [], {}
         n_layers = len(net.cells)
         for l, (cell, H) in enumerate(zip(net.cells, net.hidden_sizes)):
@@ -777,18 +778,20 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             rows.append((f"{label} ({kind})", shape, counts[l]))
         rows.append(("dense (Dense)", f"(None, {net.n_outputs})", counts[-1]))
         total = sum(counts)
-        line = "_" * 65
+        w1 = max(28, max(len(r[0]) for r in rows) + 2)
+        w2 = max(26, max(len(r[1]) for r in rows) + 2)
+        width = w1 + w2 + 11
         print_fn(f'Model: "{type(self).__name__}"')
-        print_fn(line)
-        print_fn(f" {'Layer (type)':<28}{'Output Shape':<26}{'Param #':<10}")
-        print_fn("=" * 65)
+        print_fn("_" * width)
+        print_fn(f" {'Layer (type)':<{w1}}{'Output Shape':<{w2}}Param #")
+        print_fn("=" * width)
         for i, (label, shape, count) in enumerate(rows):
-            print_fn(f" {label:<28}{shape:<26}{count:<10}")
-            print_fn(line if i < len(rows) - 1 else "=" * 65)
+            print_fn(f" {label:<{w1}}{shape:<{w2}}{count:,}")
+            print_fn("_" * width if i < len(rows) - 1 else "=" * width)
         print_fn(f"Total params: {total:,}")
         print_fn(f"Trainable params: {total:,}")
         print_fn("Non-trainable params: 0")
-        print_fn(line)
+        print_fn("_" * width)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
