@@ -553,3 +553,16 @@ def test_warm_start_with_changed_architecture():
     clf = small(warm_start=True).fit(X, y)
     with pytest.raises(ValueError, match="architecture"):
         clf.set_params(hidden_layer_sizes=(7,)).fit(X, y)
+
+
+def test_joblib_workers_get_their_share_of_threads():
+    """GridSearchCV(n_jobs=2) workers do not each start every core's threads."""
+    import os
+
+    from joblib import Parallel, delayed
+
+    from seqclf._openmp_helpers import effective_n_threads
+
+    per_worker = Parallel(n_jobs=2)(delayed(effective_n_threads)() for _ in range(2))
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert all(n <= share for n in per_worker)
