@@ -525,8 +525,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         y_idx = np.searchsorted(self.classes_, y).astype(np.intp)
 
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X3,
-                                                 dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
+            if not sample_weight.any():
+                raise ValueError("sample_weight must not be all zeros.")
         net = self._network
         if self._optimizer is None:
             self._optimizer = make_optimizer(
@@ -592,6 +594,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 lb = lengths[batch]
                 Xb = X[batch, :lb.max()]
                 swb = None if sample_weight is None else sample_weight[batch]
+                if swb is not None and not swb.any():
+                    continue                # nothing to learn from this batch
                 loss = net.train_step(
                     Xb, lb, y[batch], swb, alpha=self.alpha,
                     dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,

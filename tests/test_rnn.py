@@ -566,3 +566,15 @@ def test_joblib_workers_get_their_share_of_threads():
     per_worker = Parallel(n_jobs=2)(delayed(effective_n_threads)() for _ in range(2))
     share = max(1, (os.cpu_count() or 1) // 2)
     assert all(n <= share for n in per_worker)
+
+
+def test_sample_weight_checks_and_zero_weight_batches():
+    X, y = memory_task(64)
+    with pytest.raises(ValueError, match="negative"):
+        small().fit(X, y, sample_weight=-np.ones(64))
+    with pytest.raises(ValueError, match="all zeros"):
+        small().fit(X, y, sample_weight=np.zeros(64))
+    # A batch whose weights are all zero is skipped, not a division by zero.
+    sw = np.r_[np.zeros(16), np.ones(48)]
+    clf = small(shuffle=False, batch_size=16).fit(X, y, sample_weight=sw)
+    assert np.all(np.isfinite(clf.loss_curve_))
