@@ -527,8 +527,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
-            if not sample_weight.any():
-                raise ValueError("sample_weight must not be all zeros.")
         net = self._network
         if self._optimizer is None:
             self._optimizer = make_optimizer(

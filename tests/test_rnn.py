@@ -572,7 +572,7 @@ def test_sample_weight_checks_and_zero_weight_batches():
     X, y = memory_task(64)
     with pytest.raises(ValueError, match="(?i)negative values .*sample_weight"):
         small().fit(X, y, sample_weight=-np.ones(64))
-    with pytest.raises(ValueError, match="all zeros"):
+    with pytest.raises(ValueError, match="at least one non-zero"):
         small().fit(X, y, sample_weight=np.zeros(64))
     # A batch whose weights are all zero is skipped, not a division by zero.
     sw = np.r_[np.zeros(16), np.ones(48)]
