@@ -198,11 +198,14 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     >>> import numpy as np
     >>> from seqclf import RNNClassifier
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 10, 3))
+    >>> X = rng.normal(size=(500, 10, 3))      # 500 sequences of 10 steps
     >>> y = (X[:, 0, 0] > 0).astype(int)       # decided by the first step
-    >>> clf = RNNClassifier("gru", (16,), max_iter=30, random_state=0).fit(X, y)
+    >>> clf = RNNClassifier("gru", (16,), batch_size=32, learning_rate_init=0.01,
+    ...                     random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
     """
 
     _parameter_constraints = {

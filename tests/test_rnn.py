@@ -578,3 +578,12 @@ def test_sample_weight_checks_and_zero_weight_batches():
     sw = np.r_[np.zeros(16), np.ones(48)]
     clf = small(shuffle=False, batch_size=16).fit(X, y, sample_weight=sw)
     assert np.all(np.isfinite(clf.loss_curve_))
+
+
+def test_docstring_examples():
+    import doctest
+
+    import seqclf._rnn
+
+    result = doctest.testmod(seqclf._rnn, raise_on_error=False)
+    assert result.attempted > 0 and result.failed == 0
