@@ -1,0 +1,43 @@
+"""The example scripts run end to end (on tiny MNIST-format files)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .test_datasets import write_mnist
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(),
+                                reason="examples/ is not beside tests/")
+
+
+def test_mnist_tutorials_script(tmp_path):
+    write_mnist(tmp_path / "data", n_train=64, n_test=16)
+    out = tmp_path / "results.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mnist_tutorials.py"), "rnn31",
+         "--epochs", "2", "--data-home", str(tmp_path / "data"), "--json",
+         str(out), "--threads", "1"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "1-layer tanh RNN, 31 units: test accuracy" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["model"] == "rnn31" and len(result["loss_curve"]) == 2
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_learning_curves_script(tmp_path):
+    pytest.importorskip("matplotlib")
+    write_mnist(tmp_path / "data", n_train=200, n_test=8)
+    png = tmp_path / "curves.png"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "plot_learning_curves.py"),
+         "--models", "rnn31", "gru128", "--epochs", "2", "--n-train", "200",
+         "--data-home", str(tmp_path / "data"), "--output", str(png)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
