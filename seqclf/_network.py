@@ -35,19 +35,13 @@ class _Workspace:
         self.dtype = dtype
         self._buffers = {}
 
-    def get(self, key, shape, zero=False):
+    def get(self, key, shape):
         size = int(np.prod(shape))
         buf = self._buffers.get(key)
         if buf is None or buf.size < size:
             buf = np.empty(size, dtype=self.dtype)
             self._buffers[key] = buf
-        view = buf[:size].reshape(shape)
-        if zero:
-            view.fill(0)
-        return view
-
-    def clear(self):
-        self._buffers.clear()
+        return buf[:size].reshape(shape)
 
 
 class _Unit:
@@ -312,21 +306,11 @@ class RecurrentNetwork:
                   for layer in self.layers]
         return counts + [sum(p.size for p in self.head_params.values())]
 
-    def astype(self, dtype):
-        """Return a copy of this network with parameters of another dtype."""
-        state = self.__getstate__()
-        state["dtype"] = np.dtype(dtype)
-        state["coefs"] = state["coefs"].astype(dtype)
-        other = RecurrentNetwork.__new__(RecurrentNetwork)
-        other.__setstate__(state)
-        return other
-
     def __getstate__(self):
         # The views, the gradient and the workspaces are rebuilt on load.
-        state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("grads", "layers", "head_params", "head_grads",
-                              "_penalised", "_work", "_cache")}
-        return state
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("grads", "layers", "head_params", "head_grads",
+                             "_penalised", "_work")}
 
     def __setstate__(self, state):
         coefs = state.pop("coefs")

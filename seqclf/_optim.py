@@ -52,9 +52,6 @@ class SGDOptimizer:
             self.params += v
         self.t += 1
 
-    def state_arrays(self):
-        return {"velocity": self.velocity}
-
 
 class AdamOptimizer:
     """Adam (Kingma & Ba, 2015), as in Keras and scikit-learn's MLP.
@@ -104,9 +101,6 @@ class AdamOptimizer:
         np.divide(m, tmp, out=tmp)
         tmp *= f(-lr_t)
         self.params += tmp
-
-    def state_arrays(self):
-        return {"m": self.m, "v": self.v}
 
 
 def make_optimizer(solver, params, *, learning_rate, beta_1=0.9, beta_2=0.999,

@@ -341,15 +341,14 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         """Return ``(X3, lengths)``: post-padded float sequences and lengths.
 
         With ``reset`` the input format and feature counts are recorded;
-        otherwise ``X`` must agree with what ``fit`` saw.
+        otherwise ``X`` must agree with what ``fit`` saw (the caller has
+        checked that the model is fitted).
         """
         mask = self.mask_value
         allow_nan = mask is not None and np.isnan(mask)
         finite = "allow-nan" if allow_nan else True
 
         if _sequences.is_ragged(X):
-            if not reset:
-                check_is_fitted(self)
             X3, lengths = _sequences.ragged_to_padded(X)
             if self.n_steps is not None:
                 raise ValueError(
@@ -361,8 +360,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 _check_feature_names(self, X3, reset=True)
             self._set_or_check_step_features(X3.shape[2], reset, flat=False)
         else:
-            if not reset:
-                check_is_fitted(self)
             ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
             if ndim == 2 and (reset or self._flat_input):
                 X2 = validate_data(
@@ -473,9 +470,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : RNNClassifier
         """
-        if _check_partial_fit_first_call(self, classes):
-            # Drop a model left by fit so that the first call starts afresh.
-            self.__dict__.pop("_network", None)
+        _check_partial_fit_first_call(self, classes)
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _fit(self, X, y, sample_weight, incremental):
@@ -514,7 +509,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self._no_improvement_count = 0
             self._best_coefs = None
         else:
-            X3 = X3.astype(self._network.dtype, copy=False)
             self._check_same_architecture(cells, sizes)
         if self.early_stopping and self.validation_scores_ is None:
             # A warm start turning early stopping on.
@@ -561,6 +555,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                     n_threads):
         net = self._network
         dropout_rng = self._dropout_rng
+        validation = None
         if self.early_stopping:
             idx = np.arange(X.shape[0])
             train_idx, val_idx = train_test_split(
@@ -572,8 +567,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                     "The validation set is too small. Increase "
                     "validation_fraction or the size of your dataset."
                 )
-            X_val, len_val, y_val = X[val_idx], lengths[val_idx], y[val_idx]
-            sw_val = None if sample_weight is None else sample_weight[val_idx]
+            validation = (X[val_idx], lengths[val_idx], y[val_idx],
+                          None if sample_weight is None else sample_weight[val_idx])
             X, lengths, y = X[train_idx], lengths[train_idx], y[train_idx]
             if sample_weight is not None:
                 sample_weight = sample_weight[train_idx]
@@ -614,13 +609,11 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self.n_iter_ += 1
             self.loss_ = total / n
             self.loss_curve_.append(self.loss_)
-            msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
-            stop = self._update_no_improvement(
-                X_val, len_val, y_val, sw_val, n_threads
-            ) if self.early_stopping else self._update_no_improvement()
-            if self.early_stopping:
-                msg += f", validation score = {self.validation_scores_[-1]:.6f}"
+            stop = self._update_no_improvement(validation, n_threads)
             if self.verbose:
+                msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
+                if self.early_stopping:
+                    msg += f", validation score = {self.validation_scores_[-1]:.6f}"
                 print(f"{msg}, {time.perf_counter() - tic:.2f} s", flush=True)
             if stop:
                 if self.verbose:
@@ -633,10 +626,14 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             net.coefs[...] = self._best_coefs
 
-    def _update_no_improvement(self, X_val=None, len_val=None, y_val=None,
-                               sw_val=None, n_threads=1):
-        """Update the stopping counters after an epoch; True means stop."""
-        if self.early_stopping:
+    def _update_no_improvement(self, validation, n_threads):
+        """Update the stopping counters after an epoch; True means stop.
+
+        ``validation`` is ``(X, lengths, y, sample_weight)`` of the held-out
+        split with early stopping, else None.
+        """
+        if validation is not None:
+            X_val, len_val, y_val, sw_val = validation
             proba = self._forward_proba(X_val, len_val, n_threads)
             correct = (proba.argmax(axis=1) == y_val).astype(np.float64)
             score = float(np.average(correct, weights=sw_val))
@@ -674,18 +671,12 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         ragged = n > rows and lengths.min() != lengths.max()
         order = np.argsort(lengths, kind="stable") if ragged else None
         for start in range(0, n, rows):
-            if order is None:
-                sl = slice(start, start + rows)
-                lb = lengths[sl]
-                Tb = int(lb.max())
-                Xb = X[sl] if Tb == T else np.ascontiguousarray(X[sl, :Tb])
-                Z = net.decision_function(Xb, lb, n_threads)
-                out[sl] = net.loss.predict(Z)
-            else:
-                idx = order[start:start + rows]
-                lb = lengths[idx]
-                Z = net.decision_function(X[idx, :lb.max()], lb, n_threads)
-                out[idx] = net.loss.predict(Z)
+            sel = (slice(start, start + rows) if order is None
+                   else order[start:start + rows])
+            lb = lengths[sel]
+            # A view when nothing is trimmed, else a contiguous copy.
+            Xb = np.ascontiguousarray(X[sel, :lb.max()])
+            out[sel] = net.loss.predict(net.decision_function(Xb, lb, n_threads))
         return out
 
     def predict_proba(self, X):

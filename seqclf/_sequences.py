@@ -129,12 +129,12 @@ def apply_mask(X, lengths, mask_value):
     if np.isnan(mask_value):
         pad = np.isnan(X).all(axis=2)
     else:
-        pad = (X == X.dtype.type(mask_value)).all(axis=2)
         if X.dtype.type(mask_value) != mask_value:
             # A value the dtype cannot hold would mark nothing as padding.
             raise ValueError(
                 f"mask_value={mask_value!r} is not representable in {X.dtype}."
             )
+        pad = (X == X.dtype.type(mask_value)).all(axis=2)
     valid = ~pad & (np.arange(T)[None, :] < lengths[:, None])
     n_valid = valid.sum(axis=1)
     empty = np.flatnonzero(n_valid == 0)

@@ -9,6 +9,8 @@ from threadpoolctl import threadpool_limits
 from seqclf import reference
 from seqclf._network import RecurrentNetwork, _orthogonal
 
+from ._fd import central_differences
+
 
 def _data(N, T, F, n_classes, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
@@ -48,22 +50,15 @@ def test_gradient_matches_finite_differences(cells, sizes, bidirectional,
     kw = dict(alpha=0.3, dropout=0.25, recurrent_dropout=0.3) if regularised else {}
     sw = np.array([1.0, 2.0, 0.5, 1.5, 1.0]) if regularised else None
 
-    def loss(coefs):
-        net.coefs[...] = coefs
+    def loss():
         # Same masks at every call: a fresh generator with the same seed.
         return net.train_step(X, lengths, y, sw, rng=np.random.default_rng(7),
                               **kw)
 
-    theta = net.coefs.copy()
     with threadpool_limits(1, user_api="blas"):
-        loss(theta)
+        loss()
         grad = net.grads.copy()
-        eps = 1e-6
-        fd = np.empty_like(theta)
-        for i in range(theta.size):
-            e = np.zeros_like(theta)
-            e[i] = eps
-            fd[i] = (loss(theta + e) - loss(theta - e)) / (2 * eps)
+        fd = central_differences(loss, net.coefs, range(net.coefs.size), 1e-6)
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
     assert np.abs(grad).max() > 1e-3
 

@@ -16,6 +16,8 @@ import pytest
 from seqclf import reference
 from seqclf._cells import n_params, param_shapes
 
+from ._fd import central_differences
+
 N, T, F, H = 4, 5, 3, 4
 LENGTHS = np.array([T, 2, 1, T - 1], dtype=np.intp)
 EPS = 1e-6
@@ -101,16 +103,8 @@ def test_gradients_match_finite_differences(
     for name, array, analytic in [(k, params[k], grads[k]) for k in params] + [
         ("X", X, dX)
     ]:
-        numeric = np.zeros_like(array)
-        flat = array.reshape(-1)  # a view: writes go to the array
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + EPS
-            up = loss()
-            flat[j] = orig - EPS
-            down = loss()
-            flat[j] = orig
-            numeric.reshape(-1)[j] = (up - down) / (2 * EPS)
+        numeric = central_differences(loss, array, range(array.size), EPS)
+        numeric = numeric.reshape(array.shape)
         np.testing.assert_allclose(
             analytic, numeric, rtol=RTOL, atol=ATOL, err_msg=f"gradient of {name}"
         )
