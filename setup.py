@@ -19,7 +19,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-EXTENSIONS = ["_openmp_helpers", "_kernels"]
+EXTENSIONS = ["_openmp_helpers", "_kernels", "_embedding"]
 
 DEBUG = os.environ.get("SEQCLF_CYTHON_DEBUG", "0") not in ("", "0")
 # Sequences per thread work unit; only for measuring alternatives (see

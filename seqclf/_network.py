@@ -7,7 +7,10 @@ layer's final states, and a loss. It owns
 * the parameters, all in one flat vector ``coefs`` (the per-layer arrays are
   C-contiguous views into it, in the kernels' layout), and the gradient
   vector ``grads`` of the same layout, so that optimizers, clipping and the
-  L2 penalty work on one array;
+  L2 penalty work on one array. An embedding front (token-id input) is the
+  exception: its matrix leads ``coefs`` but its gradient is kept sparse, as
+  the rows a batch touches (``embedding_grad``), since a batch sees few of
+  a vocabulary's rows;
 * the workspaces of a training step (caches kept for BPTT, dropout masks,
   gradients flowing between layers), allocated once and reused batch after
   batch.
@@ -22,7 +25,7 @@ thread count either).
 
 import numpy as np
 
-from . import _kernels
+from . import _embedding, _kernels
 from ._cells import N_GATES, cache_shapes, check_cell, param_shapes
 
 _DIRECTIONS = ("forward", "backward")
@@ -196,14 +199,27 @@ class RecurrentNetwork:
     loss : object, default=None
         ``loss_gradient(Z, y, sample_weight, weight_sum)``;
         :class:`SoftmaxCrossEntropy` by default.
+    n_tokens : int, default=None
+        With ``n_tokens`` set, the input is token ids ``X (N, T)`` (intp) and
+        an embedding matrix of ``n_tokens`` rows and ``n_features`` columns
+        maps each id to the first layer's input vector.
 
     Attributes
     ----------
     coefs : ndarray of shape (n_params,)
-        Every parameter. ``layers[l][d].params`` and ``head_params`` are
-        views into it.
-    grads : ndarray of shape (n_params,)
-        Gradient of the last :meth:`train_step`, same layout.
+        Every parameter: the embedding matrix first (if any), then the
+        recurrent layers and the head. ``embedding``,
+        ``layers[l][d].params`` and ``head_params`` are views into it.
+    dense_coefs : ndarray of shape (n_params - n_tokens * n_features,)
+        The part of ``coefs`` after the embedding (all of it without one).
+    grads : ndarray of shape (n_params - n_tokens * n_features,)
+        Gradient of the last :meth:`train_step` w.r.t. ``dense_coefs``.
+    embedding : ndarray of shape (n_tokens, n_features) or None
+        The embedding matrix (a view into ``coefs``).
+    embedding_grad : tuple of ndarray or None
+        ``(rows, grad)`` after a :meth:`train_step` with an embedding: the
+        distinct ids of the batch (increasing) and the gradient of those
+        rows; every other row's gradient is zero.
     layers : list of list of _Unit
         ``layers[l][d]`` is direction ``d`` (0 forward, 1 backward) of
         layer ``l``.
@@ -211,7 +227,7 @@ class RecurrentNetwork:
 
     def __init__(self, cells, hidden_sizes, n_features, n_outputs, *,
                  activation="tanh", bidirectional=False, dtype=np.float64,
-                 head=None, loss=None):
+                 head=None, loss=None, n_tokens=None):
         if len(cells) != len(hidden_sizes):
             raise ValueError("cells and hidden_sizes must have the same length.")
         self.cells = tuple(check_cell(c) for c in cells)
@@ -225,6 +241,7 @@ class RecurrentNetwork:
         self.head = head if head is not None else DenseHead(
             self.n_directions * self.hidden_sizes[-1], self.n_outputs)
         self.loss = loss if loss is not None else SoftmaxCrossEntropy()
+        self.n_tokens = None if n_tokens is None else int(n_tokens)
         self._build(np.zeros(self._n_params(), dtype=self.dtype))
 
     # -- parameters ---------------------------------------------------------
@@ -232,6 +249,9 @@ class RecurrentNetwork:
     def _layout(self):
         """``(unit key, name, shape, penalised)`` for every parameter array."""
         entries = []
+        if self.n_tokens is not None:
+            entries.append(("embedding", "E", (self.n_tokens, self.n_features),
+                            False))
         n_in = self.n_features
         for l, (cell, H) in enumerate(zip(self.cells, self.hidden_sizes)):
             for d in range(self.n_directions):
@@ -247,8 +267,13 @@ class RecurrentNetwork:
 
     def _build(self, coefs):
         """Create the units and the views into ``coefs`` and ``grads``."""
+        n_sparse = 0 if self.n_tokens is None else self.n_tokens * self.n_features
         self.coefs = coefs
-        self.grads = np.zeros_like(coefs)
+        self.dense_coefs = coefs[n_sparse:]
+        self.grads = np.zeros_like(self.dense_coefs)
+        self.embedding = (None if self.n_tokens is None else
+                          coefs[:n_sparse].reshape(self.n_tokens, self.n_features))
+        self.embedding_grad = None
         self.layers = []
         n_in = self.n_features
         for cell, H in zip(self.cells, self.hidden_sizes):
@@ -258,8 +283,10 @@ class RecurrentNetwork:
             n_in = self.n_directions * H
         self.head_params, self.head_grads = {}, {}
         self._penalised = []
-        offset = 0
+        offset = 0                              # into dense_coefs and grads
         for key, name, shape, penalised in self._layout():
+            if key == "embedding":
+                continue
             size = int(np.prod(shape))
             sl = slice(offset, offset + size)
             if penalised:
@@ -270,7 +297,7 @@ class RecurrentNetwork:
             else:
                 unit = self.layers[key[0]][key[1]]
                 params, grads = unit.params, unit.grads
-            params[name] = coefs[sl].reshape(shape)
+            params[name] = self.dense_coefs[sl].reshape(shape)
             grads[name] = self.grads[sl].reshape(shape)
         self._work = _Workspace(self.dtype)
 
@@ -279,12 +306,15 @@ class RecurrentNetwork:
 
         Input weights Glorot-uniform, recurrent weights orthogonal (each
         ``U (H, G*H)`` has orthonormal rows), biases zero except the LSTM
-        forget-gate bias, one.
+        forget-gate bias, one; the embedding uniform in [-0.05, 0.05].
 
         Parameters
         ----------
         rng : numpy.random.RandomState or numpy.random.Generator
         """
+        if self.embedding is not None:
+            self.embedding[...] = rng.uniform(-0.05, 0.05,
+                                              size=self.embedding.shape)
         for layer in self.layers:
             for unit in layer:
                 p = unit.params
@@ -310,7 +340,8 @@ class RecurrentNetwork:
         # The views, the gradient and the workspaces are rebuilt on load.
         return {k: v for k, v in self.__dict__.items()
                 if k not in ("grads", "layers", "head_params", "head_grads",
-                             "_penalised", "_work")}
+                             "_penalised", "_work", "dense_coefs", "embedding",
+                             "embedding_grad")}
 
     def __setstate__(self, state):
         coefs = state.pop("coefs")
@@ -324,13 +355,18 @@ class RecurrentNetwork:
 
         Parameters
         ----------
-        X : ndarray of shape (N, T, n_features)
-            C-contiguous, of the network's dtype.
+        X : ndarray of shape (N, T, n_features), or (N, T) token ids
+            C-contiguous, of the network's dtype (intp ids with an
+            embedding).
         lengths : ndarray of shape (N,), intp
         n_threads : int
         """
-        N, T, _ = X.shape
+        N, T = X.shape[:2]
         inp = X
+        if self.embedding is not None:
+            inp = np.empty((N, T, self.n_features), dtype=self.dtype)
+            _embedding.embedding_forward(X, lengths, self.embedding, inp,
+                                         n_threads=n_threads)
         n_layers = len(self.layers)
         for l, layer in enumerate(self.layers):
             H = layer[0].n_hidden
@@ -364,8 +400,9 @@ class RecurrentNetwork:
 
         Parameters
         ----------
-        X : ndarray of shape (N, T, n_features)
-            C-contiguous, of the network's dtype.
+        X : ndarray of shape (N, T, n_features), or (N, T) token ids
+            C-contiguous, of the network's dtype (intp ids with an
+            embedding).
         lengths : ndarray of shape (N,), intp
             Valid steps of each sequence, ``1 <= lengths[n] <= T``.
         y : ndarray of shape (N,)
@@ -373,7 +410,8 @@ class RecurrentNetwork:
         sample_weight : ndarray of shape (N,) or None
         alpha : float
             L2 penalty ``alpha / 2 * ||w||^2 / sum(sample_weight)`` on the
-            input, recurrent and head weights (not the biases), as
+            input, recurrent and head weights (not the biases, nor the
+            embedding, whose penalty gradient would touch every row), as
             scikit-learn's MLP.
         dropout, recurrent_dropout : float in [0, 1)
             Rates of the input and recurrent dropout masks, drawn per
@@ -386,13 +424,18 @@ class RecurrentNetwork:
         -------
         loss : float
         """
-        N, T, _ = X.shape
+        N, T = X.shape[:2]
         ws = self._work
         weight_sum = float(N if sample_weight is None
                            else np.sum(sample_weight, dtype=np.float64))
         n_layers = len(self.layers)
         caches = []
         inp = X
+        embedded = self.embedding is not None
+        if embedded:
+            inp = ws.get("embedded", (N, T, self.n_features))
+            _embedding.embedding_forward(X, lengths, self.embedding, inp,
+                                         n_threads=n_threads)
         for l, layer in enumerate(self.layers):
             H = layer[0].n_hidden
             D = len(layer)
@@ -448,7 +491,7 @@ class RecurrentNetwork:
             layer = self.layers[l]
             unit_inputs, in_masks, layer_cache = caches[l]
             H = layer[0].n_hidden
-            need_dx = l > 0
+            need_dx = l > 0 or embedded
             d_inp = None
             for d, unit in enumerate(layer):
                 cache, _, rec = layer_cache[d]
@@ -462,7 +505,7 @@ class RecurrentNetwork:
                         d_inp = dX
                     else:
                         d_inp += dX
-            if need_dx:
+            if need_dx and l > 0:
                 Hb = self.layers[l - 1][0].n_hidden
                 dh_lasts = [None] * self.n_directions
                 if self.n_directions == 1:
@@ -471,24 +514,36 @@ class RecurrentNetwork:
                     dh_seqs = [np.ascontiguousarray(d_inp[:, :, d * Hb:(d + 1) * Hb])
                                for d in range(self.n_directions)]
 
+        if embedded:
+            self.embedding_grad = _embedding.embedding_backward(
+                X, lengths, d_inp, self.n_tokens, n_threads=n_threads)
+
         if alpha > 0:
             scale = alpha / weight_sum
             penalty = 0.0
             for sl in self._penalised:
-                w = self.coefs[sl]
+                w = self.dense_coefs[sl]
                 penalty += float(np.dot(w, w))
                 self.grads[sl] += self.dtype.type(scale) * w
             loss += 0.5 * scale * penalty
         return loss
 
     def clip_gradient(self, max_norm):
-        """Scale :attr:`grads` to a global L2 norm of at most ``max_norm``.
+        """Scale the gradient to a global L2 norm of at most ``max_norm``.
 
-        Returns the norm before clipping.
+        The norm covers :attr:`grads` and, with an embedding, the rows of
+        :attr:`embedding_grad`. Returns the norm before clipping.
         """
-        norm = float(np.sqrt(np.dot(self.grads, self.grads)))
+        sq = float(np.dot(self.grads, self.grads))
+        if self.embedding_grad is not None:
+            g = self.embedding_grad[1].ravel()
+            sq += float(np.dot(g, g))
+        norm = np.sqrt(sq)
         if norm > max_norm:
-            self.grads *= self.dtype.type(max_norm / norm)
+            factor = self.dtype.type(max_norm / norm)
+            self.grads *= factor
+            if self.embedding_grad is not None:
+                self.embedding_grad[1][...] *= factor
         return norm
 
 

@@ -86,7 +86,25 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         padding between data steps, is an error. A transformer placed before
         the classifier (e.g. ``StandardScaler``) changes the padding value;
         pad with NaN and set ``mask_value=np.nan`` in that case, since
-        scikit-learn's scalers keep NaN as NaN.
+        scikit-learn's scalers keep NaN as NaN. With ``embedding_dim`` set it
+        is a token id (Keras' ``mask_zero=True`` is ``mask_value=0``).
+    embedding_dim : int, default=None
+        With ``embedding_dim`` set, ``X`` holds integer token ids: a 2-D
+        integer array ``(n_samples, n_steps)`` or a list of 1-D integer
+        arrays of different lengths. A first layer (Keras' ``Embedding``)
+        maps each id to a learned vector of ``embedding_dim`` values, which
+        the recurrent layers read. Its rows are trained with sparse,
+        "lazy" updates: a batch moves only the rows of the ids it holds
+        (as TensorFlow's ``LazyAdam``; the other rows keep their optimizer
+        moments). ``alpha`` does not penalise the embedding.
+    vocab_size : int, default=None
+        Number of token ids with ``embedding_dim`` set: ids must lie in
+        ``[0, vocab_size)`` at fit and at predict, and the embedding has
+        ``vocab_size`` rows. With ``None`` the vocabulary is learned at fit
+        as the largest id + 1, and one more row, all zeros and never
+        trained, stands for larger (out-of-vocabulary) ids met at predict.
+        Training on ids beyond the learned vocabulary later (``partial_fit``
+        or a warm start) is an error: set ``vocab_size`` for that.
     dropout : float in [0, 1), default=0.0
         Fraction of each layer's input features dropped during training,
         with one mask per sequence kept over all its steps (as Keras).
@@ -145,7 +163,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Columns of a 2-D ``X`` at fit; for a 3-D ``X`` or a list of
-        sequences, the number of features per step.
+        sequences, the number of features per step (1 for token ids).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of a 2-D ``X`` given as a DataFrame with string names.
     n_iter_ : int
@@ -179,13 +197,21 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         ``W (D * H_last, n_outputs)`` and ``b (n_outputs,)`` of the dense
         head, ``D`` being 2 when bidirectional; ``n_outputs`` is the number
         of classes (two for a binary problem). Views, as ``weights_``.
+    vocab_size_ : int
+        With ``embedding_dim`` set: ``vocab_size``, or the vocabulary
+        learned at the first fit (largest id + 1).
+    embedding_ : ndarray of shape (n_rows, embedding_dim)
+        With ``embedding_dim`` set: the embedding matrix, row ``k`` for id
+        ``k`` (Keras' ``Embedding`` weights), plus the out-of-vocabulary row
+        last when the vocabulary was learned. A view, as ``weights_``.
 
     Notes
     -----
     Training runs in float32 when ``X`` is float32 and in float64 when it is
     float64 (``MLPClassifier``'s rule); any other dtype (integers, booleans,
     float16, lists of numbers) is converted to float64. Prediction uses the
-    dtype of the fitted weights.
+    dtype of the fitted weights. Token-id models (``embedding_dim`` set)
+    compute in float32.
 
     Each call to ``fit`` or ``predict`` uses as many threads as OpenMP
     allows (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits(n,
@@ -215,6 +241,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         "bidirectional": ["boolean"],
         "n_steps": [Interval(Integral, 1, None, closed="left"), None],
         "mask_value": [Real, None],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "vocab_size": [Interval(Integral, 1, None, closed="left"), None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "recurrent_dropout": [Interval(Real, 0, 1, closed="left")],
         "solver": [StrOptions({"adam", "sgd"})],
@@ -247,6 +275,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         bidirectional=False,
         n_steps=None,
         mask_value=None,
+        embedding_dim=None,
+        vocab_size=None,
         dropout=0.0,
         recurrent_dropout=0.0,
         solver="adam",
@@ -275,6 +305,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         self.bidirectional = bidirectional
         self.n_steps = n_steps
         self.mask_value = mask_value
+        self.embedding_dim = embedding_dim
+        self.vocab_size = vocab_size
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.solver = solver
@@ -337,13 +369,20 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     # Input validation
     # ------------------------------------------------------------------
 
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, fitting=False):
         """Return ``(X3, lengths)``: post-padded float sequences and lengths.
 
         With ``reset`` the input format and feature counts are recorded;
         otherwise ``X`` must agree with what ``fit`` saw (the caller has
-        checked that the model is fitted).
+        checked that the model is fitted). With ``embedding_dim`` set, X3
+        holds token ids ``(n_samples, n_steps)``; ``fitting`` says whether
+        they are training ids (not mapped to the out-of-vocabulary row).
         """
+        if self.embedding_dim is not None:
+            return self._validate_ids(X, reset, fitting)
+        if self.vocab_size is not None:
+            raise ValueError("vocab_size applies to token ids; set "
+                             "embedding_dim too.")
         mask = self.mask_value
         allow_nan = mask is not None and np.isnan(mask)
         finite = "allow-nan" if allow_nan else True
@@ -406,6 +445,81 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if not reset:
             X3 = X3.astype(self._network.dtype, copy=False)
         return X3, lengths
+
+    def _validate_ids(self, X, reset, fitting):
+        """Token ids ``(n_samples, n_steps)`` intp and lengths, vocabulary checked."""
+        mask = self.mask_value
+        if mask is not None and (not np.isfinite(mask) or mask != int(mask)):
+            raise ValueError(
+                f"With embedding_dim set, mask_value must be an integer token "
+                f"id (Keras' mask_zero=True is mask_value=0), got {mask!r}."
+            )
+        if _sequences.is_ragged(X):
+            ids, lengths = _sequences.ragged_ids_to_padded(X)
+            if self.n_steps is not None:
+                raise ValueError(
+                    f"n_steps={self.n_steps} does not agree with a list of "
+                    f"sequences of {lengths.min()} to {lengths.max()} steps; "
+                    f"leave n_steps=None for sequences of different lengths."
+                )
+            self._set_or_check_step_features(1, reset, flat=False)
+        else:
+            ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+            if ndim != 2:
+                raise ValueError(
+                    f"With embedding_dim set, X must be a 2-D integer array "
+                    f"(n_samples, n_steps) of token ids or a list of 1-D "
+                    f"integer arrays; got {ndim} dimension(s)."
+                )
+            kw = dict(dtype=None, order="C", ensure_all_finite=False)
+            if reset or self._flat_input:
+                ids = validate_data(self, X, reset=reset, **kw)
+            else:
+                ids = check_array(X, input_name="X", **kw)
+            _sequences.check_integer_ids(ids)
+            _sequences.check_n_steps(self.n_steps, ids.shape[1], "the 2-D X")
+            if reset:
+                self._flat_input = True
+                self._n_step_features = 1
+            ids = ids.astype(np.intp, copy=False)
+            lengths = np.full(ids.shape[0], ids.shape[1], dtype=np.intp)
+        if mask is not None:
+            ids3, lengths = _sequences.apply_mask(ids[:, :, None], lengths, mask)
+            ids = np.ascontiguousarray(ids3[:, :, 0])
+
+        bad = _sequences.first_invalid_id(ids, lengths, ids < 0)
+        if bad is not None:
+            raise ValueError(
+                f"Token ids must be >= 0; sample {bad[0]} holds {bad[2]} at "
+                f"step {bad[1]}."
+            )
+        if reset:
+            same = lengths.min() == lengths.max() == ids.shape[1]
+            self._fit_n_steps = int(ids.shape[1]) if same else None
+            if self.vocab_size is None:
+                valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+                self.vocab_size_ = int(ids[valid].max()) + 1
+            else:
+                self.vocab_size_ = int(self.vocab_size)
+        V = self.vocab_size_
+        beyond = _sequences.first_invalid_id(ids, lengths, ids >= V)
+        if beyond is not None:
+            n, t, k = beyond
+            if self.vocab_size is not None:
+                raise ValueError(
+                    f"Token id {k} (sample {n}, step {t}) is not below "
+                    f"vocab_size={self.vocab_size}."
+                )
+            if fitting:
+                raise ValueError(
+                    f"Token id {k} (sample {n}, step {t}) is beyond the "
+                    f"vocabulary learned at the first fit (ids 0 to {V - 1}); "
+                    f"to train on new ids later, set vocab_size to cover them "
+                    f"and fit afresh."
+                )
+            # Ids unseen at fit read the out-of-vocabulary row.
+            ids = np.where(ids >= V, V, ids)
+        return ids, lengths
 
     def _set_or_check_step_features(self, n_features, reset, flat):
         if reset:
@@ -478,7 +592,9 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True.")
         cells, sizes = self._architecture()
         first = not hasattr(self, "_network") or not (incremental or self.warm_start)
-        X3, lengths = self._validate_X(X, reset=first)
+        if not first:
+            self._check_same_architecture(cells, sizes)
+        X3, lengths = self._validate_X(X, reset=first, fitting=True)
         y = self._validate_y(y, X3.shape[0])
 
         if first:
@@ -490,12 +606,11 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                     f"y holds only {self.classes_[0]!r}."
                 )
             self._random_state = check_random_state(self.random_state)
-            self._network = RecurrentNetwork(
-                cells, sizes, X3.shape[2], len(self.classes_),
-                activation=self.activation, bidirectional=self.bidirectional,
-                dtype=X3.dtype,
-            )
+            self._network = self._make_network(cells, sizes, X3)
             self._network.initialize(self._random_state)
+            self._fitted_vocab_size = self.vocab_size
+            if self.embedding_dim is not None and self.vocab_size is None:
+                self._network.embedding[-1] = 0     # out-of-vocabulary row
             # Dropout masks come from their own stream, drawn on as training
             # goes on, so that warm starts continue the same sequence.
             self._dropout_rng = np.random.default_rng(
@@ -508,8 +623,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self.best_validation_score_ = -np.inf if self.early_stopping else None
             self._no_improvement_count = 0
             self._best_coefs = None
-        else:
-            self._check_same_architecture(cells, sizes)
         if self.early_stopping and self.validation_scores_ is None:
             # A warm start turning early stopping on.
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
@@ -526,12 +639,17 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
         net = self._network
         if self._optimizer is None:
-            self._optimizer = make_optimizer(
-                self.solver, net.coefs, learning_rate=self.learning_rate_init,
-                beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                momentum=self.momentum, nesterov=self.nesterovs_momentum,
-            )
-        self._optimizer.params = net.coefs
+            kw = dict(learning_rate=self.learning_rate_init, beta_1=self.beta_1,
+                      beta_2=self.beta_2, epsilon=self.epsilon,
+                      momentum=self.momentum, nesterov=self.nesterovs_momentum)
+            self._optimizer = make_optimizer(self.solver, net.dense_coefs, **kw)
+            self._embedding_optimizer = (
+                None if net.embedding is None
+                else make_optimizer(self.solver, net.embedding, **kw))
+        # The optimizers step the network's arrays (new ones after unpickling).
+        self._optimizer.params = net.dense_coefs
+        if net.embedding is not None:
+            self._embedding_optimizer.params = net.embedding
 
         n_threads = effective_n_threads()
         rs = self._random_state
@@ -540,15 +658,29 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                              rs, n_threads)
         return self
 
+    def _make_network(self, cells, sizes, X3):
+        kw = dict(activation=self.activation, bidirectional=self.bidirectional)
+        if self.embedding_dim is None:
+            return RecurrentNetwork(cells, sizes, X3.shape[2], len(self.classes_),
+                                    dtype=X3.dtype, **kw)
+        # A learned vocabulary gets one more row for unseen ids.
+        n_rows = self.vocab_size_ + (self.vocab_size is None)
+        return RecurrentNetwork(cells, sizes, self.embedding_dim,
+                                len(self.classes_), dtype=np.float32,
+                                n_tokens=n_rows, **kw)
+
     def _check_same_architecture(self, cells, sizes):
         net = self._network
+        embedding = None if net.n_tokens is None else net.n_features
         if (tuple(cells) != net.cells or tuple(sizes) != net.hidden_sizes
                 or bool(self.bidirectional) != net.bidirectional
-                or self.activation != net.activation):
+                or self.activation != net.activation
+                or self.embedding_dim != embedding
+                or self.vocab_size != self._fitted_vocab_size):
             raise ValueError(
                 "The architecture (cell, hidden_layer_sizes, bidirectional, "
-                "activation) changed since the model was fitted; fit afresh "
-                "with warm_start=False."
+                "activation, embedding_dim, vocab_size) changed since the "
+                "model was fitted; fit afresh with warm_start=False."
             )
 
     def _fit_epochs(self, X, lengths, y, sample_weight, incremental, rs,
@@ -605,6 +737,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 if self.clip_norm is not None:
                     net.clip_gradient(self.clip_norm)
                 self._optimizer.update(net.grads)
+                if net.embedding_grad is not None:
+                    self._embedding_optimizer.update_rows(*net.embedding_grad)
                 total += loss * len(batch)
             self.n_iter_ += 1
             self.loss_ = total / n
@@ -664,7 +798,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         steps as its longest sequence.
         """
         net = self._network
-        n, T, _ = X.shape
+        n, T = X.shape[:2]
         out = np.empty((n, net.n_outputs), dtype=net.dtype)
         width = max(net.hidden_sizes) * net.n_directions
         rows = max(16, min(4096, _PREDICT_ELEMENTS // (T * width)))
@@ -738,6 +872,13 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         return [[dict(u.params) for u in layer] for layer in self._network.layers]
 
     @property
+    def embedding_(self):
+        if getattr(self, "_network", None) is None or self._network.embedding is None:
+            raise AttributeError("embedding_ exists once a model with "
+                                 "embedding_dim set is fitted.")
+        return self._network.embedding
+
+    @property
     def head_weights_(self):
         if not hasattr(self, "_network"):
             raise AttributeError("head_weights_ exists once the model is fitted.")
@@ -760,6 +901,9 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         counts = net.n_params_per_layer()
         T = "None" if self._fit_n_steps is None else str(self._fit_n_steps)
         rows, seen = [], {}
+        if net.embedding is not None:
+            rows.append(("embedding (Embedding)",
+                         f"(None, {T}, {net.n_features})", net.embedding.size))
         n_layers = len(net.cells)
         for l, (cell, H) in enumerate(zip(net.cells, net.hidden_sizes)):
             name, kind = _KERAS_NAMES[cell]
@@ -773,7 +917,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                      else f"(None, {T}, {width})")
             rows.append((f"{label} ({kind})", shape, counts[l]))
         rows.append(("dense (Dense)", f"(None, {net.n_outputs})", counts[-1]))
-        total = sum(counts)
+        total = sum(r[2] for r in rows)
         w1 = max(28, max(len(r[0]) for r in rows) + 2)
         w2 = max(26, max(len(r[1]) for r in rows) + 2)
         width = w1 + w2 + 11
@@ -793,6 +937,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         mv = self.mask_value
-        tags.input_tags.allow_nan = mv is not None and isinstance(mv, Real) and np.isnan(mv)
+        tags.input_tags.allow_nan = (self.embedding_dim is None and mv is not None
+                                     and isinstance(mv, Real) and np.isnan(mv))
         tags.non_deterministic = False
         return tags

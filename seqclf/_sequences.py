@@ -84,6 +84,56 @@ def ragged_to_padded(X):
     return out, lengths
 
 
+def ragged_ids_to_padded(X):
+    """Stack a list of 1-D integer id sequences into ``(ids, lengths)``.
+
+    ``ids`` is a post-padded intp array ``(n_samples, max_steps)`` (zeros
+    past each length).
+    """
+    seqs = []
+    for i, seq in enumerate(X):
+        a = np.asarray(seq)
+        if a.ndim != 1:
+            raise ValueError(
+                f"With embedding_dim set, each sequence must be a 1-D array "
+                f"of token ids; X[{i}] has shape {a.shape}."
+            )
+        if a.shape[0] == 0:
+            raise ValueError(f"Sequence X[{i}] has zero steps; every sequence "
+                             f"needs at least one.")
+        check_integer_ids(a, f"X[{i}]")
+        seqs.append(a)
+    lengths = np.array([a.shape[0] for a in seqs], dtype=np.intp)
+    ids = np.zeros((len(seqs), int(lengths.max())), dtype=np.intp)
+    for i, a in enumerate(seqs):
+        ids[i, :a.shape[0]] = a
+    return ids, lengths
+
+
+def check_integer_ids(a, name="X"):
+    """Raise ValueError unless ``a`` holds integers that fit in intp."""
+    if a.dtype.kind not in "iu":
+        raise ValueError(
+            f"With embedding_dim set, {name} must hold integer token ids, got "
+            f"dtype {a.dtype}. Map tokens to ids first (e.g. with "
+            f"CountVectorizer's vocabulary_), and pass them as an integer "
+            f"array or a list of integer arrays."
+        )
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.intp).max:
+        raise ValueError(f"{name} holds a token id too large for an index: "
+                         f"{a.max()}.")
+
+
+def first_invalid_id(ids, lengths, bad):
+    """``(sample, step, id)`` of the first data step where ``bad`` is True."""
+    T = ids.shape[1]
+    hits = np.argwhere(bad & (np.arange(T)[None, :] < lengths[:, None]))
+    if hits.size == 0:
+        return None
+    n, t = hits[0]
+    return int(n), int(t), int(ids[n, t])
+
+
 def check_finite(X, lengths):
     """Raise ValueError if a data step (before ``lengths``) holds NaN or inf.
 

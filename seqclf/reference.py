@@ -468,6 +468,45 @@ def backward(
     return grads, dX
 
 
+def embedding_forward(ids, lengths, E):
+    """Embedding lookup: ``out[n, t] = E[ids[n, t]]`` for ``t < lengths[n]``.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (N, T), integer
+        Token ids; positions at or past ``lengths[n]`` are padding and not
+        read.
+    lengths : ndarray of shape (N,)
+    E : ndarray of shape (V, D)
+        Embedding matrix.
+
+    Returns
+    -------
+    out : ndarray of shape (N, T, D)
+        Zero at padding positions.
+    """
+    ids = np.asarray(ids)
+    N, T = ids.shape
+    valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
+    out = np.zeros((N, T, E.shape[1]), dtype=E.dtype)
+    out[valid] = E[ids[valid]]
+    return out
+
+
+def embedding_backward(ids, lengths, dX, n_rows):
+    """Gradient of the embedding matrix, dense: ``(n_rows, D)``.
+
+    Row ``k`` sums ``dX[n, t]`` over the valid positions holding id ``k``
+    (the one-hot matrix's transpose times ``dX``, without forming it).
+    """
+    ids = np.asarray(ids)
+    N, T = ids.shape
+    valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
+    grad = np.zeros((n_rows, dX.shape[2]), dtype=dX.dtype)
+    np.add.at(grad, ids[valid], dX[valid])
+    return grad
+
+
 def init_params(
     cell, n_features, n_hidden, *, random_state=None, dtype=np.float64, scale=0.5
 ):
