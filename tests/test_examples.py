@@ -1,6 +1,7 @@
 """The example scripts run end to end (on tiny MNIST-format files)."""
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,27 @@ def test_learning_curves_script(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_text_fortunes_script(tmp_path):
+    rng = random.Random(0)
+    words = {"cats": ["cat", "purr", "whisker", "mouse"],
+             "dogs": ["dog", "bark", "bone", "leash"]}
+    for category, vocab in words.items():
+        quotes = [" ".join(rng.choice(vocab + ["the", "a"]) for _ in range(6))
+                  for _ in range(30)]
+        (tmp_path / category).write_text("\n%\n".join(quotes) + "\n%\n")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "text_fortunes.py"), "--data-dir",
+         str(tmp_path), "--categories", "cats", "dogs", "--epochs", "3",
+         "--hidden", "8", "--embedding-dim", "4"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "60 quotes in 2 categories" in proc.stdout
+    assert "LogisticRegression on bag of words: test accuracy" in proc.stdout
+    assert "on word ids: test accuracy" in proc.stdout
+    missing = subprocess.run(
+        [sys.executable, str(EXAMPLES / "text_fortunes.py"), "--data-dir",
+         str(tmp_path), "--categories", "birds"],
+        capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "apt install fortunes" in missing.stderr
