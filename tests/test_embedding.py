@@ -399,3 +399,17 @@ def test_count_vectorizer_vocabulary_feeds_the_classifier():
                         batch_size=8, max_iter=20, learning_rate_init=0.02,
                         random_state=0).fit(seqs, y)
     assert clf.score(seqs, y) == 1.0
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_learns_with_every_option(solver):
+    X, y = _order_task(600)
+    sw = np.random.default_rng(13).uniform(0.5, 1.5, size=600)
+    clf = RNNClassifier(
+        ("gru", "lstm"), (12, 8), embedding_dim=6, bidirectional=True,
+        solver=solver, early_stopping=True, clip_norm=1.0, alpha=1e-3,
+        dropout=0.1, recurrent_dropout=0.1, batch_size=32, max_iter=6,
+        learning_rate_init=0.01 if solver == "adam" else 0.1, random_state=0,
+    ).fit(X, y, sample_weight=sw)
+    assert clf.score(X, y) > 0.9
+    assert len(clf.validation_scores_) == clf.n_iter_

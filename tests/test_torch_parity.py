@@ -308,3 +308,65 @@ def test_classifier_matches_torch_model(cell, bidirectional):
     expected = torch.softmax(logits, dim=1).detach().numpy()
     np.testing.assert_allclose(clf.predict_proba(seqs), expected,
                                rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_embedding_classifier_matches_torch_model(cell):
+    """nn.Embedding -> 2-layer bidirectional module -> Linear, and one step
+    of SparseAdam (embedding) + Adam (the rest) against seqclf's lazy Adam."""
+    from torch.nn.utils.rnn import pack_sequence
+
+    from seqclf import RNNClassifier
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    V, E, H, K = 30, 4, 5, 3
+    seqs = [rng.integers(0, 20, size=rng.integers(2, 8)) for _ in range(12)]
+    y = np.arange(12) % K
+    emb = torch.nn.Embedding(V, E, sparse=True).double()
+    module = getattr(torch.nn, TORCH_MODULES[cell])(
+        E, H, num_layers=2, bidirectional=True, batch_first=True).double()
+    for name, p in module.named_parameters():      # one bias, as seqclf
+        if name.startswith("bias_hh") and cell == "lstm":
+            p.requires_grad_(False)
+            p.zero_()
+    head = torch.nn.Linear(2 * H, K).double()
+    clf = RNNClassifier(cell, (H, H), embedding_dim=E, vocab_size=V,
+                        bidirectional=True, max_iter=1, batch_size=12,
+                        shuffle=False, random_state=0).fit(seqs, y)
+    # float32 on our side: torch runs in float64 on the float32-rounded weights.
+    for p in list(emb.parameters()) + list(module.parameters()) + list(head.parameters()):
+        p.data = p.data.float().double()
+    _port_weights(clf, module, head)
+    clf.embedding_[...] = emb.weight.detach().numpy()
+
+    def logits():
+        packed = pack_sequence([emb(torch.from_numpy(s)) for s in seqs],
+                               enforce_sorted=False)
+        out = module(packed)[1]
+        h_n = out[0] if isinstance(out, tuple) else out
+        return head(torch.cat([h_n[-2], h_n[-1]], dim=1))
+
+    z = logits()
+    np.testing.assert_allclose(clf.predict_proba(seqs),
+                               torch.softmax(z, dim=1).detach().numpy(),
+                               rtol=RTOL32, atol=ATOL32)
+    dense = [p for p in module.parameters() if p.requires_grad] + list(head.parameters())
+    opts = [torch.optim.SparseAdam(list(emb.parameters()), lr=0.01),
+            torch.optim.Adam(dense, lr=0.01, eps=1e-8 / np.sqrt(1 - 0.999))]
+    loss = torch.nn.functional.cross_entropy(z, torch.from_numpy(y))
+    loss.backward()
+    for opt in opts:
+        opt.step()
+    clf.set_params(warm_start=True, learning_rate_init=0.01)
+    clf._optimizer = None                         # fresh optimizers, as torch's
+    clf.fit(seqs, y)
+    assert clf.loss_curve_[-1] == pytest.approx(loss.item(), rel=1e-5)
+    untouched = np.setdiff1d(np.arange(V), np.concatenate(seqs))
+    np.testing.assert_array_equal(clf.embedding_[untouched],
+                                  emb.weight.detach().numpy()[untouched])
+    np.testing.assert_allclose(clf.embedding_, emb.weight.detach().numpy(),
+                               rtol=RTOL32, atol=ATOL32)
+    np.testing.assert_allclose(clf.predict_proba(seqs),
+                               torch.softmax(logits(), dim=1).detach().numpy(),
+                               rtol=RTOL32, atol=ATOL32)
