@@ -161,6 +161,9 @@ def test_network_pickles_and_clips_with_embedding():
     net = _token_network(("gru",), (3,), False)
     y = np.array([0, 1, 2, 0, 1, 2])
     net.train_step(ids, lengths, y)
+    # Nothing vocabulary-sized holds the gradient: only the batch's rows.
+    assert net.grads.size == net.coefs.size - net.embedding.size
+    assert net.embedding_grad[1].shape == (np.unique(ids[ids >= 0]).size, 3)
     before = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
     assert np.isclose(net.clip_gradient(before / 2), before)
     after = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
