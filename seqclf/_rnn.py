@@ -389,12 +389,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
 
         if _sequences.is_ragged(X):
             X3, lengths = _sequences.ragged_to_padded(X)
-            if self.n_steps is not None:
-                raise ValueError(
-                    f"n_steps={self.n_steps} does not agree with a list of "
-                    f"sequences of {lengths.min()} to {lengths.max()} steps; "
-                    f"leave n_steps=None for sequences of different lengths."
-                )
+            _sequences.check_n_steps_ragged(self.n_steps, lengths)
             if reset:
                 _check_feature_names(self, X3, reset=True)
             self._set_or_check_step_features(X3.shape[2], reset, flat=False)
@@ -456,12 +451,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             )
         if _sequences.is_ragged(X):
             ids, lengths = _sequences.ragged_ids_to_padded(X)
-            if self.n_steps is not None:
-                raise ValueError(
-                    f"n_steps={self.n_steps} does not agree with a list of "
-                    f"sequences of {lengths.min()} to {lengths.max()} steps; "
-                    f"leave n_steps=None for sequences of different lengths."
-                )
+            _sequences.check_n_steps_ragged(self.n_steps, lengths)
             self._set_or_check_step_features(1, reset, flat=False)
         else:
             ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
@@ -935,7 +925,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
+        tags.input_tags.three_d_array = self.embedding_dim is None
         mv = self.mask_value
         tags.input_tags.allow_nan = (self.embedding_dim is None and mv is not None
                                      and isinstance(mv, Real) and np.isnan(mv))

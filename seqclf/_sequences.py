@@ -222,6 +222,16 @@ def check_n_steps(n_steps, actual, what):
         )
 
 
+def check_n_steps_ragged(n_steps, lengths):
+    """Raise ValueError when ``n_steps`` is set for a list of sequences."""
+    if n_steps is not None:
+        raise ValueError(
+            f"n_steps={n_steps} does not agree with a list of sequences of "
+            f"{lengths.min()} to {lengths.max()} steps; leave n_steps=None for "
+            f"sequences of different lengths."
+        )
+
+
 def reshape_2d(X, n_steps):
     """View a 2-D ``(n_samples, width)`` array as ``(n_samples, T, F)``.
 
