@@ -26,11 +26,10 @@ and the one-hot / embedding ratio.
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
+
+from _worker import run_worker
 
 
 def worker(args):
@@ -84,12 +83,7 @@ def main():
     print(f"{'threads':>7} {'vocab':>6} {'embedding s':>12} {'one-hot s':>10} "
           f"{'one-hot/emb':>12}")
     for n in args.threads:
-        env = dict(os.environ, OMP_NUM_THREADS=str(n))
-        cmd = [sys.executable, __file__, "--worker"] + [
-            a for a in sys.argv[1:] if a != "--worker"]
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True,
-                             text=True).stdout
-        res = json.loads(out.strip().splitlines()[-1])
+        res = run_worker(__file__, n)
         for V in args.vocab:
             emb = statistics.median(res[f"{V} embedding"])
             hot = statistics.median(res[f"{V} one-hot"])

@@ -22,11 +22,10 @@ count.
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
+
+from _worker import run_worker
 
 
 def worker(args):
@@ -68,12 +67,7 @@ def main():
     print(f"{'threads':>7} {'epoch s':>9} {'samples/s':>10} {'speed-up':>9}")
     base = None
     for n in args.threads:
-        env = dict(os.environ, OMP_NUM_THREADS=str(n))
-        cmd = [sys.executable, __file__, "--worker"] + [
-            a for a in sys.argv[1:] if a != "--worker"]
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True,
-                             text=True).stdout
-        t = statistics.median(json.loads(out.strip().splitlines()[-1]))
+        t = statistics.median(run_worker(__file__, n))
         base = base or t
         print(f"{n:>7} {t:>9.2f} {args.n_samples / t:>10.0f} {base / t:>9.2f}",
               flush=True)

@@ -11,7 +11,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import RNNClassifier, __version__

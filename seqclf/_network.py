@@ -26,9 +26,7 @@ thread count either).
 import numpy as np
 
 from . import _embedding, _kernels
-from ._cells import N_GATES, cache_shapes, check_cell, param_shapes
-
-_DIRECTIONS = ("forward", "backward")
+from ._cells import cache_shapes, check_cell, param_shapes
 
 
 class _Workspace:

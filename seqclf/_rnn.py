@@ -6,7 +6,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -379,10 +378,20 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         they are training ids (not mapped to the out-of-vocabulary row).
         """
         if self.embedding_dim is not None:
-            return self._validate_ids(X, reset, fitting)
-        if self.vocab_size is not None:
+            X3, lengths = self._validate_ids(X, reset, fitting)
+        elif self.vocab_size is not None:
             raise ValueError("vocab_size applies to token ids; set "
                              "embedding_dim too.")
+        else:
+            X3, lengths = self._validate_floats(X, reset)
+        if reset:
+            # Steps shown by summary(), as Keras shows a fixed input length.
+            same = lengths.min() == lengths.max() == X3.shape[1]
+            self._fit_n_steps = int(X3.shape[1]) if same else None
+        return X3, lengths
+
+    def _validate_floats(self, X, reset):
+        """Real-valued sequences: ``(X3 (n, T, F) float, lengths)``."""
         mask = self.mask_value
         allow_nan = mask is not None and np.isnan(mask)
         finite = "allow-nan" if allow_nan else True
@@ -433,10 +442,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if mask is not None:
             X3, lengths = _sequences.apply_mask(X3, lengths, mask)
         _sequences.check_finite(X3, lengths)
-        if reset:
-            # Steps shown by summary(), as Keras shows a fixed input length.
-            same = lengths.min() == lengths.max() == X3.shape[1]
-            self._fit_n_steps = int(X3.shape[1]) if same else None
         if not reset:
             X3 = X3.astype(self._network.dtype, copy=False)
         return X3, lengths
@@ -477,24 +482,20 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             ids3, lengths = _sequences.apply_mask(ids[:, :, None], lengths, mask)
             ids = np.ascontiguousarray(ids3[:, :, 0])
 
-        bad = _sequences.first_invalid_id(ids, lengths, ids < 0)
-        if bad is not None:
+        valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+        data = ids[valid]
+        lowest, highest = int(data.min()), int(data.max())
+        if lowest < 0:
+            n, t, k = _sequences.first_invalid_id(ids, valid, ids < 0)
             raise ValueError(
-                f"Token ids must be >= 0; sample {bad[0]} holds {bad[2]} at "
-                f"step {bad[1]}."
+                f"Token ids must be >= 0; sample {n} holds {k} at step {t}."
             )
         if reset:
-            same = lengths.min() == lengths.max() == ids.shape[1]
-            self._fit_n_steps = int(ids.shape[1]) if same else None
-            if self.vocab_size is None:
-                valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
-                self.vocab_size_ = int(ids[valid].max()) + 1
-            else:
-                self.vocab_size_ = int(self.vocab_size)
+            self.vocab_size_ = (highest + 1 if self.vocab_size is None
+                                else int(self.vocab_size))
         V = self.vocab_size_
-        beyond = _sequences.first_invalid_id(ids, lengths, ids >= V)
-        if beyond is not None:
-            n, t, k = beyond
+        if highest >= V:
+            n, t, k = _sequences.first_invalid_id(ids, valid, ids >= V)
             if self.vocab_size is not None:
                 raise ValueError(
                     f"Token id {k} (sample {n}, step {t}) is not below "

@@ -61,9 +61,7 @@ def ragged_to_padded(X):
                 f"Each sequence must be a 2-D array (n_steps, n_features) or a "
                 f"1-D array (n_steps,); X[{i}] has shape {a.shape}."
             )
-        if a.shape[0] == 0:
-            raise ValueError(f"Sequence X[{i}] has zero steps; every sequence "
-                             f"needs at least one.")
+        _check_has_steps(a, i)
         seqs.append(a)
     n_features = {a.shape[1] for a in seqs}
     if len(n_features) > 1:
@@ -76,9 +74,21 @@ def ragged_to_padded(X):
     (F,) = n_features
     if F == 0:
         raise ValueError("Sequences must have at least one feature, got 0.")
-    dtype = output_dtype([a.dtype for a in seqs])
+    return _post_pad(seqs, output_dtype([a.dtype for a in seqs]))
+
+
+def _check_has_steps(a, i):
+    if a.shape[0] == 0:
+        raise ValueError(f"Sequence X[{i}] has zero steps; every sequence "
+                         f"needs at least one.")
+
+
+def _post_pad(seqs, dtype):
+    """Stack arrays ``(n_steps_i, ...)`` into ``(n, max n_steps_i, ...)``,
+    zeros past each length; return it and the lengths."""
     lengths = np.array([a.shape[0] for a in seqs], dtype=np.intp)
-    out = np.zeros((len(seqs), int(lengths.max()), F), dtype=dtype)
+    out = np.zeros((len(seqs), int(lengths.max())) + seqs[0].shape[1:],
+                   dtype=dtype)
     for i, a in enumerate(seqs):
         out[i, :a.shape[0]] = a
     return out, lengths
@@ -98,16 +108,10 @@ def ragged_ids_to_padded(X):
                 f"With embedding_dim set, each sequence must be a 1-D array "
                 f"of token ids; X[{i}] has shape {a.shape}."
             )
-        if a.shape[0] == 0:
-            raise ValueError(f"Sequence X[{i}] has zero steps; every sequence "
-                             f"needs at least one.")
+        _check_has_steps(a, i)
         check_integer_ids(a, f"X[{i}]")
         seqs.append(a)
-    lengths = np.array([a.shape[0] for a in seqs], dtype=np.intp)
-    ids = np.zeros((len(seqs), int(lengths.max())), dtype=np.intp)
-    for i, a in enumerate(seqs):
-        ids[i, :a.shape[0]] = a
-    return ids, lengths
+    return _post_pad(seqs, np.intp)
 
 
 def check_integer_ids(a, name="X"):
@@ -124,13 +128,10 @@ def check_integer_ids(a, name="X"):
                          f"{a.max()}.")
 
 
-def first_invalid_id(ids, lengths, bad):
-    """``(sample, step, id)`` of the first data step where ``bad`` is True."""
-    T = ids.shape[1]
-    hits = np.argwhere(bad & (np.arange(T)[None, :] < lengths[:, None]))
-    if hits.size == 0:
-        return None
-    n, t = hits[0]
+def first_invalid_id(ids, valid, bad):
+    """``(sample, step, id)`` of the first data step (``valid``) where ``bad``
+    is True; there must be one."""
+    n, t = np.argwhere(bad & valid)[0]
     return int(n), int(t), int(ids[n, t])
 
 
