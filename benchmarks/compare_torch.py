@@ -1,330 +1,302 @@
 #!/usr/bin/env python
-"""Time seqclf's recurrent kernels against PyTorch's, in one run.
+"""Train and predict with seqclf and with PyTorch on MNIST rows, in one run.
 
 Usage (from the repository root)::
 
-    python benchmarks/compare_torch.py [--quick] [--repeat N] [--threads 1 2]
-                                       [--hidden 32 128 256] [--cells rnn gru lstm]
-                                       [--batch 128] [--tries 3] [--max-load 0.25]
-                                       [--max-wait 30] [--json PATH]
+    python benchmarks/compare_torch.py [--quick] [--threads 1 2]
+                                       [--configs lstm128 gru2x256 ...]
+                                       [--repeat N] [--min-time S]
+                                       [--tries 3] [--max-load 0.25]
+                                       [--json PATH]
 
-``--quick`` takes 3 shorter samples per measurement and, unless ``--hidden``
-is given, hidden sizes 32 and 128 only (about a minute on 2 cores); the
-default takes 7 samples for hidden sizes 32, 128 and 256.
+The same model is trained by both libraries: a stack of recurrent layers
+(tanh RNN, GRU or LSTM) reading 28 steps x 28 features (synthetic MNIST rows,
+float32, 10 classes), a dense head on the last layer's final state, softmax
+cross-entropy, Adam with learning rate 1e-3, the same batch size.
 
-What is timed, per batch of ``--batch`` sequences of 28 steps x 28 features
-(synthetic MNIST rows, all full length, float32):
+* seqclf: ``RNNClassifier(cell, hidden, batch_size=B, max_iter=1,
+  shuffle=True).fit(X, y)``: one epoch, timed from the call to its return
+  (input validation, initialisation, shuffling, the head and the optimizer
+  included).
+* PyTorch: a hand-written loop over the same number of mini-batches:
+  ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (``batch_first=True``) + ``nn.Linear``,
+  ``CrossEntropyLoss``, ``torch.optim.Adam(lr=1e-3)``; each epoch draws a
+  ``randperm``, and each step gathers the batch, zeroes the gradients, runs
+  forward and backward, steps the optimizer and reads the loss
+  (``loss.item()``).
 
-* seqclf: ``<cell>_forward`` (training forward, filling the cache) then
-  ``<cell>_backward`` from a gradient on the last state (``dh_last``), with
-  every parameter gradient and no ``dX`` (as for a first layer).
-* PyTorch: ``nn.RNN`` (tanh), ``nn.GRU`` or ``nn.LSTM`` with
-  ``batch_first=True``: the forward pass, then the backward pass of
-  ``(h_last * g).sum()`` for a fixed random ``g``, i.e. from the final state.
-  The input does not require a gradient; parameter gradients are reset to
-  ``None`` before each step, as ``optimizer.zero_grad()`` does.
+Measurements, each in a process of its own (the script re-runs itself with
+``--worker``; ``OMP_NUM_THREADS`` set before the interpreter starts, BLAS on
+one thread for seqclf, whose kernels call BLAS inside their own OpenMP
+threads, ``torch.set_num_threads(n)`` for PyTorch):
 
-Each measurement runs in a process of its own (this script re-runs itself
-with ``--worker``) so that the OpenMP, BLAS and PyTorch thread pools of one
-measurement cannot disturb another. A worker sets ``OMP_NUM_THREADS`` before
-the interpreter starts, then ``torch.set_num_threads(n)`` (PyTorch) or passes
-``n_threads=n`` to the kernels with BLAS limited to one thread by threadpoolctl
-(seqclf: the kernels call single-threaded BLAS inside their own OpenMP
-threads). It warms up, then takes ``--repeat`` samples, each timing enough
-batches to last at least ``--min-time`` seconds, and reports the median time
-per batch. The seqclf and PyTorch measurements of a configuration run back to
-back. Each worker also records how much CPU the rest of the machine used
-while it was timing (``other load``, in cores, from ``/proc/stat``); above
-``--max-load`` the measurement is retried (``--tries``) and, if the machine
-stays busy, flagged with ``*`` in the table. Before each attempt the script
-waits, up to ``--max-wait`` seconds, for the machine to be that quiet. The same run also measures
-NumPy's float32 matrix product at 2048 x 2048 x 2048 with 1 and 2 BLAS
-threads: the machine's practical ceiling.
+* ``train``: training samples/s, an epoch of enough mini-batches to last
+  about ``--min-time`` seconds, after a warm-up epoch; median of ``--repeat``
+  epochs.
+* ``predict``: samples/s of ``predict_proba`` on 1,024 sequences at once
+  (PyTorch: the module's forward and a softmax under ``torch.inference_mode``).
+* ``latency``: microseconds of ``predict_proba`` on one sequence (a
+  ``(1, 28, 28)`` float32 array; input validation included) and of the
+  PyTorch module called on one sequence (forward and softmax, inference mode).
+* ``memory`` (seqclf only): the peak increase of the resident set during one
+  epoch's ``fit``, above what the process held before the call (``VmHWM``
+  reset through ``/proc/self/clear_refs``), beside the allowance of the
+  performance targets: twice the activations BPTT keeps for one batch (the
+  kernels' caches, every layer and direction) plus one copy of X.
 
-Columns of the table:
+The same run measures NumPy's float32 matrix product (2048 x 2048 x 2048) at
+1 and 2 BLAS threads. GFLOP/s counts 3 x the forward matrix FLOPs per sample
+x samples/s, the forward matrix FLOPs per sample being
+``28 * sum over layers of 2 * G * H * (F_in + H)``, G = 1, 3, 4 for the tanh
+RNN, GRU and LSTM (the head not counted). ``% matmul`` compares that with
+the 1-thread matmul on 1 thread and with twice the 1-thread matmul on 2
+threads.
 
-* ``seqclf ms``, ``torch ms``: median milliseconds per batch (forward +
-  backward);
-* ``torch/seqclf``: ratio of the two times; above 1 means seqclf is faster;
-* ``GFLOP/s``: 3 x the forward matrix FLOPs per sample x samples per second,
-  where the forward matrix FLOPs per sample are
-  ``n_steps * 2 * G * H * (F + H)`` with G = 1, 3, 4 for rnn, gru, lstm
-  (the backward pass counted as twice the forward);
-* ``nT/1T``: throughput with n threads over throughput with 1 thread, for the
-  same library, cell and hidden size (shown on the rows with n > 1);
-* ``other load``: CPU cores used by other processes while timing, the larger
-  of the seqclf and PyTorch measurements of the row.
-
-The machine may be shared and noisy: compare ratios measured in one run.
-
+Each measurement also records the CPU that other processes used meanwhile
+(``other load``, cores); above ``--max-load`` it is retried (``--tries``) and,
+if the machine stays busy, flagged with ``*``. Compare the ratios of one run.
 seqclf is imported from the installed package or, failing that, from this
-checkout (after an in-place build, ``python setup.py build_ext --inplace``).
-Without PyTorch (``pip install torch==2.13.0``) only seqclf is timed, and
-without built kernels only PyTorch.
+checkout (after ``python setup.py build_ext --inplace``). Without PyTorch
+(``pip install torch==2.13.0``) only seqclf is measured.
 """
 
 import argparse
-import gc
-import importlib.util
 import json
 import math
-import os
-import platform
-import subprocess
 import sys
 import time
-from pathlib import Path
+import warnings
 
-CELLS = ("rnn", "gru", "lstm")
-N_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+import _peer
+from _peer import fmt, median
+
 N_STEPS = 28
 N_FEATURES = 28
-MATMUL_SIZE = 2048
-RESULT_MARKER = "@@result "
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TORCH_INSTALL = "pip install torch==2.13.0"
+N_CLASSES = 10
+N_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+PREDICT_BATCH = 1024
+
+# name: (cell, hidden sizes, batch size, training speed-up wanted over PyTorch)
+CONFIGS = {
+    "rnn128": ("rnn", (128,), 128, 1.5),
+    "gru128": ("gru", (128,), 128, 1.5),
+    "lstm128": ("lstm", (128,), 128, 1.1),
+    "gru2x256": ("gru", (256, 256), 64, 1.5),
+    "lstm2x256": ("lstm", (256, 256), 64, 1.1),
+    "rnn31": ("rnn", (31,), 128, 3.0),
+    "rnn32": ("rnn", (32,), 32, 2.0),
+    "gru32": ("gru", (32,), 32, 2.0),
+    "lstm32": ("lstm", (32,), 32, 2.0),
+}
+QUICK_CONFIGS = ("rnn31", "gru128", "lstm128", "lstm32")
+# Targets on the share of matmul GFLOP/s (1 thread, 2 threads) and on the
+# 2-thread speed-up apply to the GRU and LSTM configurations of 128 units
+# and up (the speed-up to every configuration of 128 units and up).
+MATMUL_SHARE = (0.70, 0.60)
+SPEEDUP_2T = 1.8
+PREDICT_RATIO = 1.5
+
+
+def forward_flops_per_sample(cell, hidden):
+    """Matrix FLOPs of one sample's forward pass through the recurrent layers."""
+    flops, n_in = 0, N_FEATURES
+    for h in hidden:
+        flops += N_STEPS * 2 * N_GATES[cell] * h * (n_in + h)
+        n_in = h
+    return flops
+
+
+def _label(name):
+    cell, hidden, batch, _ = CONFIGS[name]
+    kind = {"rnn": "tanh-RNN", "gru": "GRU", "lstm": "LSTM"}[cell]
+    size = "x".join(map(str, hidden)) if len(hidden) > 1 else str(hidden[0])
+    size = f"2x{hidden[0]}" if len(hidden) == 2 and len(set(hidden)) == 1 else size
+    return f"{kind} {size} ({batch})"
 
 
 # ---------------------------------------------------------------------------
-# Worker side: one measurement per process
+# Worker side
 # ---------------------------------------------------------------------------
 
 
-def _import_seqclf():
-    """Import seqclf and its kernels: installed package first, then the checkout."""
-    try:
-        import seqclf
-        from seqclf import _kernels
-    except ImportError:
-        if not (REPO_ROOT / "seqclf" / "__init__.py").is_file():
-            raise
-        for name in [m for m in sys.modules if m.split(".")[0] == "seqclf"]:
-            del sys.modules[name]
-        sys.path.insert(0, str(REPO_ROOT))
-        import seqclf
-        from seqclf import _kernels
-    return seqclf, _kernels
-
-
-def _machine_busy_seconds():
-    """CPU seconds the whole machine spent busy (incl. steal), or None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-    except OSError:
-        return None
-    # user nice system idle iowait irq softirq steal ...
-    ticks = [int(v) for v in fields[1:9]]
-    busy = sum(ticks) - ticks[3] - ticks[4]
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
-def _time_per_call(step, repeat, min_time, warmup_time):
-    """Seconds per call of ``step`` for each sample, calls per sample, and load.
-
-    The load is the CPU time (in cores) that the rest of the machine used
-    while the samples were taken: the machine's busy time minus this
-    process's CPU time, over the wall time. It flags measurements disturbed
-    by other work.
-    """
-    start = time.perf_counter()
-    n_calls = 0
-    while n_calls < 2 or time.perf_counter() - start < warmup_time:
-        step()
-        n_calls += 1
-    per_call = (time.perf_counter() - start) / n_calls
-    number = max(1, math.ceil(min_time / per_call))
-
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        times = []
-        busy0, cpu0, wall0 = _machine_busy_seconds(), time.process_time(), time.perf_counter()
-        for _ in range(repeat):
-            start = time.perf_counter()
-            for _ in range(number):
-                step()
-            times.append((time.perf_counter() - start) / number)
-        busy1, cpu1, wall1 = _machine_busy_seconds(), time.process_time(), time.perf_counter()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    other_load = None
-    if busy0 is not None:
-        other_load = max(0.0, ((busy1 - busy0) - (cpu1 - cpu0)) / (wall1 - wall0))
-    return times, number, other_load
-
-
-def _seqclf_step(cell, n_hidden, n_threads, batch, seed):
+def _data(n_samples, seed):
     import numpy as np
-    from threadpoolctl import threadpool_info, threadpool_limits
 
-    seqclf, kernels = _import_seqclf()
-    from seqclf._cells import cache_shapes, param_shapes
-
-    # Kept for the lifetime of the worker.
-    threadpool_limits(limits=1, user_api="blas")
-
-    dtype = np.float32
     rng = np.random.default_rng(seed)
-    X = rng.random((batch, N_STEPS, N_FEATURES)).astype(dtype)
-    lengths = np.full(batch, N_STEPS, dtype=np.intp)
-    bound = 1.0 / math.sqrt(n_hidden)
-    shapes = param_shapes(cell, N_FEATURES, n_hidden)
-    params = {k: rng.uniform(-bound, bound, s).astype(dtype) for k, s in shapes.items()}
-    grads = {"d" + k: np.zeros(s, dtype=dtype) for k, s in shapes.items()}
-    cache = {
-        k: np.zeros(s, dtype=dtype)
-        for k, s in cache_shapes(cell, batch, N_STEPS, n_hidden).items()
-    }
-    h_last = np.zeros((batch, n_hidden), dtype=dtype)
-    dh_last = rng.standard_normal((batch, n_hidden)).astype(dtype)
-
-    forward = getattr(kernels, f"{cell}_forward")
-    backward = getattr(kernels, f"{cell}_backward")
-    forward_args = (X, lengths, *params.values(), h_last, *cache.values())
-    backward_args = (
-        X,
-        lengths,
-        params["W"],
-        params["U"],
-        *cache.values(),
-        dh_last,
-        None,  # dh_seq
-        *grads.values(),
-        None,  # dX: not needed for a first layer
-    )
-
-    def step():
-        forward(*forward_args, n_threads=n_threads)
-        backward(*backward_args, n_threads=n_threads)
-
-    info = {
-        "seqclf_file": seqclf.__file__,
-        "blas_num_threads": sorted(
-            {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
-        ),
-    }
-    return step, info
+    X = rng.random((n_samples, N_STEPS, N_FEATURES), dtype=np.float32)
+    y = rng.integers(0, N_CLASSES, size=n_samples)
+    return X, y
 
 
-def _torch_step(cell, n_hidden, n_threads, batch, seed):
+def _n_batches(epoch, batch, min_time):
+    """Mini-batches per timed epoch: about ``min_time`` s, at least 4."""
+    tic = time.perf_counter()
+    epoch(4)
+    per_batch = (time.perf_counter() - tic) / 4
+    return max(4, math.ceil(min_time / per_batch))
+
+
+def _seqclf_worker(spec):
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    seqclf, _ = _peer.import_seqclf()
+    # Kept for the lifetime of the worker (the estimator limits BLAS itself
+    # around fit and predict; this covers the data preparation).
+    threadpool_limits(limits=1, user_api="blas")
+    cell, hidden, batch, _ = CONFIGS[spec["config"]]
+    what = spec["what"]
+
+    def make(seed=0):
+        return seqclf.RNNClassifier(cell, hidden, batch_size=batch, max_iter=1,
+                                    random_state=seed)
+
+    if what == "train":
+        X, y = _data(64 * batch, spec["seed"])
+
+        def epoch(n_batches):
+            make().fit(X[:n_batches * batch], y[:n_batches * batch])
+
+        n_batches = _n_batches(epoch, batch, spec["min_time"])
+        X, y = _data(n_batches * batch, spec["seed"])
+        times, _, load = _peer.time_per_call(lambda: make().fit(X, y),
+                                             spec["repeat"], 0.0, 0.0)
+        return {"seconds_per_sample": [t / len(X) for t in times],
+                "n_samples": len(X), "other_load": load}
+
+    if what == "memory":
+        X, y = _data(spec["n_samples"], spec["seed"])
+        from seqclf._cells import cache_shapes
+
+        activations = 0
+        itemsize = np.dtype(np.float32).itemsize
+        for h in hidden:
+            for shape in cache_shapes(cell, batch, N_STEPS, h).values():
+                activations += math.prod(shape) * itemsize
+        clf = make()
+        base = _rss_kib("VmRSS")
+        reset = _reset_peak_rss()
+        clf.fit(X, y)
+        peak = _rss_kib("VmHWM") if reset else None
+        return {"increase": None if peak is None else 1024 * (peak - base),
+                "activations": activations, "X": X.nbytes, "n_samples": len(X)}
+
+    X, y = _data(max(2 * batch, PREDICT_BATCH), spec["seed"])
+    clf = make().fit(X[:2 * batch], y[:2 * batch])
+    Xp = X[:PREDICT_BATCH] if what == "predict" else X[:1]
+    times, _, load = _peer.time_per_call(lambda: clf.predict_proba(Xp),
+                                         spec["repeat"], spec["min_time"],
+                                         spec["warmup_time"])
+    return {"seconds_per_sample": [t / len(Xp) for t in times],
+            "other_load": load}
+
+
+def _rss_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak_rss():
+    """Reset the peak resident set (VmHWM) to the current one; False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _torch_worker(spec):
     import torch
 
+    n_threads = spec["n_threads"]
     torch.set_num_threads(n_threads)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    torch.manual_seed(seed)
-    if cell == "rnn":
-        model = torch.nn.RNN(N_FEATURES, n_hidden, nonlinearity="tanh", batch_first=True)
-    elif cell == "gru":
-        model = torch.nn.GRU(N_FEATURES, n_hidden, batch_first=True)
-    else:
-        model = torch.nn.LSTM(N_FEATURES, n_hidden, batch_first=True)
-    x = torch.rand(batch, N_STEPS, N_FEATURES)  # does not require grad
-    g = torch.randn(1, batch, n_hidden)
-    parameters = list(model.parameters())
+    torch.manual_seed(spec["seed"])
+    cell, hidden, batch, _ = CONFIGS[spec["config"]]
+    rnn_class = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
+    what = spec["what"]
 
-    def step():
-        for p in parameters:
-            p.grad = None
-        _, state = model(x)
-        h_last = state[0] if cell == "lstm" else state
-        (h_last * g).sum().backward()
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn_class(N_FEATURES, hidden[0], num_layers=len(hidden),
+                                 batch_first=True)
+            self.head = torch.nn.Linear(hidden[-1], N_CLASSES)
 
-    info = {"torch": torch.__version__, "torch_num_threads": torch.get_num_threads()}
-    return step, info
+        def forward(self, x):
+            out, _ = self.rnn(x)
+            return self.head(out[:, -1])
 
+    assert len(set(hidden)) == 1, "nn.RNN/GRU/LSTM stack layers of one size"
+    X, y = _data(64 * batch if what == "train" else PREDICT_BATCH, spec["seed"])
+    X, y = torch.from_numpy(X), torch.from_numpy(y)
+    model = Net()
 
-def _matmul_step(n_threads, seed):
-    import numpy as np
-    from threadpoolctl import threadpool_limits
+    if what == "train":
+        loss_fn = torch.nn.CrossEntropyLoss()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    threadpool_limits(limits=n_threads, user_api="blas")
-    rng = np.random.default_rng(seed)
-    n = MATMUL_SIZE
-    A = rng.random((n, n), dtype=np.float32)
-    B = rng.random((n, n), dtype=np.float32)
-    C = np.empty((n, n), dtype=np.float32)
+        def epoch(n_batches, X=X, y=y):
+            model.train()
+            n = n_batches * batch
+            order = torch.randperm(n)
+            total = 0.0
+            for start in range(0, n, batch):
+                idx = order[start:start + batch]
+                xb, yb = X[idx], y[idx]
+                optimizer.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(idx)
+            return total / n
 
-    def step():
-        np.matmul(A, B, out=C)
+        n_batches = _n_batches(epoch, batch, spec["min_time"])
+        Xn, yn = _data(n_batches * batch, spec["seed"])
+        Xt, yt = torch.from_numpy(Xn), torch.from_numpy(yn)
+        times, _, load = _peer.time_per_call(
+            lambda: epoch(n_batches, Xt, yt), spec["repeat"], 0.0, 0.0)
+        return {"seconds_per_sample": [t / len(Xt) for t in times],
+                "n_samples": len(Xt), "other_load": load,
+                "torch_num_threads": torch.get_num_threads()}
 
-    return step, {}
+    model.eval()
+    Xp = X[:PREDICT_BATCH] if what == "predict" else X[:1]
 
+    def predict():
+        with torch.inference_mode():
+            return torch.softmax(model(Xp), dim=1)
 
-def _info():
-    """Versions and machine facts, gathered in a process of its own."""
-    info = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "n_cpus": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import numpy as np
-    from threadpoolctl import threadpool_info
-
-    info["numpy"] = np.__version__
-    info["numpy_blas"] = [
-        f"{p['internal_api']} {p.get('version')} ({p.get('threading_layer')})"
-        for p in threadpool_info()
-        if p["user_api"] == "blas"
-    ]
-    try:
-        seqclf, _ = _import_seqclf()
-        info["seqclf"] = getattr(seqclf, "__version__", "?")
-        info["seqclf_file"] = seqclf.__file__
-        try:
-            from seqclf._openmp_helpers import openmp_enabled
-
-            info["seqclf_openmp"] = bool(openmp_enabled())
-        except ImportError:
-            info["seqclf_openmp"] = None
-    except ImportError as exc:
-        info["seqclf_error"] = f"{type(exc).__name__}: {exc}"
-    if importlib.util.find_spec("torch") is not None:
-        try:
-            import torch
-
-            info["torch"] = torch.__version__
-        except Exception as exc:  # a broken install
-            info["torch_error"] = f"{type(exc).__name__}: {exc}"
-    return info
+    times, _, load = _peer.time_per_call(predict, spec["repeat"], spec["min_time"],
+                                         spec["warmup_time"])
+    return {"seconds_per_sample": [t / len(Xp) for t in times], "other_load": load,
+            "torch_num_threads": torch.get_num_threads()}
 
 
 def run_worker(spec):
+    warnings.simplefilter("ignore")     # ConvergenceWarning after one epoch
     kind = spec["kind"]
     if kind == "info":
-        result = _info()
+        result = _peer.machine_info()
+    elif kind == "matmul":
+        step, _ = _peer.matmul_step(spec["n_threads"], spec["seed"])
+        times, number, load = _peer.time_per_call(step, spec["repeat"], spec["min_time"],
+                                                  spec["warmup_time"])
+        result = {"times": times, "number": number, "other_load": load}
+    elif kind == "seqclf":
+        result = _seqclf_worker(spec)
+    elif kind == "torch":
+        result = _torch_worker(spec)
     else:
-        if kind == "seqclf":
-            step, info = _seqclf_step(
-                spec["cell"], spec["n_hidden"], spec["n_threads"], spec["batch"], spec["seed"]
-            )
-        elif kind == "torch":
-            step, info = _torch_step(
-                spec["cell"], spec["n_hidden"], spec["n_threads"], spec["batch"], spec["seed"]
-            )
-        elif kind == "matmul":
-            step, info = _matmul_step(spec["n_threads"], spec["seed"])
-        else:
-            raise ValueError(f"unknown worker kind {kind!r}")
-        times, number, other_load = _time_per_call(
-            step, spec["repeat"], spec["min_time"], spec["warmup_time"]
-        )
-        result = {"times": times, "number": number, "other_load": other_load, **info}
-    print(RESULT_MARKER + json.dumps(result), flush=True)
+        raise ValueError(f"unknown worker kind {kind!r}")
+    _peer.report(result)
 
 
 # ---------------------------------------------------------------------------
@@ -332,148 +304,49 @@ def run_worker(spec):
 # ---------------------------------------------------------------------------
 
 
-def _median(values):
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+def _rate(res):
+    """Samples per second from a worker's result (median of its samples)."""
+    return None if res is None else 1.0 / median(res["seconds_per_sample"])
 
 
-def _spawn(spec, n_threads, timeout):
-    """Run one worker in a fresh process; return its result dict or None."""
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = str(n_threads)
-    # seqclf calls BLAS inside its OpenMP threads: one BLAS thread. Elsewhere
-    # BLAS (and PyTorch's MKL) gets the thread count under test.
-    blas_threads = "1" if spec["kind"] == "seqclf" else str(n_threads)
-    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
-        env[var] = blas_threads
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        print(f"  worker timed out after {timeout} s: {spec}", file=sys.stderr)
-        return None
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):])
-    tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-    print(f"  worker failed (exit {proc.returncode}): {spec}\n{tail}", file=sys.stderr)
-    return None
+def _ratio(a, b):
+    return a / b if a is not None and b is not None else None
 
 
-def _wait_for_quiet(max_load, max_wait, window=0.25):
-    """Wait (up to ``max_wait`` s) until other processes use <= ``max_load`` cores."""
-    deadline = time.perf_counter() + max_wait
-    while True:
-        busy0, wall0 = _machine_busy_seconds(), time.perf_counter()
-        if busy0 is None:
-            return
-        time.sleep(window)
-        load = (_machine_busy_seconds() - busy0) / (time.perf_counter() - wall0)
-        if load <= max_load or time.perf_counter() > deadline:
-            return
+def _check(value, target):
+    if value is None or target is None:
+        return ""
+    return " ok" if value >= target else " MISS"
 
 
-def _measure(spec, n_threads, args):
-    """One measurement; retried while other processes load the machine.
-
-    Each attempt first waits for the machine to be quiet (at most
-    ``args.max_wait`` seconds). Up to ``args.tries`` attempts are made; the
-    first whose other load is at most ``args.max_load`` cores is kept, else
-    the quietest attempt.
-    """
-    best = None
-    for attempt in range(1, args.tries + 1):
-        _wait_for_quiet(args.max_load, args.max_wait)
-        res = _spawn(spec, n_threads, args.timeout)
-        if res is None:
-            return best
-        res["attempts"] = attempt
-        load = res.get("other_load")
-        if best is None or (load is not None and load < best["other_load"]):
-            best = res
-        if load is None or load <= args.max_load:
-            break
-    return best
-
-
-def forward_flops_per_sample(cell, n_hidden, n_steps=N_STEPS, n_features=N_FEATURES):
-    """Matrix FLOPs of one sample's forward pass: n_steps * 2 * G * H * (F + H)."""
-    return n_steps * 2 * N_GATES[cell] * n_hidden * (n_features + n_hidden)
-
-
-def gflops(cell, n_hidden, batch, seconds_per_batch):
-    """3 x forward matrix FLOPs per sample x samples per second, in GFLOP/s."""
-    return 3 * forward_flops_per_sample(cell, n_hidden) * batch / seconds_per_batch / 1e9
-
-
-def _fmt(value, spec):
-    return "-" if value is None else format(value, spec)
-
-
-def _print_table(rows, base_threads, max_load):
-    scale = f"nT/{base_threads}T"
-    headers = [
-        "cell", "H", "threads", "seqclf ms", "torch ms", "torch/seqclf",
-        "seqclf GFLOP/s", "torch GFLOP/s", f"seqclf {scale}", f"torch {scale}",
-        "other load",
-    ]
-    lines = []
-    for r in rows:
-        load = r["other_load"]
-        lines.append([
-            r["cell"], str(r["n_hidden"]), str(r["n_threads"]),
-            _fmt(r["seqclf_ms"], ".3f"), _fmt(r["torch_ms"], ".3f"),
-            _fmt(r["torch_over_seqclf"], ".2f"),
-            _fmt(r["seqclf_gflops"], ".1f"), _fmt(r["torch_gflops"], ".1f"),
-            _fmt(r["seqclf_scaling"], ".2f"), _fmt(r["torch_scaling"], ".2f"),
-            _fmt(load, ".2f") + (" *" if load is not None and load > max_load else "  "),
-        ])
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
-
-    def fmt_row(cells):
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths))
-        )
-
-    print(fmt_row(headers))
-    print("  ".join("-" * w for w in widths))
-    for line in lines:
-        print(fmt_row(line))
+def _load_mark(loads, max_load):
+    loads = [v for v in loads if v is not None]
+    if not loads:
+        return "-"
+    worst = max(loads)
+    return f"{worst:.2f}" + (" *" if worst > max_load else "")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Time seqclf's kernels against PyTorch (forward + backward per batch).",
-    )
+        description="Train and predict with seqclf and PyTorch on MNIST rows.")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer repeats and shorter samples; hidden sizes 32 and "
-                             "128 unless --hidden is given")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="timed samples per measurement (default 7, 3 with --quick)")
+                        help=f"configurations {', '.join(QUICK_CONFIGS)} unless --configs "
+                             "is given, 3 samples of >= 1 s")
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None,
+                        help="configurations (default: all)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--hidden", type=int, nargs="+", default=None,
-                        help="hidden sizes (default 32 128 256)")
-    parser.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed samples per measurement (default 5, 3 with --quick)")
     parser.add_argument("--min-time", type=float, default=None,
-                        help="minimum seconds per timed sample (default 0.2, 0.05 with --quick)")
-    parser.add_argument("--tries", type=int, default=3,
-                        help="attempts per measurement while the machine is busy (default 3)")
-    parser.add_argument("--max-load", type=float, default=0.25,
-                        help="CPU cores used by other processes above which a measurement "
-                             "is retried and flagged (default 0.25)")
-    parser.add_argument("--max-wait", type=float, default=30.0,
-                        help="seconds to wait for a quiet machine before each attempt "
-                             "(default 30)")
+                        help="seconds per training sample (default 2, 1 with --quick); "
+                             "prediction samples last a tenth of it")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory measurements")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds before a worker is abandoned")
+    _peer.add_load_arguments(parser)
     parser.add_argument("--json", metavar="PATH", default=None,
-                        help="also write the configuration and all timings to PATH")
+                        help="also write the configuration and all results to PATH")
     parser.add_argument("--worker", metavar="SPEC", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -481,120 +354,155 @@ def main(argv=None):
         run_worker(json.loads(args.worker))
         return 0
 
-    repeat = args.repeat or (3 if args.quick else 7)
-    min_time = args.min_time or (0.05 if args.quick else 0.2)
-    warmup_time = 0.1 if args.quick else 0.5
-    hidden = args.hidden or ([32, 128] if args.quick else [32, 128, 256])
+    script = __file__
+    configs = args.configs or (list(QUICK_CONFIGS) if args.quick else list(CONFIGS))
+    repeat = args.repeat or (3 if args.quick else 5)
+    min_time = args.min_time or (1.0 if args.quick else 2.0)
     threads = sorted(set(args.threads))
-    base_threads = threads[0]
-    args.tries = max(1, args.tries)
-    timing = {"repeat": repeat, "min_time": min_time, "warmup_time": warmup_time,
+    timing = {"repeat": repeat, "min_time": min_time, "warmup_time": min_time / 4,
               "seed": args.seed}
 
-    info = _spawn({"kind": "info"}, 1, args.timeout) or {}
-    have_seqclf = "seqclf" in info
-    have_torch = "torch" in info
+    info = _peer.spawn(script, {"kind": "info"}, 1, 1, args.timeout) or {}
+    have_seqclf, have_torch = _peer.print_header(info)
+    print(f"{N_STEPS} steps x {N_FEATURES} features, float32, {N_CLASSES} classes; "
+          f"median of {repeat}; one process per measurement", flush=True)
 
-    print(f"CPU: {info.get('cpu', '?')}, {info.get('n_cpus', '?')} usable CPUs; "
-          f"Python {info.get('python', '?')}, NumPy {info.get('numpy', '?')} "
-          f"({', '.join(info.get('numpy_blas', [])) or 'BLAS ?'})")
-    if have_seqclf:
-        print(f"seqclf {info['seqclf']} from {info['seqclf_file']} "
-              f"(OpenMP: {info.get('seqclf_openmp')})")
-    else:
-        print("NOTE: seqclf's kernels could not be imported "
-              f"({info.get('seqclf_error', 'unknown error')}); build them first "
-              "(pip install . or python setup.py build_ext --inplace). Timing PyTorch only.")
-    if have_torch:
-        print(f"PyTorch {info['torch']}")
-    else:
-        print(f"NOTE: PyTorch is not available ({info.get('torch_error', 'not installed')}); "
-              f"`{TORCH_INSTALL}` to compare with it. Timing seqclf only.")
-    print(f"batch {args.batch} x {N_STEPS} steps x {N_FEATURES} features, float32; "
-          f"median of {repeat} samples of >= {min_time} s; one process per measurement",
-          flush=True)
-
-    # The ceiling: NumPy float32 matmul with 1 and 2 BLAS threads.
-    matmul = {}
-    for n in sorted(set(threads) | {1, 2}):
-        spec = {"kind": "matmul", "n_threads": n, **timing, "min_time": 0.0}
-        res = _measure(spec, n, args)
-        if res is not None:
-            t = _median(res["times"])
-            matmul[n] = {"seconds": t, "gflops": 2 * MATMUL_SIZE**3 / t / 1e9,
-                         "times": res["times"], "other_load": res.get("other_load")}
-            print(f"  matmul {n}T: {matmul[n]['gflops']:.1f} GFLOP/s", file=sys.stderr)
-
+    matmul = _peer.measure_matmul(script, sorted(set(threads) | {1, 2}), args, timing)
     libraries = [lib for lib, ok in (("seqclf", have_seqclf), ("torch", have_torch)) if ok]
-    configs = [(c, h, n) for c in args.cells for h in hidden for n in threads]
-    n_jobs = len(configs) * len(libraries)
+    whats = ("train", "predict", "latency")
+    jobs = [(name, n, what, lib) for name in configs for n in threads
+            for what in whats for lib in libraries]
     raw = {}
-    job = 0
-    # The seqclf and torch measurements of one configuration run back to back.
-    for cell, n_hidden, n_threads in configs:
-        for lib in libraries:
-            job += 1
-            spec = {"kind": lib, "cell": cell, "n_hidden": n_hidden,
-                    "n_threads": n_threads, "batch": args.batch, **timing}
-            res = _measure(spec, n_threads, args)
-            raw[lib, cell, n_hidden, n_threads] = res
-            if res is not None:
-                ms = 1e3 * _median(res["times"])
-                print(f"  [{job}/{n_jobs}] {lib} {cell} H={n_hidden} {n_threads}T: "
-                      f"{ms:.3f} ms/batch (other load {_fmt(res.get('other_load'), '.2f')}, "
-                      f"attempt {res['attempts']})", file=sys.stderr)
+    for i, (name, n, what, lib) in enumerate(jobs, 1):
+        spec = {"kind": lib, "config": name, "what": what, "n_threads": n, **timing}
+        if what != "train":
+            spec["min_time"] = min_time / 10
+        blas_threads = 1 if lib == "seqclf" else n
+        res = _peer.measure(script, spec, n, blas_threads, args)
+        raw[name, n, what, lib] = res
+        if res is not None:
+            rate = _rate(res)
+            print(f"  [{i}/{len(jobs)}] {lib} {name} {what} {n}T: {rate:,.0f} samples/s "
+                  f"(other load {fmt(res.get('other_load'), '.2f')}, attempt "
+                  f"{res['attempts']})", file=sys.stderr, flush=True)
+    memory = {}
+    if have_seqclf and not args.no_memory:
+        n_mem = max(threads)
+        for name in configs:
+            batch = CONFIGS[name][2]
+            spec = {"kind": "seqclf", "config": name, "what": "memory",
+                    "n_threads": n_mem, "n_samples": 64 * batch, **timing}
+            memory[name] = _peer.spawn(script, spec, n_mem, 1, args.timeout)
 
+    base_matmul = matmul.get(1, {}).get("gflops")
     rows = []
-    for cell, n_hidden, n_threads in configs:
-        row = {"cell": cell, "n_hidden": n_hidden, "n_threads": n_threads}
-        loads = []
-        for lib in ("seqclf", "torch"):
-            res = raw.get((lib, cell, n_hidden, n_threads))
-            base = raw.get((lib, cell, n_hidden, base_threads))
-            t = _median(res["times"]) if res else None
-            row[f"{lib}_ms"] = 1e3 * t if t else None
-            row[f"{lib}_gflops"] = gflops(cell, n_hidden, args.batch, t) if t else None
-            row[f"{lib}_scaling"] = (
-                _median(base["times"]) / t if t and base and n_threads != base_threads else None
-            )
-            row[f"{lib}_raw"] = res
-            if res and res.get("other_load") is not None:
-                loads.append(res["other_load"])
-        row["torch_over_seqclf"] = (
-            row["torch_ms"] / row["seqclf_ms"] if row["torch_ms"] and row["seqclf_ms"] else None
-        )
-        row["other_load"] = max(loads) if loads else None
-        rows.append(row)
+    for name in configs:
+        cell, hidden, batch, target = CONFIGS[name]
+        big = min(hidden) >= 128
+        flops = 3 * forward_flops_per_sample(cell, hidden)
+        for n in threads:
+            r = {"config": name, "label": _label(name), "threads": n}
+            for what in whats:
+                for lib in ("seqclf", "torch"):
+                    r[f"{what}_{lib}"] = _rate(raw.get((name, n, what, lib)))
+                r[f"{what}_ratio"] = _ratio(r[f"{what}_seqclf"], r[f"{what}_torch"])
+            r["loads"] = [(raw.get(k) or {}).get("other_load")
+                          for k in raw if k[0] == name and k[1] == n]
+            r["train_target"] = target
+            for lib in ("seqclf", "torch"):
+                rate = r[f"train_{lib}"]
+                r[f"gflops_{lib}"] = None if rate is None else flops * rate / 1e9
+            r["matmul_share"] = (None if r["gflops_seqclf"] is None or base_matmul is None
+                                 else r["gflops_seqclf"] / (n * base_matmul))
+            r["matmul_target"] = (MATMUL_SHARE[min(n, 2) - 1]
+                                  if big and cell != "rnn" and n <= 2 else None)
+            one = raw.get((name, threads[0], "train", "seqclf"))
+            r["scaling"] = (_ratio(r["train_seqclf"], _rate(one))
+                            if n != threads[0] else None)
+            r["scaling_target"] = SPEEDUP_2T if big and n == 2 and threads[0] == 1 else None
+            rows.append(r)
 
     print()
-    _print_table(rows, base_threads, args.max_load)
+    print("Training (samples/s; ratio = seqclf / PyTorch, target in brackets; "
+          "% matmul: of the 1-thread matmul x threads)")
+    headers = ["config (batch)", "threads", "seqclf", "torch", "ratio", "seqclf GFLOP/s",
+               "torch GFLOP/s", "% matmul", "nT/1T", "other load"]
+    lines = []
+    for r in rows:
+        lines.append([
+            r["label"], str(r["threads"]), fmt(r["train_seqclf"], ",.0f"),
+            fmt(r["train_torch"], ",.0f"),
+            fmt(r["train_ratio"], ".2f") + f" [{r['train_target']}]"
+            + _check(r["train_ratio"], r["train_target"]),
+            fmt(r["gflops_seqclf"], ".1f"), fmt(r["gflops_torch"], ".1f"),
+            fmt(None if r["matmul_share"] is None else 100 * r["matmul_share"], ".0f")
+            + ("" if r["matmul_target"] is None
+               else f" [{100 * r['matmul_target']:.0f}]"
+               + _check(r["matmul_share"], r["matmul_target"])),
+            fmt(r["scaling"], ".2f") + ("" if r["scaling_target"] is None
+                                        else f" [{r['scaling_target']}]"
+                                        + _check(r["scaling"], r["scaling_target"])),
+            _load_mark(r["loads"], args.max_load),
+        ])
+    _peer.print_table(headers, lines)
+
+    print()
+    print(f"Prediction (predict_proba on {PREDICT_BATCH:,} sequences, samples/s; latency of "
+          "one sequence, microseconds; ratio = seqclf speed / PyTorch speed)")
+    headers = ["config (batch)", "threads", "seqclf", "torch", "ratio", "seqclf us",
+               "torch us", "ratio "]
+    lines = []
+    for r in rows:
+        lat_s, lat_t = r["latency_seqclf"], r["latency_torch"]
+        lines.append([
+            r["label"], str(r["threads"]), fmt(r["predict_seqclf"], ",.0f"),
+            fmt(r["predict_torch"], ",.0f"),
+            fmt(r["predict_ratio"], ".2f") + f" [{PREDICT_RATIO}]"
+            + _check(r["predict_ratio"], PREDICT_RATIO),
+            fmt(None if lat_s is None else 1e6 / lat_s, ".0f"),
+            fmt(None if lat_t is None else 1e6 / lat_t, ".0f"),
+            fmt(r["latency_ratio"], ".2f") + " [1.0]" + _check(r["latency_ratio"], 1.0),
+        ])
+    _peer.print_table(headers, lines)
+
+    if memory:
+        print()
+        print(f"Memory of one epoch's fit on {max(threads)} thread(s) (MB): peak increase of "
+              "the resident set; allowance = 2 x BPTT activations of a batch + X")
+        headers = ["config (batch)", "samples", "X", "activations", "allowance",
+                   "peak increase", "share"]
+        lines = []
+        for name, m in memory.items():
+            if not m:
+                continue
+            allowance = 2 * m["activations"] + m["X"]
+            inc = m["increase"]
+            share = None if inc is None else inc / allowance
+            lines.append([
+                _label(name), f"{m['n_samples']:,}", f"{m['X'] / 1e6:.1f}",
+                f"{m['activations'] / 1e6:.1f}", f"{allowance / 1e6:.1f}",
+                fmt(None if inc is None else inc / 1e6, ".1f"),
+                fmt(share, ".2f") + ("" if share is None else _check(1.0, share)),
+            ])
+        if lines:
+            _peer.print_table(headers, lines)
+
     print()
     for n, m in sorted(matmul.items()):
-        print(f"NumPy float32 matmul {MATMUL_SIZE}x{MATMUL_SIZE}x{MATMUL_SIZE}, "
-              f"{n} BLAS thread{'s' if n > 1 else ' '}: {m['gflops']:6.1f} GFLOP/s")
-    if 1 in matmul and 2 in matmul:
-        print(f"NumPy float32 matmul 2T/1T throughput: "
-              f"{matmul[2]['gflops'] / matmul[1]['gflops']:.2f}")
-    print()
-    print("torch/seqclf > 1: seqclf is faster. GFLOP/s = 3 x forward matrix FLOPs per sample x "
-          "samples/s,\nforward matrix FLOPs per sample = n_steps * 2 * G * H * (F + H), "
-          "G = 1/3/4 for rnn/gru/lstm.\n"
-          f"nT/{base_threads}T: throughput with n threads over throughput with "
-          f"{base_threads}. other load: CPU cores used by other processes\nwhile timing "
-          f"(the larger of the two measurements); * marks rows above {args.max_load} "
-          "after retries: re-run them.")
+        print(f"NumPy float32 matmul {_peer.MATMUL_SIZE}^3, {n} BLAS thread"
+              f"{'s' if n > 1 else ' '}: {m['gflops']:6.1f} GFLOP/s")
+    print("GFLOP/s = 3 x forward matrix FLOPs per sample x training samples/s; forward "
+          "matrix FLOPs per sample =\n28 x sum over layers of 2 G H (F_in + H), G = 1/3/4 "
+          f"for rnn/gru/lstm. other load: CPU cores used by other\nprocesses while timing "
+          f"(the largest of the row's measurements); * marks rows above {args.max_load}: "
+          "re-run them.")
 
     if args.json:
-        out = {
-            "config": {"batch": args.batch, "n_steps": N_STEPS, "n_features": N_FEATURES,
-                       "dtype": "float32", "cells": args.cells, "hidden": hidden,
-                       "threads": threads, "tries": args.tries, "max_load": args.max_load,
-                       "max_wait": args.max_wait,
-                       **timing},
-            "info": info,
-            "matmul": {str(n): m for n, m in matmul.items()},
-            "results": rows,
-        }
+        out = {"config": {"configs": configs, "threads": threads, **timing},
+               "info": info, "matmul": {str(n): m for n, m in matmul.items()},
+               "rows": rows, "memory": memory,
+               "raw": [{"config": k[0], "threads": k[1], "what": k[2], "library": k[3],
+                        "result": v} for k, v in raw.items()]}
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
         print(f"results written to {args.json}")

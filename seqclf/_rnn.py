@@ -396,7 +396,13 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         allow_nan = mask is not None and np.isnan(mask)
         finite = "allow-nan" if allow_nan else True
 
-        if _sequences.is_ragged(X):
+        if not reset and self._is_plain_3d(X):
+            # A float ndarray of the fitted shape: check_array's conversions
+            # would do nothing here and cost more than predicting one
+            # sequence; finiteness is checked below, as for every input.
+            X3 = np.ascontiguousarray(X)
+            lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
+        elif _sequences.is_ragged(X):
             X3, lengths = _sequences.ragged_to_padded(X)
             _sequences.check_n_steps_ragged(self.n_steps, lengths)
             if reset:
@@ -445,6 +451,19 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if not reset:
             X3 = X3.astype(self._network.dtype, copy=False)
         return X3, lengths
+
+    def _is_plain_3d(self, X):
+        """Whether ``X`` is a 3-D float ndarray that a fitted 3-D model takes as is.
+
+        Anything else (lists, DataFrames, other dtypes, shapes that do not
+        agree with the fit) goes through the full validation and its errors.
+        """
+        return (type(X) is np.ndarray and X.ndim == 3
+                and X.dtype in (np.float32, np.float64)
+                and not self._flat_input
+                and X.shape[0] > 0 and X.shape[1] > 0
+                and X.shape[2] == self._n_step_features
+                and (self.n_steps is None or self.n_steps == X.shape[1]))
 
     def _validate_ids(self, X, reset, fitting):
         """Token ids ``(n_samples, n_steps)`` intp and lengths, vocabulary checked."""

@@ -466,6 +466,36 @@ def test_nan_and_inf_rejected():
         small(mask_value=np.nan).fit(Xb, y)
 
 
+def test_predict_checks_plain_arrays_as_other_inputs(fitted):
+    # A 3-D float ndarray of the fitted shape skips scikit-learn's
+    # check_array at predict: same answers as the other input forms, and
+    # still every check.
+    clf, X, y = fitted
+    expected = clf.predict_proba(list(X))
+    for Xp in (X, X.astype(np.float32), np.asfortranarray(X),
+               X[:, :, ::-1].copy()[:, :, ::-1], X.tolist()):
+        np.testing.assert_allclose(clf.predict_proba(Xp), expected,
+                                   rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(clf.predict_proba(X[:1]), expected[:1])
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[5, 3, 2] = bad
+        with pytest.raises(ValueError, match=r"NaN or infinity \(sample 5, step 3\)"):
+            clf.predict_proba(Xb)
+    # Finite values whose sum overflows are still accepted.
+    big = np.full_like(X[:2], 1e308)
+    assert np.isfinite(clf.predict_proba(big)).all()
+    with pytest.raises(ValueError, match="n_steps=4 does not agree"):
+        clf.set_params(n_steps=4).predict(X[:, :3])
+    clf.set_params(n_steps=None)
+    with pytest.raises(ValueError, match="0 sample"):
+        clf.predict(X[:0])
+    with pytest.raises(ValueError, match="at least one step"):
+        clf.predict(X[:, :0])
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        clf.predict(X.astype(complex))
+
+
 def test_wrong_number_of_features_at_predict(fitted):
     clf, X, y = fitted
     with pytest.raises(ValueError, match="3 features per step"):
