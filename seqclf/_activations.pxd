@@ -8,6 +8,12 @@ cdef extern from "_vmath.h" nogil:
     void seqclf_tanh_f(float* x, int n)
     void seqclf_sigmoid_d(double* x, int n)
     void seqclf_tanh_d(double* x, int n)
+    void seqclf_rnn_tanh_row_f(int n, float* x, const float* rec, const float* b)
+    void seqclf_rnn_tanh_row_d(int n, double* x, const double* rec, const double* b)
+    void seqclf_rnn_tanh_backward_row_f(int H, const float* h, float* dh, float* drow,
+                                        float* srow)
+    void seqclf_rnn_tanh_backward_row_d(int H, const double* h, double* dh, double* drow,
+                                        double* srow)
     void seqclf_lstm_forward_row_f(int H, float* gates, const float* rec, const float* b,
                                    float* c, float* h)
     void seqclf_lstm_forward_row_d(int H, double* gates, const double* rec, const double* b,
@@ -38,6 +44,22 @@ cdef inline void tanh_(floating* x, int n) noexcept nogil:
         seqclf_tanh_f(x, n)
     else:
         seqclf_tanh_d(x, n)
+
+
+cdef inline void rnn_tanh_row(int H, floating* x, const floating* rec,
+                              const floating* b) noexcept nogil:
+    if floating is float:
+        seqclf_rnn_tanh_row_f(H, x, rec, b)
+    else:
+        seqclf_rnn_tanh_row_d(H, x, rec, b)
+
+
+cdef inline void rnn_tanh_backward_row(int H, const floating* h, floating* dh,
+                                       floating* drow, floating* srow) noexcept nogil:
+    if floating is float:
+        seqclf_rnn_tanh_backward_row_f(H, h, dh, drow, srow)
+    else:
+        seqclf_rnn_tanh_backward_row_d(H, h, dh, drow, srow)
 
 
 cdef inline void lstm_backward_row(int H, const floating* g, const floating* tc,

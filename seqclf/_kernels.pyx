@@ -57,7 +57,7 @@ import numpy as np
 
 from ._activations cimport (
     gru_backward_row, gru_forward_row, lstm_backward_row, lstm_forward_row,
-    sigmoid_, tanh_,
+    rnn_tanh_backward_row, rnn_tanh_row, sigmoid_, tanh_,
 )
 from ._blas cimport gemm, gemm_step
 from ._openmp cimport omp_get_thread_num
@@ -184,15 +184,14 @@ cdef void _forward_chunk(
             if training:
                 memcpy(h_prev + off * H, hin + j * H, H * sizeof(floating))
 
-            if cell == RNN_TANH or cell == RNN_RELU:
+            if cell == RNN_TANH:
+                rnn_tanh_row(H, xrow, rrow, b)
+                memcpy(hrow, xrow, H * sizeof(floating))
+            elif cell == RNN_RELU:
                 for i in range(H):
                     xrow[i] = xrow[i] + rrow[i] + b[i]
-                if cell == RNN_TANH:
-                    tanh_(xrow, H)
-                else:
-                    for i in range(H):
-                        # NaN stays NaN
-                        xrow[i] = 0 if xrow[i] < 0 else xrow[i]
+                    # NaN stays NaN
+                    xrow[i] = 0 if xrow[i] < 0 else xrow[i]
                 memcpy(hrow, xrow, H * sizeof(floating))
             elif cell == GRU:
                 # hn goes straight into its cache when training
@@ -315,10 +314,7 @@ cdef void _backward_chunk(
             hv = h_seq + off * H
 
             if cell == RNN_TANH:
-                for i in range(H):
-                    drow[i] = dhrow[i] * (one - hv[i] * hv[i])
-                memcpy(srow, drow, G * sizeof(floating))
-                memset(dhrow, 0, H * sizeof(floating))
+                rnn_tanh_backward_row(H, hv, dhrow, drow, srow)
             elif cell == RNN_RELU:
                 for i in range(H):
                     drow[i] = dhrow[i] if hv[i] > 0 else 0

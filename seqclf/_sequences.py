@@ -144,7 +144,7 @@ def check_finite(X, lengths):
     # The sum is finite only if every value is (NaN and inf propagate; an
     # overflow of large finite values falls through to the exact check).
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(X, dtype=np.float64)):
+        if np.isfinite(np.sum(X)):
             return
     bad = ~np.isfinite(X)
     if bad.any():
