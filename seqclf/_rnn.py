@@ -39,8 +39,10 @@ def _single_threaded_blas():
     """Context limiting BLAS to one thread (the kernels thread themselves)."""
     global _controller
     if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+        # Only the BLAS libraries: limit() reads the state of every library
+        # it holds, which costs as much as predicting a short sequence.
+        _controller = ThreadpoolController().select(user_api="blas")
+    return _controller.limit(limits=1)
 
 
 class RNNClassifier(ClassifierMixin, BaseEstimator):
@@ -598,6 +600,12 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _fit(self, X, y, sample_weight, incremental):
+        # From the start: the orthogonal initialisation's QR would otherwise
+        # wake BLAS threads that spin beside the kernels' own threads.
+        with _single_threaded_blas():
+            return self._fit_limited(X, y, sample_weight, incremental)
+
+    def _fit_limited(self, X, y, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
         cells, sizes = self._architecture()
@@ -662,10 +670,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self._embedding_optimizer.params = net.embedding
 
         n_threads = effective_n_threads()
-        rs = self._random_state
-        with _single_threaded_blas():
-            self._fit_epochs(X3, lengths, y_idx, sample_weight, incremental,
-                             rs, n_threads)
+        self._fit_epochs(X3, lengths, y_idx, sample_weight, incremental,
+                         self._random_state, n_threads)
         return self
 
     def _make_network(self, cells, sizes, X3):
