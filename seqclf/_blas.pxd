@@ -3,7 +3,7 @@
 # BLAS library must run single-threaded there (callers limit it with
 # threadpoolctl).
 from cython cimport floating
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -49,9 +49,29 @@ cdef inline bint _is_small(bint trans_b, long long m, long long n, long long k) 
 cdef inline void gemm_step(bint trans_b, int m, int n, int k,
                            const floating* A, int lda, const floating* B,
                            int ldb, floating* C, int ldc) noexcept nogil:
-    """C (m x n) = A @ op(B), row-major, as column blocks of small GEMMs."""
+    """C (m x n) = A @ op(B), row-major, as column blocks of small GEMMs.
+
+    One row (a chunk of one sequence, e.g. predicting one sequence) is a
+    matrix-vector product: OpenBLAS's GEMV runs it about twice as fast as
+    its GEMM with one row (1 x 256 @ 256 x 1024: 17 vs 34 us here).
+    """
     cdef int nb = n
     cdef int j = 0
+    cdef int one = 1
+    cdef floating alpha = 1
+    cdef floating beta = 0
+    # Column-major view of row-major B: B^T (n x k) without op, (k x n) with.
+    cdef char tr = b'T' if trans_b else b'N'
+    cdef int rows = k if trans_b else n
+    cdef int cols = n if trans_b else k
+    if m == 1:
+        if floating is float:
+            sgemv(&tr, &rows, &cols, &alpha, <float*> B, &ldb, <float*> A,
+                  &one, &beta, C, &one)
+        else:
+            dgemv(&tr, &rows, &cols, &alpha, <double*> B, &ldb, <double*> A,
+                  &one, &beta, C, &one)
+        return
     if not _is_small(trans_b, m, n, k):
         nb = 64
         while nb > 16 and not _is_small(trans_b, m, nb, k):
