@@ -63,10 +63,11 @@ def machine_busy_seconds():
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def time_per_call(step, repeat, min_time, warmup_time):
+def time_per_call(step, repeat, min_time, warmup_time, min_warmup_calls=2):
     """Seconds per call of ``step`` for each sample, calls per sample, and load.
 
-    ``step`` is called until ``warmup_time`` has passed (at least twice), then
+    ``step`` is called until ``warmup_time`` has passed (at least
+    ``min_warmup_calls`` times), then
     ``repeat`` samples are taken, each timing enough calls to last at least
     ``min_time`` seconds. The load is the CPU time (in cores) that the rest of
     the machine used while the samples were taken: the machine's busy time
@@ -74,7 +75,7 @@ def time_per_call(step, repeat, min_time, warmup_time):
     """
     start = time.perf_counter()
     n_calls = 0
-    while n_calls < 2 or time.perf_counter() - start < warmup_time:
+    while n_calls < min_warmup_calls or time.perf_counter() - start < warmup_time:
         step()
         n_calls += 1
     per_call = (time.perf_counter() - start) / n_calls
