@@ -31,8 +31,9 @@ one thread for seqclf, whose kernels call BLAS inside their own OpenMP
 threads, ``torch.set_num_threads(n)`` for PyTorch):
 
 * ``train``: training samples/s, an epoch of enough mini-batches to last
-  about ``--min-time`` seconds, after a warm-up epoch; median of ``--repeat``
-  epochs (each seqclf epoch is a ``fit`` of a new estimator).
+  about ``--min-time`` seconds, after warm-up epochs lasting as long (two
+  threads reached full speed only after a few seconds here); median of
+  ``--repeat`` epochs (each seqclf epoch is a ``fit`` of a new estimator).
 * ``predict``: samples/s of ``predict_proba`` on 1,024 sequences at once
   (PyTorch: the module's forward and a softmax under ``torch.inference_mode``).
 * ``latency``: microseconds of ``predict_proba`` on one sequence (a
@@ -40,8 +41,9 @@ threads, ``torch.set_num_threads(n)`` for PyTorch):
   PyTorch module called on one sequence (forward and softmax, inference mode).
 * ``memory`` (seqclf only): the peak increase of the resident set during one
   epoch's ``fit``, above what the process held before the call (``VmHWM``
-  reset through ``/proc/self/clear_refs``; a small fit first loads what fit
-  imports lazily and starts the thread pools), beside the allowance of the
+  reset through ``/proc/self/clear_refs``; a tiny fit of another shape
+  first loads what fit imports lazily and starts the thread pools), beside
+  the allowance of the
   performance targets: twice the activations BPTT keeps for one batch (the
   kernels' caches, every layer and direction) plus one copy of X.
 
@@ -162,7 +164,7 @@ def _seqclf_worker(spec):
         n_batches = _n_batches(epoch, batch, spec["min_time"])
         X, y = _data(n_batches * batch, spec["seed"])
         times, _, load = _peer.time_per_call(lambda: make().fit(X, y),
-                                             spec["repeat"], 0.0, 0.0, 1)
+                                             spec["repeat"], 0.0, spec["min_time"], 1)
         return {"seconds_per_sample": [t / len(X) for t in times],
                 "n_samples": len(X), "other_load": load}
 
@@ -175,9 +177,11 @@ def _seqclf_worker(spec):
         for h in hidden:
             for shape in cache_shapes(cell, batch, N_STEPS, h).values():
                 activations += math.prod(shape) * itemsize
-        # A first small fit loads what fit imports lazily and starts the
-        # thread pools: memory the process keeps, not the epoch's demand.
-        make().fit(X[:2 * batch], y[:2 * batch])
+        # A tiny fit of another shape loads what fit imports lazily and starts
+        # the thread pools (memory the process keeps, not the epoch's demand)
+        # without leaving blocks of the measured shapes to reuse.
+        seqclf.RNNClassifier("rnn", (3,), batch_size=4, max_iter=1).fit(
+            X[:8, :5, :3], np.arange(8) % 2)
         gc.collect()
         clf = make()
         base = _rss_kib("VmRSS")
@@ -268,7 +272,7 @@ def _torch_worker(spec):
         Xn, yn = _data(n_batches * batch, spec["seed"])
         Xt, yt = torch.from_numpy(Xn), torch.from_numpy(yn)
         times, _, load = _peer.time_per_call(
-            lambda: epoch(n_batches, Xt, yt), spec["repeat"], 0.0, 0.0, 1)
+            lambda: epoch(n_batches, Xt, yt), spec["repeat"], 0.0, spec["min_time"], 1)
         return {"seconds_per_sample": [t / len(Xt) for t in times],
                 "n_samples": len(Xt), "other_load": load,
                 "torch_num_threads": torch.get_num_threads()}
