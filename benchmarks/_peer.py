@@ -12,6 +12,7 @@ for a quiet machine before each attempt and retries measurements taken while
 other processes were busy.
 """
 
+import argparse
 import gc
 import importlib.util
 import json
@@ -262,8 +263,9 @@ def measure_matmul(script, threads, args, timing):
     return matmul
 
 
-def add_load_arguments(parser):
-    """The retry options shared by the comparison scripts."""
+def add_common_arguments(parser):
+    """The options shared by the comparison scripts: seed, retries, output."""
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tries", type=int, default=3,
                         help="attempts per measurement while the machine is busy (default 3)")
     parser.add_argument("--max-load", type=float, default=0.25,
@@ -274,6 +276,17 @@ def add_load_arguments(parser):
                              "(default 30)")
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds before a worker is abandoned")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="also write the configuration and all results to PATH")
+    parser.add_argument("--worker", metavar="SPEC", default=None, help=argparse.SUPPRESS)
+
+
+def run_if_worker(args, run_worker):
+    """In a worker process, run its measurement and return True."""
+    if args.worker is None:
+        return False
+    run_worker(json.loads(args.worker))
+    return True
 
 
 def print_header(info):

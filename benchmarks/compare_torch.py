@@ -113,8 +113,8 @@ def forward_flops_per_sample(cell, hidden):
 def _label(name):
     cell, hidden, batch, _ = CONFIGS[name]
     kind = {"rnn": "tanh-RNN", "gru": "GRU", "lstm": "LSTM"}[cell]
-    size = "x".join(map(str, hidden)) if len(hidden) > 1 else str(hidden[0])
-    size = f"2x{hidden[0]}" if len(hidden) == 2 and len(set(hidden)) == 1 else size
+    # Every configuration stacks layers of one size (nn.RNN/GRU/LSTM do).
+    size = f"{len(hidden)}x{hidden[0]}" if len(hidden) > 1 else str(hidden[0])
     return f"{kind} {size} ({batch})"
 
 
@@ -353,15 +353,9 @@ def main(argv=None):
                              "prediction samples last a tenth of it")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurements")
-    parser.add_argument("--seed", type=int, default=0)
-    _peer.add_load_arguments(parser)
-    parser.add_argument("--json", metavar="PATH", default=None,
-                        help="also write the configuration and all results to PATH")
-    parser.add_argument("--worker", metavar="SPEC", default=None, help=argparse.SUPPRESS)
+    _peer.add_common_arguments(parser)
     args = parser.parse_args(argv)
-
-    if args.worker is not None:
-        run_worker(json.loads(args.worker))
+    if _peer.run_if_worker(args, run_worker):
         return 0
 
     script = __file__

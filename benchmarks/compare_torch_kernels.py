@@ -246,15 +246,9 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--min-time", type=float, default=None,
                         help="minimum seconds per timed sample (default 0.2, 0.05 with --quick)")
-    parser.add_argument("--seed", type=int, default=0)
-    _peer.add_load_arguments(parser)
-    parser.add_argument("--json", metavar="PATH", default=None,
-                        help="also write the configuration and all timings to PATH")
-    parser.add_argument("--worker", metavar="SPEC", default=None, help=argparse.SUPPRESS)
+    _peer.add_common_arguments(parser)
     args = parser.parse_args(argv)
-
-    if args.worker is not None:
-        run_worker(json.loads(args.worker))
+    if _peer.run_if_worker(args, run_worker):
         return 0
 
     repeat = args.repeat or (3 if args.quick else 7)

@@ -276,10 +276,6 @@ cdef void _backward_chunk(
     cdef floating* dcrow
     cdef int i, j, k, L, pos, prev, kmax = 0
     cdef Py_ssize_t n, off, r
-    # a typed 1: Cython writes a literal 1 as 1.0, which would promote the
-    # float32 math to double
-    cdef floating one = 1
-
     memset(zeros, 0, H * sizeof(floating))
     memset(dc, 0, C * H * sizeof(floating))
     memset(dstep, 0, C * G * sizeof(floating))

@@ -95,7 +95,7 @@ SEQCLF_INLINE double seqclf_tanh1_d(double v) { return tanh(v); }
  * 31-unit layer cost as much as the first 16. */
 #define SEQCLF_BLOCK 16
 
-#define SEQCLF_BLOCKED_LOOP(n, BODY_BLOCK, BODY_TAIL)                          \
+#define SEQCLF_BLOCKED_LOOP(n, FN, BODY_BLOCK, BODY_TAIL)                          \
     do {                                                                       \
         int m_ = (n) - (n) % SEQCLF_BLOCK;                                     \
         for (int i = 0; i < m_; i++) {                                         \
@@ -109,7 +109,7 @@ SEQCLF_INLINE double seqclf_tanh1_d(double v) { return tanh(v); }
                 BODY_TAIL;                                                     \
             }                                                                  \
             for (int k = 0; k < SEQCLF_BLOCK; k++)                             \
-                buf[k] = SEQCLF_TAIL_FN(buf[k]);                               \
+                buf[k] = FN(buf[k]);                                           \
             memcpy(x + m_, buf, (size_t)r_ * sizeof(float));                   \
         }                                                                      \
     } while (0)
@@ -117,17 +117,13 @@ SEQCLF_INLINE double seqclf_tanh1_d(double v) { return tanh(v); }
 SEQCLF_CLONES
 static void seqclf_sigmoid_f(float *x, int n)
 {
-#define SEQCLF_TAIL_FN seqclf_sigmoid1_f
-    SEQCLF_BLOCKED_LOOP(n, x[i] = seqclf_sigmoid1_f(x[i]), buf[k] = x[i]);
-#undef SEQCLF_TAIL_FN
+    SEQCLF_BLOCKED_LOOP(n, seqclf_sigmoid1_f, x[i] = seqclf_sigmoid1_f(x[i]), buf[k] = x[i]);
 }
 
 SEQCLF_CLONES
 static void seqclf_tanh_f(float *x, int n)
 {
-#define SEQCLF_TAIL_FN seqclf_tanh1_f
-    SEQCLF_BLOCKED_LOOP(n, x[i] = seqclf_tanh1_f(x[i]), buf[k] = x[i]);
-#undef SEQCLF_TAIL_FN
+    SEQCLF_BLOCKED_LOOP(n, seqclf_tanh1_f, x[i] = seqclf_tanh1_f(x[i]), buf[k] = x[i]);
 }
 
 /* tanh-RNN forward math of one row: x = tanh(x + rec + b). */
@@ -136,10 +132,8 @@ static void seqclf_rnn_tanh_row_f(int n, float *restrict x,
                                   const float *restrict rec,
                                   const float *restrict b)
 {
-#define SEQCLF_TAIL_FN seqclf_tanh1_f
-    SEQCLF_BLOCKED_LOOP(n, x[i] = seqclf_tanh1_f(x[i] + rec[i] + b[i]),
+    SEQCLF_BLOCKED_LOOP(n, seqclf_tanh1_f, x[i] = seqclf_tanh1_f(x[i] + rec[i] + b[i]),
                         buf[k] = x[i] + rec[i] + b[i]);
-#undef SEQCLF_TAIL_FN
 }
 
 static void seqclf_rnn_tanh_row_d(int n, double *restrict x,
