@@ -1,15 +1,18 @@
 # Row-major matrix products over SciPy's BLAS, for float and double through
 # one fused type. The kernels call these from their own OpenMP threads, so the
 # BLAS library must run single-threaded there (callers limit it with
-# threadpoolctl).
+# threadpoolctl). Sizes come in as Py_ssize_t and are narrowed to BLAS's int
+# here, in one place: the kernels' entry points check beforehand that every
+# dimension and leading dimension fits (_kernels._check_scratch).
 from cython cimport floating
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 
-cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
-                      floating alpha, const floating* A, int lda,
-                      const floating* B, int ldb, floating beta,
-                      floating* C, int ldc) noexcept nogil:
+cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m_,
+                      Py_ssize_t n_, Py_ssize_t k_, floating alpha,
+                      const floating* A, Py_ssize_t lda_, const floating* B,
+                      Py_ssize_t ldb_, floating beta, floating* C,
+                      Py_ssize_t ldc_) noexcept nogil:
     """C (m x n) = alpha * op(A) @ op(B) + beta * C, all row-major.
 
     op(A) is m x k and op(B) is k x n. BLAS is column-major, so this computes
@@ -17,6 +20,8 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     """
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
+    cdef int m = <int> m_, n = <int> n_, k = <int> k_
+    cdef int lda = <int> lda_, ldb = <int> ldb_, ldc = <int> ldc_
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> B, &ldb,
               <float*> A, &lda, &beta, C, &ldc)
@@ -46,17 +51,19 @@ cdef inline bint _is_small(bint trans_b, long long m, long long n, long long k) 
     return not trans_b or m * n <= SMALL_GEMM_MN_TRANS
 
 
-cdef inline void gemm_step(bint trans_b, int m, int n, int k,
-                           const floating* A, int lda, const floating* B,
-                           int ldb, floating* C, int ldc) noexcept nogil:
+cdef inline void gemm_step(bint trans_b, Py_ssize_t m, Py_ssize_t n_,
+                           Py_ssize_t k_, const floating* A, Py_ssize_t lda,
+                           const floating* B, Py_ssize_t ldb_, floating* C,
+                           Py_ssize_t ldc) noexcept nogil:
     """C (m x n) = A @ op(B), row-major, as column blocks of small GEMMs.
 
     One row (a chunk of one sequence, e.g. predicting one sequence) is a
     matrix-vector product: OpenBLAS's GEMV runs it about twice as fast as
     its GEMM with one row (1 x 256 @ 256 x 1024: 17 vs 34 us here).
     """
-    cdef int nb = n
-    cdef int j = 0
+    cdef int n = <int> n_, k = <int> k_, ldb = <int> ldb_
+    cdef Py_ssize_t nb = n
+    cdef Py_ssize_t j = 0
     cdef int one = 1
     cdef floating alpha = 1
     cdef floating beta = 0

@@ -21,6 +21,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
+from ._fpenv cimport fpenv_enter, fpenv_leave
+
 import numbers
 
 import numpy as np
@@ -55,14 +57,18 @@ def _backward(int n_threads, const Py_ssize_t[::1] positions,
     cdef Py_ssize_t k, j, d
     cdef floating* g
     cdef const floating* src
+    cdef unsigned long long fp
     with nogil:
         for k in prange(K, num_threads=n_threads, schedule="static"):
+            # Flush-to-zero as in the recurrent kernels (_fpenv.h).
+            fp = fpenv_enter()
             g = &grad[k, 0]
             memcpy(g, &dX[positions[bounds[k]], 0], D * sizeof(floating))
             for j in range(bounds[k] + 1, bounds[k + 1]):
                 src = &dX[positions[j], 0]
                 for d in range(D):
                     g[d] = g[d] + src[d]
+            fpenv_leave(fp)
 
 
 # ---------------------------------------------------------------------------

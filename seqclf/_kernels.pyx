@@ -37,6 +37,19 @@ F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
 G. Determinism. Results are bit-identical for any thread count: a chunk's
    arithmetic does not depend on which thread runs it, and there is no
    floating-point reduction across threads.
+I. Subnormals. Every thread runs its share of a call with flush-to-zero and
+   denormals-are-zero set (MXCSR on x86-64, FPCR.FZ on aarch64; _fpenv.h),
+   BLAS calls included, and restores its previous modes before the call
+   returns. Gradients decaying through long sequences would otherwise
+   become subnormal, which CPUs process in microcode (a 1,000-step backward
+   pass ran >10x slower). So a result or input below the smallest normal
+   number (1.2e-38 in float32, 2.2e-308 in float64) counts as zero, where
+   the NumPy reference keeps it.
+J. Sizes. No C int holds a size, offset or loop bound: they are Py_ssize_t.
+   BLAS takes int dimensions, so the entry points check that every
+   dimension passed to it (chunk rows x steps, gate columns, F + H) fits,
+   and that the scratch memory's size is representable, before any work,
+   naming the sizes asked for.
 H. Scaling. Parallelism is bounded by N / CHUNK_SIZE: a batch of 128 feeds
    8 threads and a batch of 32 only 2, so on 16 cores one would either cut
    chunks smaller (smaller, less efficient GEMMs per step) or split each
@@ -52,6 +65,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -60,6 +74,7 @@ from ._activations cimport (
     rnn_tanh_backward_row, rnn_tanh_row, sigmoid_, tanh_,
 )
 from ._blas cimport gemm, gemm_step
+from ._fpenv cimport FPENV_BITS, fpenv_enter, fpenv_get, fpenv_leave
 from ._openmp cimport omp_get_thread_num
 
 # Sequences per chunk. Measured on 2 cores with builds at SEQCLF_CHUNK_SIZE=8,
@@ -93,7 +108,7 @@ def chunk_size():
     return CHUNK_SIZE
 
 
-cdef inline int _n_gates(int cell) noexcept nogil:
+cdef inline Py_ssize_t _n_gates(int cell) noexcept nogil:
     if cell == GRU:
         return 3
     if cell == LSTM:
@@ -105,16 +120,11 @@ cdef inline int _n_gates(int cell) noexcept nogil:
 # Per-chunk work (nogil)
 # ---------------------------------------------------------------------------
 
-cdef Py_ssize_t _forward_work_size(int cell, int T, int H, bint training) noexcept nogil:
-    cdef Py_ssize_t G = _n_gates(cell) * H
-    cdef Py_ssize_t size = CHUNK_SIZE * G + 3 * CHUNK_SIZE * H + H
-    if not training:
-        size += CHUNK_SIZE * T * G
-    return size
-
-
+# The layouts of the scratch blocks below and their sizes in
+# _check_scratch must agree (CM = min(CHUNK_SIZE, N) rows per chunk).
 cdef void _forward_chunk(
-    int cell, bint reverse, Py_ssize_t n0, int C, int T, int F, int H,
+    int cell, bint reverse, Py_ssize_t n0, Py_ssize_t CM, Py_ssize_t C,
+    Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
     const floating* X,              # IN (N, T, F)
     const Py_ssize_t* lengths,      # IN (N,)
     const floating* W,              # IN (F, G)
@@ -127,15 +137,15 @@ cdef void _forward_chunk(
     floating* h_prev,               # OUT cache (N, T, H), NULL for inference
     floating* gates,                # OUT cache (N, T, G), GRU/LSTM training
     floating* aux,                  # OUT cache (N, T, H): GRU hn, LSTM c_seq
-    floating* work,                 # scratch, _forward_work_size
+    floating* work,                 # scratch, sized by _check_scratch
 ) noexcept nogil:
-    cdef int G = _n_gates(cell) * H
+    cdef Py_ssize_t G = _n_gates(cell) * H
     cdef bint training = h_prev != NULL
     cdef floating* rec = work                   # (C, G) recurrent products
-    cdef floating* h = rec + CHUNK_SIZE * G     # (C, H) state
-    cdef floating* hm = h + CHUNK_SIZE * H      # (C, H) masked state
-    cdef floating* c = hm + CHUNK_SIZE * H      # (C, H) LSTM cell state
-    cdef floating* tmp = c + CHUNK_SIZE * H     # (H,)
+    cdef floating* h = rec + CM * G             # (C, H) state
+    cdef floating* hm = h + CM * H              # (C, H) masked state
+    cdef floating* c = hm + CM * H              # (C, H) LSTM cell state
+    cdef floating* tmp = c + CM * H             # (H,)
     cdef floating* xp                           # (C, T, G) projections
     cdef floating* hin = hm if mask != NULL else h
     cdef floating* xrow
@@ -143,8 +153,7 @@ cdef void _forward_chunk(
     cdef floating* crow
     cdef const floating* rrow
     cdef const floating* mrow
-    cdef int i, j, k, L, pos, kmax = 0
-    cdef Py_ssize_t n, off
+    cdef Py_ssize_t i, j, k, L, pos, n, off, kmax = 0
 
     # Where the input projections go: in training they are turned into the
     # cached gates (GRU/LSTM) or outputs (RNN) in place.
@@ -161,7 +170,7 @@ cdef void _forward_chunk(
     memset(h, 0, C * H * sizeof(floating))
     memset(c, 0, C * H * sizeof(floating))
     for j in range(C):
-        kmax = max(kmax, <int> lengths[n0 + j])
+        kmax = max(kmax, lengths[n0 + j])
 
     for k in range(kmax):
         if mask != NULL:
@@ -173,7 +182,7 @@ cdef void _forward_chunk(
 
         for j in range(C):
             n = n0 + j
-            L = <int> lengths[n]
+            L = lengths[n]
             if k >= L:
                 continue        # past the end: state frozen
             pos = L - 1 - k if reverse else k
@@ -208,7 +217,7 @@ cdef void _forward_chunk(
 
     for j in range(C):
         n = n0 + j
-        L = <int> lengths[n]
+        L = lengths[n]
         memcpy(h_last + n * H, h + j * H, H * sizeof(floating))
         if L < T:
             # Padding: zero outputs, and zero caches so that the backward
@@ -222,17 +231,9 @@ cdef void _forward_chunk(
                     memset(aux + (n * T + L) * H, 0, (T - L) * H * sizeof(floating))
 
 
-cdef Py_ssize_t _backward_work_size(int cell, int T, int F, int H) noexcept nogil:
-    cdef Py_ssize_t G = _n_gates(cell) * H
-    cdef Py_ssize_t CT = CHUNK_SIZE * T
-    cdef Py_ssize_t size = CT * G + CHUNK_SIZE * G + 3 * CHUNK_SIZE * H + 2 * H + CT * (F + H)
-    if cell == GRU:
-        size += CT * H
-    return size
-
-
 cdef void _backward_chunk(
-    int cell, bint reverse, Py_ssize_t n0, int C, int T, int F, int H,
+    int cell, bint reverse, Py_ssize_t n0, Py_ssize_t CM, Py_ssize_t C,
+    Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
     const floating* X,              # IN (N, T, F)
     const Py_ssize_t* lengths,      # IN (N,)
     const floating* W,              # IN (F, G)
@@ -246,24 +247,24 @@ cdef void _backward_chunk(
     const floating* dh_seq,         # IN (N, T, H) or NULL
     floating* slot,                 # OUT this chunk's dW | dU | db | db_hh
     floating* dX,                   # OUT (N, T, F) or NULL
-    floating* work,                 # scratch, _backward_work_size
+    floating* work,                 # scratch, sized by _check_scratch
 ) noexcept nogil:
-    cdef int G = _n_gates(cell) * H
-    cdef int CT = C * T
-    cdef int FH = F + H
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t CT = C * T
+    cdef Py_ssize_t FH = F + H
     cdef floating* dW = slot
     cdef floating* dU = dW + F * G
     cdef floating* db = dU + H * G
     cdef floating* db_hh = db + G
-    cdef floating* dpre = work                         # (C, T, G)
-    cdef floating* dstep = dpre + CHUNK_SIZE * T * G   # (C, G)
-    cdef floating* dh = dstep + CHUNK_SIZE * G         # (C, H)
-    cdef floating* dc = dh + CHUNK_SIZE * H            # (C, H)
-    cdef floating* dhp = dc + CHUNK_SIZE * H           # (C, H)
-    cdef floating* tmp = dhp + CHUNK_SIZE * H          # (H,)
-    cdef floating* zeros = tmp + H                     # (H,)
-    cdef floating* xh = zeros + H                      # (C, T, F + H)
-    cdef floating* drn = xh + CHUNK_SIZE * T * (F + H)  # (C, T, H) GRU
+    cdef floating* dpre = work                 # (C, T, G)
+    cdef floating* dstep = dpre + CM * T * G   # (C, G)
+    cdef floating* dh = dstep + CM * G         # (C, H)
+    cdef floating* dc = dh + CM * H            # (C, H)
+    cdef floating* dhp = dc + CM * H           # (C, H)
+    cdef floating* tmp = dhp + CM * H          # (H,)
+    cdef floating* zeros = tmp + H             # (H,)
+    cdef floating* xh = zeros + H              # (C, T, F + H)
+    cdef floating* drn = xh + CM * T * FH      # (C, T, H) GRU
     cdef const floating* Xc = X + n0 * T * F
     cdef const floating* g
     cdef const floating* hv
@@ -274,14 +275,13 @@ cdef void _backward_chunk(
     cdef floating* srow
     cdef floating* dhrow
     cdef floating* dcrow
-    cdef int i, j, k, L, pos, prev, kmax = 0
-    cdef Py_ssize_t n, off, r
+    cdef Py_ssize_t i, j, k, L, pos, prev, n, off, r, kmax = 0
     memset(zeros, 0, H * sizeof(floating))
     memset(dc, 0, C * H * sizeof(floating))
     memset(dstep, 0, C * G * sizeof(floating))
     for j in range(C):
         n = n0 + j
-        L = <int> lengths[n]
+        L = lengths[n]
         kmax = max(kmax, L)
         if dh_last != NULL:
             memcpy(dh + j * H, dh_last + n * H, H * sizeof(floating))
@@ -295,7 +295,7 @@ cdef void _backward_chunk(
     for k in range(kmax - 1, -1, -1):
         for j in range(C):
             n = n0 + j
-            L = <int> lengths[n]
+            L = lengths[n]
             if k >= L:
                 continue        # frozen state: its gradient passes unchanged
             pos = L - 1 - k if reverse else k
@@ -358,7 +358,7 @@ cdef void _backward_chunk(
     # rows of dpre and h_prev are zero; padding in X may hold anything (NaN
     # included), so the copy zeroes it.
     for r in range(CT):
-        j = <int> (r // T)
+        j = r // T
         if r - j * T < lengths[n0 + j]:
             memcpy(xh + r * FH, Xc + r * F, F * sizeof(floating))
         else:
@@ -393,11 +393,20 @@ cdef void _sum_slots(const floating* slots, Py_ssize_t n_chunks,
     """out[e] = sum over chunks, in chunk order, of slots[chunk][start + e]."""
     cdef Py_ssize_t e, ci
     cdef floating acc
-    for e in prange(size, num_threads=n_threads, schedule="static"):
-        acc = slots[start + e]
-        for ci in range(1, n_chunks):
-            acc = acc + slots[ci * slot_size + start + e]
-        out[e] = acc
+    cdef unsigned long long fp
+    # One block of elements per thread, so that the modes are set once each.
+    cdef Py_ssize_t n_blocks = min(<Py_ssize_t> n_threads, size)
+    cdef Py_ssize_t blk, lo, hi
+    for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        fp = fpenv_enter()
+        lo = blk * size // n_blocks
+        hi = (blk + 1) * size // n_blocks
+        for e in range(lo, hi):
+            acc = slots[start + e]
+            for ci in range(1, n_chunks):
+                acc = acc + slots[ci * slot_size + start + e]
+            out[e] = acc
+        fpenv_leave(fp)
 
 
 # ---------------------------------------------------------------------------
@@ -405,7 +414,7 @@ cdef void _sum_slots(const floating* slots, Py_ssize_t n_chunks,
 # ---------------------------------------------------------------------------
 
 def _forward(
-    int cell, bint reverse, int n_threads,
+    int cell, bint reverse, int n_threads, Py_ssize_t work_size,
     const floating[:, :, ::1] X,
     const Py_ssize_t[::1] lengths,
     const floating[:, ::1] W,
@@ -419,14 +428,15 @@ def _forward(
     floating[:, :, ::1] gates,
     floating[:, :, ::1] aux,
 ):
-    cdef Py_ssize_t N = X.shape[0]
-    cdef int T = X.shape[1], F = X.shape[2], H = U.shape[0]
-    cdef bint training = h_prev is not None
+    """One forward call; work_size from _check_scratch."""
+    cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
+    cdef Py_ssize_t H = U.shape[0]
+    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
     cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
-    cdef int n_workers = <int> min(n_threads, n_chunks)
-    cdef Py_ssize_t work_size = _forward_work_size(cell, T, H, training)
-    cdef Py_ssize_t ci, n0
-    cdef int C, tid
+    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
+    cdef Py_ssize_t ci, n0, C
+    cdef int tid
+    cdef unsigned long long fp
     cdef floating* work
     cdef const floating* b_hh_p = &b_hh[0] if b_hh is not None else NULL
     cdef const floating* mask_p = &mask[0, 0] if mask is not None else NULL
@@ -437,26 +447,29 @@ def _forward(
 
     if N == 0:
         return
-    work = <floating*> malloc(n_workers * work_size * sizeof(floating))
+    work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
     if work == NULL:
-        raise MemoryError()
+        raise MemoryError(_scratch_message(
+            "forward", N, T, F, H, n_workers * work_size * sizeof(floating)))
     try:
         with nogil:
             for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
+                fp = fpenv_enter()
                 tid = omp_get_thread_num()
                 n0 = ci * CHUNK_SIZE
-                C = <int> min(CHUNK_SIZE, N - n0)
+                C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
                 _forward_chunk(
-                    cell, reverse, n0, C, T, F, H, &X[0, 0, 0], &lengths[0],
+                    cell, reverse, n0, CM, C, T, F, H, &X[0, 0, 0], &lengths[0],
                     &W[0, 0], &U[0, 0], &b[0], b_hh_p, mask_p, &h_last[0, 0],
                     h_seq_p, h_prev_p, gates_p, aux_p, work + tid * work_size,
                 )
+                fpenv_leave(fp)
     finally:
         free(work)
 
 
 def _backward(
-    int cell, bint reverse, int n_threads,
+    int cell, bint reverse, int n_threads, Py_ssize_t work_size,
     const floating[:, :, ::1] X,
     const Py_ssize_t[::1] lengths,
     const floating[:, ::1] W,
@@ -474,15 +487,17 @@ def _backward(
     floating[::1] db_hh,
     floating[:, :, ::1] dX,
 ):
-    cdef Py_ssize_t N = X.shape[0]
-    cdef int T = X.shape[1], F = X.shape[2], H = U.shape[0]
-    cdef int G = _n_gates(cell) * H
+    """One backward call; work_size from _check_scratch."""
+    cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
+    cdef Py_ssize_t H = U.shape[0]
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
     cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
-    cdef int n_workers = <int> min(n_threads, n_chunks)
-    cdef Py_ssize_t work_size = _backward_work_size(cell, T, F, H)
+    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
     cdef Py_ssize_t slot_size = F * G + H * G + 2 * G
-    cdef Py_ssize_t ci, n0
-    cdef int C, tid
+    cdef Py_ssize_t ci, n0, C
+    cdef int tid
+    cdef unsigned long long fp
     cdef floating* work = NULL
     cdef floating* slots = NULL
     cdef const floating* mask_p = &mask[0, 0] if mask is not None else NULL
@@ -495,24 +510,28 @@ def _backward(
 
     if N == 0:
         return
-    work = <floating*> malloc(n_workers * work_size * sizeof(floating))
-    slots = <floating*> malloc(n_chunks * slot_size * sizeof(floating))
+    work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
+    slots = <floating*> malloc(<size_t> (n_chunks * slot_size) * sizeof(floating))
     if work == NULL or slots == NULL:
         free(work)
         free(slots)
-        raise MemoryError()
+        raise MemoryError(_scratch_message(
+            "backward", N, T, F, H,
+            (n_workers * work_size + n_chunks * slot_size) * sizeof(floating)))
     try:
         with nogil:
             for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
+                fp = fpenv_enter()
                 tid = omp_get_thread_num()
                 n0 = ci * CHUNK_SIZE
-                C = <int> min(CHUNK_SIZE, N - n0)
+                C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
                 _backward_chunk(
-                    cell, reverse, n0, C, T, F, H, &X[0, 0, 0], &lengths[0],
+                    cell, reverse, n0, CM, C, T, F, H, &X[0, 0, 0], &lengths[0],
                     &W[0, 0], &U[0, 0], mask_p, &h_seq[0, 0, 0],
                     &h_prev[0, 0, 0], gates_p, aux_p, dh_last_p, dh_seq_p,
                     slots + ci * slot_size, dX_p, work + tid * work_size,
                 )
+                fpenv_leave(fp)
             _sum_slots(slots, n_chunks, slot_size, 0, F * G, &dW[0, 0], n_threads)
             _sum_slots(slots, n_chunks, slot_size, F * G, H * G, &dU[0, 0], n_threads)
             _sum_slots(slots, n_chunks, slot_size, F * G + H * G, G, &db[0], n_threads)
@@ -523,6 +542,84 @@ def _backward(
         free(work)
         free(slots)
 
+
+def _scratch_message(what, N, T, F, H, n_bytes):
+    return (
+        f"Cannot allocate {n_bytes / 2**30:.3g} GiB ({n_bytes} bytes) of "
+        f"scratch memory for the {what} pass of {N} sequences of {T} steps "
+        f"({F} features, {H} units)."
+    )
+
+
+# Checks of the size arithmetic, in Python integers (which cannot overflow).
+_INT_MAX = 2**31 - 1
+_SSIZE_MAX = sys.maxsize
+
+
+def _check_scratch(cell, training, backward, N, T, F, H, n_threads, itemsize):
+    """Scratch elements per thread of one call, after checking every size.
+
+    Raises ValueError when a dimension passed to BLAS (an int) would not fit
+    in an int, and MemoryError when the scratch memory's size in bytes is not
+    representable; both before any work, naming what was asked for.
+    """
+    G = _N_GATES[cell] * H
+    CM = min(CHUNK_SIZE, N)
+    blas_dims = {
+        "sequences per chunk x n_steps": CM * T,
+        "gate columns (n_gates x n_hidden)": G,
+        "n_features + n_hidden": F + H,
+    }
+    for name, value in blas_dims.items():
+        if value > _INT_MAX:
+            raise ValueError(
+                f"{N} sequences of {T} steps with {F} features and {H} units "
+                f"are too large for BLAS: {name} = {value} exceeds the largest "
+                f"int ({_INT_MAX})."
+            )
+    if backward:
+        work = CM * T * G + CM * G + 3 * CM * H + 2 * H + CM * T * (F + H)
+        if cell == GRU:
+            work += CM * T * H
+        n_chunks = -(-N // CHUNK_SIZE)
+        extra = n_chunks * (F * G + H * G + 2 * G)
+    else:
+        work = CM * G + 3 * CM * H + H + (0 if training else CM * T * G)
+        extra = 0
+    n_workers = max(1, min(n_threads, -(-N // CHUNK_SIZE)))
+    total = (n_workers * work + extra) * itemsize
+    if total > _SSIZE_MAX:
+        raise MemoryError(
+            f"The {'backward' if backward else 'forward'} pass of {N} sequences "
+            f"of {T} steps ({F} features, {H} units) would need {total} bytes "
+            f"of scratch memory, more than can be addressed."
+        )
+    return work
+
+
+def _fp_flush_modes():
+    """Flush-to-zero / denormals-are-zero bits of the calling thread.
+
+    Returns the bits of the floating-point control register that the kernels
+    set during a call (0 when none are set; see ``_flush_mode_bits``).
+    Exposed for tests that check the caller's environment is unchanged.
+    """
+    return int(fpenv_get())
+
+
+def _flush_mode_bits():
+    """The control-register bits the kernels set (0 where not supported)."""
+    return int(FPENV_BITS)
+
+
+def _fp_flush_modes_of_threads(int n_threads):
+    """The flush modes of each thread of an OpenMP region of n_threads."""
+    cdef int i
+    cdef Py_ssize_t[::1] out = np.zeros(n_threads, dtype=np.intp)
+    with nogil:
+        for i in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            out[i] = <Py_ssize_t> fpenv_get()
+    return [int(v) for v in out]
 
 # ---------------------------------------------------------------------------
 # Validation (Python level, before any nogil work)
@@ -664,8 +761,10 @@ def _run_forward(cell, X, lengths, W, U, b, b_hh, h_last, h_seq, caches,
     chk.check_outputs_against_inputs()
     if chk.N == 0:
         return
-    _forward(code, bool(reverse), chk.n_threads, X, chk.lengths, W, U, b,
-             b_hh, mask, h_last, h_seq, h_prev, gates, aux)
+    work_size = _check_scratch(code, training, False, chk.N, chk.T, chk.F,
+                               chk.H, chk.n_threads, X.itemsize)
+    _forward(code, bool(reverse), chk.n_threads, work_size, X, chk.lengths,
+             W, U, b, b_hh, mask, h_last, h_seq, h_prev, gates, aux)
 
 
 def _run_backward(cell, X, lengths, W, U, h_seq, caches, dh_last, dh_seq,
@@ -702,8 +801,11 @@ def _run_backward(cell, X, lengths, W, U, h_seq, caches, dh_last, dh_seq,
         if db_hh is not None:
             db_hh[...] = 0
         return
-    _backward(code, bool(reverse), chk.n_threads, X, chk.lengths, W, U, mask,
-              h_seq, h_prev, gates, aux, dh_last, dh_seq, dW, dU, db, db_hh, dX)
+    work_size = _check_scratch(code, True, True, chk.N, chk.T, chk.F, chk.H,
+                               chk.n_threads, X.itemsize)
+    _backward(code, bool(reverse), chk.n_threads, work_size, X, chk.lengths,
+              W, U, mask, h_seq, h_prev, gates, aux, dh_last, dh_seq, dW, dU,
+              db, db_hh, dX)
 
 
 # ---------------------------------------------------------------------------
@@ -884,7 +986,9 @@ def _gate_math(x, name):
 def _gate_math_impl(floating[::1] x, bint sigmoid):
     if x.shape[0] == 0:
         return
+    cdef unsigned long long fp = fpenv_enter()
     if sigmoid:
-        sigmoid_(&x[0], <int> x.shape[0])
+        sigmoid_(&x[0], x.shape[0])
     else:
-        tanh_(&x[0], <int> x.shape[0])
+        tanh_(&x[0], x.shape[0])
+    fpenv_leave(fp)
