@@ -11,11 +11,15 @@
  *
  * double: libm's exp and tanh, for accuracy (the float64 path is the one the
  * tests compare to the NumPy reference at 1e-10).
+ *
+ * Sizes, offsets and loop counters are ptrdiff_t (Py_ssize_t's width), so
+ * callers may pass int or Py_ssize_t and no index arithmetic can overflow.
  */
 #ifndef SEQCLF_VMATH_H
 #define SEQCLF_VMATH_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -97,38 +101,39 @@ SEQCLF_INLINE double seqclf_tanh1_d(double v) { return tanh(v); }
 
 #define SEQCLF_BLOCKED_LOOP(n, FN, BODY_BLOCK, BODY_TAIL)                          \
     do {                                                                       \
-        int m_ = (n) - (n) % SEQCLF_BLOCK;                                     \
-        for (int i = 0; i < m_; i++) {                                         \
+        ptrdiff_t n_ = (n);                                                    \
+        ptrdiff_t m_ = n_ - n_ % SEQCLF_BLOCK;                                 \
+        for (ptrdiff_t i = 0; i < m_; i++) {                                   \
             BODY_BLOCK;                                                        \
         }                                                                      \
-        if (m_ < (n)) {                                                        \
-            int r_ = (n) - m_;                                                 \
+        if (m_ < n_) {                                                         \
+            ptrdiff_t r_ = n_ - m_;                                            \
             float buf[SEQCLF_BLOCK] = {0};                                     \
-            for (int k = 0; k < r_; k++) {                                     \
-                int i = m_ + k;                                                \
+            for (ptrdiff_t k = 0; k < r_; k++) {                               \
+                ptrdiff_t i = m_ + k;                                          \
                 BODY_TAIL;                                                     \
             }                                                                  \
-            for (int k = 0; k < SEQCLF_BLOCK; k++)                             \
+            for (ptrdiff_t k = 0; k < SEQCLF_BLOCK; k++)                       \
                 buf[k] = FN(buf[k]);                                           \
             memcpy(x + m_, buf, (size_t)r_ * sizeof(float));                   \
         }                                                                      \
     } while (0)
 
 SEQCLF_CLONES
-static void seqclf_sigmoid_f(float *x, int n)
+static void seqclf_sigmoid_f(float *x, ptrdiff_t n)
 {
     SEQCLF_BLOCKED_LOOP(n, seqclf_sigmoid1_f, x[i] = seqclf_sigmoid1_f(x[i]), buf[k] = x[i]);
 }
 
 SEQCLF_CLONES
-static void seqclf_tanh_f(float *x, int n)
+static void seqclf_tanh_f(float *x, ptrdiff_t n)
 {
     SEQCLF_BLOCKED_LOOP(n, seqclf_tanh1_f, x[i] = seqclf_tanh1_f(x[i]), buf[k] = x[i]);
 }
 
 /* tanh-RNN forward math of one row: x = tanh(x + rec + b). */
 SEQCLF_CLONES
-static void seqclf_rnn_tanh_row_f(int n, float *restrict x,
+static void seqclf_rnn_tanh_row_f(ptrdiff_t n, float *restrict x,
                                   const float *restrict rec,
                                   const float *restrict b)
 {
@@ -136,23 +141,23 @@ static void seqclf_rnn_tanh_row_f(int n, float *restrict x,
                         buf[k] = x[i] + rec[i] + b[i]);
 }
 
-static void seqclf_rnn_tanh_row_d(int n, double *restrict x,
+static void seqclf_rnn_tanh_row_d(ptrdiff_t n, double *restrict x,
                                   const double *restrict rec,
                                   const double *restrict b)
 {
-    for (int i = 0; i < n; i++)
+    for (ptrdiff_t i = 0; i < n; i++)
         x[i] = tanh(x[i] + rec[i] + b[i]);
 }
 
-static void seqclf_sigmoid_d(double *x, int n)
+static void seqclf_sigmoid_d(double *x, ptrdiff_t n)
 {
-    for (int i = 0; i < n; i++)
+    for (ptrdiff_t i = 0; i < n; i++)
         x[i] = seqclf_sigmoid1_d(x[i]);
 }
 
-static void seqclf_tanh_d(double *x, int n)
+static void seqclf_tanh_d(double *x, ptrdiff_t n)
 {
-    for (int i = 0; i < n; i++)
+    for (ptrdiff_t i = 0; i < n; i++)
         x[i] = seqclf_tanh1_d(x[i]);
 }
 
@@ -162,10 +167,10 @@ static void seqclf_tanh_d(double *x, int n)
 #define SEQCLF_RNN_TANH_BACKWARD_ROW(T, SUF)                                   \
 SEQCLF_CLONES                                                                  \
 static void seqclf_rnn_tanh_backward_row_##SUF(                                \
-    int H, const T *restrict h, T *restrict dh, T *restrict drow,             \
+    ptrdiff_t H, const T *restrict h, T *restrict dh, T *restrict drow,        \
     T *restrict srow)                                                          \
 {                                                                              \
-    for (int i = 0; i < H; i++) {                                              \
+    for (ptrdiff_t i = 0; i < H; i++) {                                        \
         T d = dh[i] * ((T)1 - h[i] * h[i]);                                    \
         drow[i] = d;                                                           \
         srow[i] = d;                                                           \
@@ -184,13 +189,13 @@ SEQCLF_RNN_TANH_BACKWARD_ROW(double, d)
  */
 #define SEQCLF_LSTM_FORWARD_ROW(T, SUF)                                        \
 SEQCLF_INLINE void seqclf_lstm_forward_row_##SUF##_(                           \
-    int H, T *restrict xi, T *restrict xf, T *restrict xg, T *restrict xo,    \
-    const T *restrict ri, const T *restrict rf, const T *restrict rg,         \
-    const T *restrict ro, const T *restrict bi, const T *restrict bf,         \
-    const T *restrict bg, const T *restrict bo, T *restrict c,                \
-    T *restrict h)                                                             \
+    ptrdiff_t H, T *restrict xi, T *restrict xf, T *restrict xg,               \
+    T *restrict xo, const T *restrict ri, const T *restrict rf,                \
+    const T *restrict rg, const T *restrict ro, const T *restrict bi,          \
+    const T *restrict bf, const T *restrict bg, const T *restrict bo,          \
+    T *restrict c, T *restrict h)                                              \
 {                                                                              \
-    for (int i = 0; i < H; i++) {                                              \
+    for (ptrdiff_t i = 0; i < H; i++) {                                        \
         T iv = seqclf_sigmoid1_##SUF(xi[i] + ri[i] + bi[i]);                   \
         T fv = seqclf_sigmoid1_##SUF(xf[i] + rf[i] + bf[i]);                   \
         T gv = seqclf_tanh1_##SUF(xg[i] + rg[i] + bg[i]);                      \
@@ -207,7 +212,7 @@ SEQCLF_INLINE void seqclf_lstm_forward_row_##SUF##_(                           \
                                                                                \
 SEQCLF_CLONES                                                                  \
 static void seqclf_lstm_forward_row_##SUF(                                     \
-    int H, T *gates, const T *rec, const T *b, T *c, T *h)                     \
+    ptrdiff_t H, T *gates, const T *rec, const T *b, T *c, T *h)               \
 {                                                                              \
     seqclf_lstm_forward_row_##SUF##_(H, gates, gates + H, gates + 2 * H,      \
                                      gates + 3 * H, rec, rec + H,             \
@@ -226,12 +231,12 @@ SEQCLF_LSTM_FORWARD_ROW(double, d)
  */
 #define SEQCLF_LSTM_BACKWARD_ROW(T, SUF)                                       \
 SEQCLF_INLINE void seqclf_lstm_backward_row_##SUF##_(                          \
-    int H, const T *restrict gi, const T *restrict gf, const T *restrict gg,  \
-    const T *restrict go, const T *restrict tc, const T *restrict cp,         \
-    const T *restrict dh, T *restrict dc, T *restrict di, T *restrict df,     \
-    T *restrict dg, T *restrict dout)                                          \
+    ptrdiff_t H, const T *restrict gi, const T *restrict gf,                   \
+    const T *restrict gg, const T *restrict go, const T *restrict tc,          \
+    const T *restrict cp, const T *restrict dh, T *restrict dc,                \
+    T *restrict di, T *restrict df, T *restrict dg, T *restrict dout)          \
 {                                                                              \
-    for (int i = 0; i < H; i++) {                                              \
+    for (ptrdiff_t i = 0; i < H; i++) {                                        \
         T dv = dh[i], iv = gi[i], fv = gf[i], gv = gg[i], ov = go[i];          \
         T t = tc[i];                                                           \
         T dct = dc[i] + dv * ov * ((T)1 - t * t);                              \
@@ -248,7 +253,8 @@ SEQCLF_INLINE void seqclf_lstm_backward_row_##SUF##_(                          \
    run the scalar loop. */                                                     \
 SEQCLF_CLONES                                                                  \
 static void seqclf_lstm_backward_row_##SUF(                                    \
-    int H, const T *g, const T *tc, const T *cp, const T *dh, T *dc, T *drow)  \
+    ptrdiff_t H, const T *g, const T *tc, const T *cp, const T *dh, T *dc,     \
+    T *drow)                                                                   \
 {                                                                              \
     seqclf_lstm_backward_row_##SUF##_(H, g, g + H, g + 2 * H, g + 3 * H, tc,  \
                                       cp, dh, dc, drow, drow + H,              \
@@ -264,13 +270,13 @@ SEQCLF_LSTM_BACKWARD_ROW(double, d)
  * hm U_n + b_hn; h is h_{t-1} (unmasked) on entry and h_t on exit. */
 #define SEQCLF_GRU_FORWARD_ROW(T, SUF)                                         \
 SEQCLF_INLINE void seqclf_gru_forward_row_##SUF##_(                            \
-    int H, T *restrict xr, T *restrict xz, T *restrict xn,                    \
+    ptrdiff_t H, T *restrict xr, T *restrict xz, T *restrict xn,               \
     const T *restrict rr, const T *restrict rz, const T *restrict rn,         \
     const T *restrict bir, const T *restrict biz, const T *restrict bin,      \
     const T *restrict bhr, const T *restrict bhz, const T *restrict bhn,      \
     T *restrict hn, T *restrict h)                                             \
 {                                                                              \
-    for (int i = 0; i < H; i++) {                                              \
+    for (ptrdiff_t i = 0; i < H; i++) {                                        \
         T rv = seqclf_sigmoid1_##SUF(xr[i] + bir[i] + rr[i] + bhr[i]);         \
         T zv = seqclf_sigmoid1_##SUF(xz[i] + biz[i] + rz[i] + bhz[i]);         \
         T hnv = rn[i] + bhn[i];                                                \
@@ -285,7 +291,8 @@ SEQCLF_INLINE void seqclf_gru_forward_row_##SUF##_(                            \
                                                                                \
 SEQCLF_CLONES                                                                  \
 static void seqclf_gru_forward_row_##SUF(                                      \
-    int H, T *gates, const T *rec, const T *b_ih, const T *b_hh, T *hn, T *h)  \
+    ptrdiff_t H, T *gates, const T *rec, const T *b_ih, const T *b_hh,         \
+    T *hn, T *h)                                                               \
 {                                                                              \
     seqclf_gru_forward_row_##SUF##_(H, gates, gates + H, gates + 2 * H, rec,  \
                                     rec + H, rec + 2 * H, b_ih, b_ih + H,     \
@@ -300,12 +307,12 @@ static void seqclf_gru_forward_row_##SUF(                                      \
  * (their n block scaled by r) and drn that n block again. */
 #define SEQCLF_GRU_BACKWARD_ROW(T, SUF)                                        \
 SEQCLF_INLINE void seqclf_gru_backward_row_##SUF##_(                           \
-    int H, const T *restrict gr, const T *restrict gz, const T *restrict gn,  \
-    const T *restrict hn, const T *restrict hp, T *restrict dh,               \
-    T *restrict dr_, T *restrict dz_, T *restrict dn_, T *restrict sr,        \
-    T *restrict sz, T *restrict sn, T *restrict drn)                           \
+    ptrdiff_t H, const T *restrict gr, const T *restrict gz,                   \
+    const T *restrict gn, const T *restrict hn, const T *restrict hp,          \
+    T *restrict dh, T *restrict dr_, T *restrict dz_, T *restrict dn_,         \
+    T *restrict sr, T *restrict sz, T *restrict sn, T *restrict drn)           \
 {                                                                              \
-    for (int i = 0; i < H; i++) {                                              \
+    for (ptrdiff_t i = 0; i < H; i++) {                                        \
         T dv = dh[i], rv = gr[i], zv = gz[i], nv = gn[i];                      \
         T dn = dv * ((T)1 - zv) * ((T)1 - nv * nv);                            \
         T dz = dv * (hp[i] - nv) * zv * ((T)1 - zv);                           \
@@ -323,8 +330,8 @@ SEQCLF_INLINE void seqclf_gru_backward_row_##SUF##_(                           \
                                                                                \
 SEQCLF_CLONES                                                                  \
 static void seqclf_gru_backward_row_##SUF(                                     \
-    int H, const T *g, const T *hn, const T *hp, T *dh, T *drow, T *srow,      \
-    T *drn)                                                                    \
+    ptrdiff_t H, const T *g, const T *hn, const T *hp, T *dh, T *drow,         \
+    T *srow, T *drn)                                                           \
 {                                                                              \
     seqclf_gru_backward_row_##SUF##_(H, g, g + H, g + 2 * H, hn, hp, dh,      \
                                      drow, drow + H, drow + 2 * H, srow,      \
