@@ -1,6 +1,8 @@
 # Gate math for float or double: in-place sigmoid/tanh over contiguous arrays
 # and the per-row GRU/LSTM updates. The float versions use vectorised
-# polynomial approximations (see _vmath.h).
+# polynomial approximations (see _vmath.h), compiled for several x86-64
+# levels; a module that cimports this must call simd_init() once at import,
+# which picks one for that module (otherwise it runs the baseline).
 # Sizes are Py_ssize_t (ptrdiff_t in C): int arguments widen implicitly.
 from cython cimport floating
 
@@ -36,6 +38,29 @@ cdef extern from "_vmath.h" nogil:
     void seqclf_lstm_backward_row_d(Py_ssize_t H, const double* g, const double* tc,
                                     const double* cp, const double* dh, double* dc,
                                     double* drow)
+    # Levels 0, 1, 2: the indexes of seqclf._simd.LEVELS.
+    bint seqclf_simd_usable(int level)
+    int seqclf_simd_select(int level)
+    int seqclf_simd_level()
+
+
+cdef inline int simd_init() except -1:
+    """Select the gate-math level: the best usable one, or SEQCLF_SIMD's.
+
+    Raises (at the caller's import) for a value SEQCLF_SIMD does not know or
+    a level this build or CPU cannot run; see seqclf/_simd.py.
+    """
+    from seqclf import _simd
+    cdef int level = _simd._select(
+        [lvl for lvl in range(len(_simd.LEVELS)) if seqclf_simd_usable(lvl)])
+    if seqclf_simd_select(level) != 0:
+        raise RuntimeError(f"gate-math level {_simd.LEVELS[level]!r} is not usable")
+    return 0
+
+
+cdef inline str simd_level_name():
+    from seqclf import _simd
+    return _simd.LEVELS[seqclf_simd_level()]
 
 
 cdef inline void sigmoid_(floating* x, Py_ssize_t n) noexcept nogil:
