@@ -103,6 +103,17 @@ cdef enum:
 _N_GATES = {RNN_TANH: 1, RNN_RELU: 1, GRU: 3, LSTM: 4}
 
 
+# The float32 gate-math level, chosen once (SEQCLF_SIMD: see seqclf/_simd.py).
+from ._activations cimport simd_init, simd_level_name
+
+simd_init()
+
+
+def simd_level():
+    """Gate-math level in use: ``"avx512"``, ``"avx2"`` or ``"baseline"``."""
+    return simd_level_name()
+
+
 def chunk_size():
     """Number of sequences per chunk, the unit of work of one thread."""
     return CHUNK_SIZE
