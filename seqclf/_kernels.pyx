@@ -33,7 +33,8 @@ F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
    element by element in chunk order. The elementwise gate math of one
    sequence at one step runs in one vectorised pass (_vmath.h: polynomial
    sigmoid/tanh in float32, libm in float64, compiled for AVX-512, AVX2 and
-   baseline x86-64 and picked at load time).
+   baseline x86-64, one picked at import for the CPU; SEQCLF_SIMD forces
+   one for testing, see seqclf/_simd.py).
 G. Determinism. Results are bit-identical for any thread count: a chunk's
    arithmetic does not depend on which thread runs it, and there is no
    floating-point reduction across threads.
