@@ -5,6 +5,12 @@ compiler at hand; otherwise the extensions are built serial, with a warning.
 Set ``SEQCLF_CYTHON_DEBUG=1`` to build with bounds checks,
 ``SEQCLF_NO_OPENMP=1`` to force a serial build, and ``SEQCLF_CHUNK_SIZE``
 to measure another number of sequences per chunk than the default 16.
+``SEQCLF_SANITIZE=address`` (gcc or clang) compiles and links every extension
+with AddressSanitizer (``-fsanitize=address -fno-omit-frame-pointer -g -O1``);
+such a build only loads into a Python started with the ASan runtime preloaded
+(``LD_PRELOAD``), see ``.ci/memcheck``, which builds one in a temporary copy
+of the tree, with ``SEQCLF_CYTHON_DEBUG=1`` too, and runs the kernel tests
+marked ``memcheck`` under it.
 """
 
 import os
@@ -26,6 +32,11 @@ DEBUG = os.environ.get("SEQCLF_CYTHON_DEBUG", "0") not in ("", "0")
 # seqclf/_kernels.pyx). Results are bit-identical across thread counts for
 # any fixed value.
 CHUNK_SIZE = os.environ.get("SEQCLF_CHUNK_SIZE", "")
+# Memory-error checking build; only AddressSanitizer is supported.
+SANITIZE = os.environ.get("SEQCLF_SANITIZE", "")
+if SANITIZE not in ("", "address"):
+    raise SystemExit(f"SEQCLF_SANITIZE must be 'address' or empty, got {SANITIZE!r}")
+SANITIZE_FLAGS = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"]
 
 # Directives are set once here for every extension.
 DIRECTIVES = {
@@ -119,9 +130,15 @@ class BuildExt(build_ext):
                 flags = None
         else:
             print("SEQCLF_NO_OPENMP is set: building seqclf without OpenMP")
+        sanitize = []
+        if SANITIZE:
+            if compiler_type == "msvc":
+                raise SystemExit("SEQCLF_SANITIZE is supported with gcc and clang only")
+            # After base: the last -O wins.
+            sanitize = SANITIZE_FLAGS
         for ext in self.extensions:
-            ext.extra_compile_args = base + (flags[0] if flags else [])
-            ext.extra_link_args = flags[1] if flags else []
+            ext.extra_compile_args = base + (flags[0] if flags else []) + sanitize
+            ext.extra_link_args = (flags[1] if flags else []) + sanitize
         super().build_extensions()
 
 

@@ -33,6 +33,7 @@ def _ids(N, T, V, seed, min_length=1):
 # Kernels
 # ---------------------------------------------------------------------------
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_forward_matches_reference(dtype):
     ids, lengths = _ids(37, 9, 11, seed=0)
@@ -42,6 +43,7 @@ def test_forward_matches_reference(dtype):
     np.testing.assert_array_equal(out, reference.embedding_forward(ids, lengths, E))
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("V", [3, 50])
 def test_backward_matches_reference(dtype, V):
@@ -59,6 +61,7 @@ def test_backward_matches_reference(dtype, V):
     assert not np.delete(dense, rows, axis=0).any()
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_bit_identical_for_any_thread_count(dtype):
     ids, lengths = _ids(64, 30, 20, seed=4)
@@ -92,6 +95,7 @@ def test_backward_memory_follows_the_batch_not_the_vocabulary():
     assert abs(peaks[1] - peaks[0]) < 10_000
 
 
+@pytest.mark.memcheck
 def test_kernels_reject_ids_outside_the_rows():
     ids, lengths = _ids(4, 5, 6, seed=7)
     ids[2, 0] = 6

@@ -213,6 +213,7 @@ def check_against_reference(cell, activation, dtype, lengths_kind, reverse,
         assert np.max(np.abs(expected[2][name])) > 1e-3, name
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("lengths_kind, n", [("equal", 45), ("unequal", 70)],
@@ -227,6 +228,7 @@ def test_matches_reference(cell, activation, dtype, lengths_kind, n, reverse,
                             with_mask, "both", n=n)
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
@@ -237,6 +239,7 @@ def test_matches_reference_one_output_gradient(cell, activation, dtype,
                             True, loss_kind, n=37, seed=1)
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 def test_backward_without_dX(cell, activation):
     # dX=None skips dX and leaves the parameter gradients unchanged.
@@ -269,6 +272,7 @@ def test_backward_without_dX(cell, activation):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
@@ -294,6 +298,7 @@ def test_inference_equals_training_forward(cell, activation, dtype, reverse,
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_thread_count_bit_identical(cell, activation, dtype):
@@ -331,6 +336,7 @@ def test_thread_count_bit_identical(cell, activation, dtype):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
@@ -488,6 +494,7 @@ def test_gate_math_special_values(dtype):
     np.testing.assert_array_equal(t[1:], [1, -1, 0, 0, 1, -1])
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("n", [1, 3, 17, 1000])
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -527,6 +534,7 @@ EDGE_SHAPES = {
 }
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("shape", list(EDGE_SHAPES), ids=list(EDGE_SHAPES))
@@ -553,6 +561,7 @@ def test_edge_sizes_match_reference(cell, activation, dtype, shape, reverse):
     np.testing.assert_array_equal(inf[1], train[1])
 
 
+@pytest.mark.memcheck
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_empty_batch(cell, activation, dtype):
