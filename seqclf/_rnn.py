@@ -882,7 +882,9 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
-            if not np.isfinite(np.sum(sample_weight)):
+            with np.errstate(over="ignore"):
+                weight_sum = np.sum(sample_weight)
+            if not np.isfinite(weight_sum):
                 raise ValueError(
                     f"sample_weight sums to more than float64 holds (largest "
                     f"weight {sample_weight.max():.4g}); the loss is the "
@@ -1227,17 +1229,18 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         rows = max(16, min(4096, _PREDICT_ELEMENTS // (T * width)))
         ragged = n > rows and lengths.min() != lengths.max()
         order = np.argsort(lengths, kind="stable") if ragged else None
-        for start in range(0, n, rows):
-            sel = (slice(start, start + rows) if order is None
-                   else order[start:start + rows])
-            lb = lengths[sel]
-            # A view when nothing is trimmed, else a contiguous copy.
-            Xb = np.ascontiguousarray(X[sel, :lb.max()])
-            out[sel] = net.loss.predict(net.decision_function(Xb, lb, n_threads))
+        # An overflow is reported below, with what caused it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, n, rows):
+                sel = (slice(start, start + rows) if order is None
+                       else order[start:start + rows])
+                lb = lengths[sel]
+                # A view when nothing is trimmed, else a contiguous copy.
+                Xb = np.ascontiguousarray(X[sel, :lb.max()])
+                out[sel] = net.loss.predict(net.decision_function(Xb, lb, n_threads))
         if not _all_finite(out):
             i = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
-            with np.errstate(all="ignore"):
-                scale = float(np.max(np.abs(X[i, :lengths[i]])))
+            scale = float(np.max(np.abs(X[i, :lengths[i]])))
             raise ValueError(
                 f"The model's output for sample {i} is not finite: its "
                 f"recurrent state overflowed (largest |X| in that sample is "
