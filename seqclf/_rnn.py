@@ -1133,9 +1133,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         put back to before the interrupted batch's draws, and with early
         stopping the best weights are restored. An interrupt during an
         update (a second Ctrl-C, or a handler of the user's) cannot be
-        settled: the state from before the call is restored instead.
+        settled, and one before the call's first mini-batch is complete has
+        nothing to keep: the state from before the call is restored instead.
         """
-        if where.updating:
+        if where.updating or where.completed == 0:
             return
         if where.rng_state is not None:
             self._dropout_rng.bit_generator.state = where.rng_state
