@@ -1074,11 +1074,20 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             lb = lengths[batch]
             if uses_rng:
                 where.rng_state = dropout_rng.bit_generator.state
-            loss = net.train_step(
-                X[batch, :lb.max()], lb, y[batch], swb, alpha=self.alpha,
-                dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
-                rng=dropout_rng, n_threads=n_threads,
-            )
+            try:
+                loss = net.train_step(
+                    X[batch, :lb.max()], lb, y[batch], swb, alpha=self.alpha,
+                    dropout=self.dropout,
+                    recurrent_dropout=self.recurrent_dropout,
+                    rng=dropout_rng, n_threads=n_threads,
+                )
+            except MemoryError as exc:
+                raise MemoryError(
+                    f"Out of memory training a mini-batch of {len(batch)} "
+                    f"sequences of up to {int(lb.max()):,} steps "
+                    f"(hidden_layer_sizes={net.hidden_sizes}): {exc} Lower "
+                    f"batch_size, or split long sequences."
+                ) from exc
             if not np.isfinite(loss):
                 raise self._divergence("the training loss", where, X, swb)
             if not (_all_finite(net.grads) and (net.embedding_grad is None

@@ -506,8 +506,10 @@ def test_allocation_failure_under_a_memory_limit_rolls_back():
     assert out["parameters"].startswith("MemoryError"), out
     assert "hidden_layer_sizes=(2048,)" in out["parameters"] or \
         "Unable to allocate" in out["parameters"], out
-    assert out["workspace"].startswith("MemoryError"), out
-    assert out["unfitted"].startswith("MemoryError"), out
+    assert out["workspace"].startswith("MemoryError: Out of memory training "
+                                       "a mini-batch of 8 sequences of up to "
+                                       "200,000 steps"), out
+    assert out["unfitted"].startswith("MemoryError: Out of memory"), out
     assert out["parameters_same"] and out["workspace_same"], out
     assert out["predicts_as_before"], out
     assert out["unfitted_predict"] == "NotFittedError", out
