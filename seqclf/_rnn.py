@@ -1179,10 +1179,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         causes.append("no clip_norm (set it, e.g. clip_norm=1.0, to bound "
                       "each step)" if self.clip_norm is None else
                       f"clip_norm={self.clip_norm:g} (lower it)")
-        with np.errstate(all="ignore"):
-            scale = float(np.max(np.abs(X))) if X.size else 0.0
-        causes.append(f"the input's scale (largest |X| is {scale:.4g}; "
-                      f"standardise X, e.g. with StandardScaler)")
+        if self._network.embedding is None:     # token ids have no scale
+            scale = float(np.max(np.abs(X)))
+            causes.append(f"the input's scale (largest |X| is {scale:.4g}; "
+                          f"standardise X, e.g. with StandardScaler)")
         if self.activation == "relu" and "rnn" in self._network.cells:
             causes.append("activation='relu', whose recurrent state is "
                           "unbounded (tanh is not)")
