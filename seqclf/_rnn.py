@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -1112,8 +1113,13 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
 
         # The epoch's scores first, then every counter in one step, so that
         # an interrupt sees them all before or all after the epoch.
-        score = (None if validation is None
-                 else self._validation_score(validation, n_threads))
+        score = None
+        if validation is not None:
+            try:
+                score = self._validation_score(validation, n_threads)
+            except ValueError as exc:       # the held-out outputs overflowed
+                raise self._divergence("the validation output", where, X,
+                                       None) from exc
         where.updating = True
         self.n_iter_ += 1
         self.loss_ = total / n
@@ -1314,20 +1320,24 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     @property
     def weights_(self):
         if not hasattr(self, "_network"):
-            raise AttributeError("weights_ exists once the model is fitted.")
+            # NotFittedError is an AttributeError too (hasattr is False).
+            raise NotFittedError("weights_ exists once the model is fitted.")
         return [[dict(u.params) for u in layer] for layer in self._network.layers]
 
     @property
     def embedding_(self):
-        if getattr(self, "_network", None) is None or self._network.embedding is None:
-            raise AttributeError("embedding_ exists once a model with "
+        if getattr(self, "_network", None) is None:
+            raise NotFittedError("embedding_ exists once a model with "
                                  "embedding_dim set is fitted.")
+        if self._network.embedding is None:
+            raise AttributeError("embedding_ exists only for a model with "
+                                 "embedding_dim set.")
         return self._network.embedding
 
     @property
     def head_weights_(self):
         if not hasattr(self, "_network"):
-            raise AttributeError("head_weights_ exists once the model is fitted.")
+            raise NotFittedError("head_weights_ exists once the model is fitted.")
         return dict(self._network.head_params)
 
     def summary(self, print_fn=print):

@@ -513,3 +513,15 @@ def test_allocation_failure_under_a_memory_limit_rolls_back():
     assert out["parameters_same"] and out["workspace_same"], out
     assert out["predicts_as_before"], out
     assert out["unfitted_predict"] == "NotFittedError", out
+
+
+def test_divergence_of_the_validation_output_rolls_back(monkeypatch):
+    # Early stopping scores the held-out split with the inference pass.
+    clf, fit = start("warm", early_stopping=True, validation_fraction=0.34)
+    before = snapshot(clf)
+    at_call(monkeypatch, RecurrentNetwork, "decision_function", 2,
+            after=lambda net, Z, args: np.full_like(Z, np.inf))
+    with pytest.raises(ValueError, match=r"the validation output became "
+                                         r"non-finite .* in epoch 2"):
+        fit()
+    check_left_as_before(clf, before, task()[0])

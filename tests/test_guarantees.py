@@ -401,3 +401,16 @@ def test_clear_error_tags_with_any_mask_value():
     for mask in (2**70, 2**2000, np.nan, 0.0, None):
         tags = tiny(mask_value=mask).__sklearn_tags__()
         assert tags.input_tags.allow_nan == (mask is not None and mask != mask)
+
+
+def test_rollback_unfitted_attributes_raise_not_fitted():
+    X, y = task()
+    clf = tiny()
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.zeros(len(y)))
+    for name in ("weights_", "head_weights_", "embedding_"):
+        with pytest.raises(NotFittedError):
+            getattr(clf, name)
+        assert not hasattr(clf, name)
+    with pytest.raises(AttributeError, match="only for a model with embedding_dim"):
+        clf.fit(X, y).embedding_
