@@ -1,11 +1,15 @@
 """RNNClassifier: a recurrent-network classifier with scikit-learn's API."""
 
+import contextlib
 import numbers
+import signal
+import threading
 import time
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -19,7 +23,7 @@ from sklearn.utils.validation import (
 from threadpoolctl import ThreadpoolController
 
 from . import _sequences
-from ._cells import N_GATES
+from ._cells import N_GATES, param_shapes
 from ._network import RecurrentNetwork
 from ._openmp_helpers import effective_n_threads
 from ._optim import make_optimizer
@@ -43,6 +47,144 @@ def _single_threaded_blas():
         # it holds, which costs as much as predicting a short sequence.
         _controller = ThreadpoolController().select(user_api="blas")
     return _controller.limit(limits=1)
+
+
+# The largest dimension a BLAS call takes (a C int).
+_BLAS_INT_MAX = 2**31 - 1
+
+# Integer parameters for which a bool (an int to Python) is a mistake.
+_INTEGER_PARAMS = ("n_steps", "embedding_dim", "vocab_size", "batch_size",
+                   "max_iter", "n_iter_no_change")
+
+
+def _all_finite(a):
+    """Whether every value of ``a`` is finite; one summation when they are."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(a)):
+            return True
+    # NaN or inf, or finite values whose sum overflowed.
+    return bool(np.isfinite(a).all())
+
+
+def _optimizer_state(opt):
+    """A copy of an optimizer's attributes, its moment arrays copied.
+
+    ``params`` (the network's own array, restored with it) and the scratch
+    buffer ``_tmp`` are kept by reference.
+    """
+    return {k: (v.copy() if isinstance(v, np.ndarray)
+                and k not in ("params", "_tmp") else v)
+            for k, v in vars(opt).items()}
+
+
+def _rng_state(rng):
+    if isinstance(rng, np.random.RandomState):
+        return rng.get_state()
+    return rng.bit_generator.state
+
+
+def _set_rng_state(rng, state):
+    if isinstance(rng, np.random.RandomState):
+        rng.set_state(state)
+    else:
+        rng.bit_generator.state = state
+
+
+class _Checkpoint:
+    """An estimator's state at the start of a fit, to restore if it fails.
+
+    Attributes are kept by reference: those that a fit only rebinds need
+    nothing more. What a fit changes in place is copied once per call: the
+    network's parameter vector (restored in place, so that the views of
+    ``weights_`` stay valid), the optimizers' moments, the lists of scores
+    and the random generators' states (the ``random_state`` instance the
+    user passed included).
+    """
+
+    def __init__(self, est):
+        self._est = est
+        self._attrs = dict(vars(est))
+        self._lists = {k: list(v) for k, v in self._attrs.items()
+                       if isinstance(v, list)}
+        self._rngs, seen = [], set()
+        for v in self._attrs.values():
+            if (isinstance(v, (np.random.RandomState, np.random.Generator))
+                    and id(v) not in seen):
+                seen.add(id(v))
+                self._rngs.append((v, _rng_state(v)))
+        net = self._attrs.get("_network")
+        self._coefs = None if net is None else net.coefs.copy()
+        self._optimizers = {k: _optimizer_state(self._attrs[k])
+                            for k in ("_optimizer", "_embedding_optimizer")
+                            if self._attrs.get(k) is not None}
+
+    def restore(self):
+        """Put the estimator back as it was when the checkpoint was made."""
+        attrs = self._attrs
+        vars(self._est).clear()
+        vars(self._est).update(attrs)
+        for k, items in self._lists.items():
+            attrs[k][:] = items
+        for rng, state in self._rngs:
+            _set_rng_state(rng, state)
+        if self._coefs is not None:
+            net = attrs["_network"]
+            net.coefs[...] = self._coefs
+            net.embedding_grad = None
+        for k, state in self._optimizers.items():
+            vars(attrs[k]).clear()
+            vars(attrs[k]).update(state)
+
+
+class _DeferredInterrupt:
+    """Context holding a first SIGINT (Ctrl-C) until a mini-batch is complete.
+
+    In the main thread, while SIGINT has Python's default handler, a first
+    SIGINT only sets :attr:`requested`, which the training loop reads
+    between mini-batches; a second one raises ``KeyboardInterrupt`` at
+    once. Elsewhere (other threads, a handler of the user's) nothing is
+    changed.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _format_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            break
+        n /= 1024
+    return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+
+
+class _Position:
+    """Where the training loop is, for messages and for interrupts."""
+
+    def __init__(self, n_batches):
+        self.n_batches = n_batches
+        self.epoch = 0              # the model's epoch count, 1-based
+        self.batch = 0              # 1-based within the epoch
+        self.completed = 0          # mini-batches applied in this call
+        self.updating = False       # the model's state is being changed
+        self.rng_state = None       # dropout stream before this batch's draws
 
 
 class RNNClassifier(ClassifierMixin, BaseEstimator):
@@ -152,8 +294,13 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         the dropout masks. A fixed seed gives the same model whatever the
         number of threads.
     warm_start : bool, default=False
-        Continue from the current weights (and optimizer state) when
-        ``fit`` is called again.
+        Continue from the current weights when ``fit`` is called again. The
+        optimizer's state (Adam's moments, SGD's velocity) is kept too when
+        ``solver`` and its settings (``learning_rate_init``, ``beta_1``,
+        ``beta_2``, ``epsilon``, ``momentum``, ``nesterovs_momentum``) are
+        unchanged since the last call; otherwise a fresh optimizer with the
+        new settings takes over (as ``MLPClassifier`` builds a new one at
+        each ``fit``). ``partial_fit`` follows the same rule.
     verbose : int, default=0
         With ``verbose >= 1``, print one line per epoch: the loss, the
         validation score when there is one, and the seconds taken.
@@ -213,6 +360,20 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     float16, lists of numbers) is converted to float64. Prediction uses the
     dtype of the fitted weights. Token-id models (``embedding_dim`` set)
     compute in float32.
+
+    A ``fit`` or ``partial_fit`` that raises leaves the estimator exactly
+    as it was before the call (fitted as before, or unfitted, so that
+    ``predict`` raises ``NotFittedError``). Training that diverges (a
+    non-finite loss, gradient or updated weight) raises a ``ValueError``
+    naming the epoch, the mini-batch and the likely causes. Ctrl-C
+    (``KeyboardInterrupt``) during training stops it after the running
+    mini-batch: the model keeps the weights of that mini-batch, ``n_iter_``
+    and ``loss_curve_`` count the completed epochs, early stopping's best
+    weights are restored when it is on, and the ``KeyboardInterrupt``
+    propagates. Inputs are converted to the dtype the model computes in and
+    checked there (float64 values beyond float32's range are an error for a
+    float32 model); ``mask_value`` is compared in the dtype of ``X`` as
+    given, which must hold it exactly.
 
     Each call to ``fit`` or ``predict`` uses as many threads as OpenMP
     allows (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits(n,
@@ -337,14 +498,24 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def _architecture(self):
         """Validated ``(cells, hidden_sizes)``, one entry per layer."""
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+        if isinstance(sizes, (bool, np.bool_)):
+            raise TypeError(
+                f"hidden_layer_sizes must be an int or a tuple of ints (units "
+                f"of each layer), got the bool {sizes!r}."
+            )
+        if isinstance(sizes, numbers.Integral):
             sizes = [sizes]
+        if isinstance(sizes, str) or not np.iterable(sizes):
+            raise TypeError(
+                f"hidden_layer_sizes must be an int or a tuple of ints (units "
+                f"of each layer), got {sizes!r}."
+            )
         sizes = list(sizes)
         if not sizes:
             raise ValueError("hidden_layer_sizes must name at least one layer.")
         for s in sizes:
-            if (isinstance(s, bool) or not isinstance(s, numbers.Integral)
-                    or s < 1):
+            if (isinstance(s, (bool, np.bool_))
+                    or not isinstance(s, numbers.Integral) or s < 1):
                 raise ValueError(
                     f"hidden_layer_sizes must be positive integers, got "
                     f"{self.hidden_layer_sizes!r}."
@@ -379,9 +550,13 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         holds token ids ``(n_samples, n_steps)``; ``fitting`` says whether
         they are training ids (not mapped to the out-of-vocabulary row).
         """
-        if self.embedding_dim is not None:
+        # At predict the fitted network decides how X is read, whatever
+        # set_params changed since.
+        embedded = (self.embedding_dim is not None if reset
+                    else self._network.n_tokens is not None)
+        if embedded:
             X3, lengths = self._validate_ids(X, reset, fitting)
-        elif self.vocab_size is not None:
+        elif reset and self.vocab_size is not None:
             raise ValueError("vocab_size applies to token ids; set "
                              "embedding_dim too.")
         else:
@@ -393,10 +568,18 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         return X3, lengths
 
     def _validate_floats(self, X, reset):
-        """Real-valued sequences: ``(X3 (n, T, F) float, lengths)``."""
+        """Real-valued sequences: ``(X3 (n, T, F) float, lengths)``.
+
+        Padding is found in the dtype of ``X`` as given, before any
+        conversion; the values are then converted to the dtype the model
+        computes in (the fitted network's, or at fit float32 for float32
+        input and float64 otherwise) and checked to be finite in it.
+        """
         mask = self.mask_value
-        allow_nan = mask is not None and np.isnan(mask)
+        allow_nan = mask is not None and _sequences.is_nan(mask)
         finite = "allow-nan" if allow_nan else True
+        dtype = None if reset else self._network.dtype
+        pad = None
 
         if not reset and self._is_plain_3d(X):
             # A float ndarray of the fitted shape: check_array's conversions
@@ -405,16 +588,18 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             X3 = np.ascontiguousarray(X)
             lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
         elif _sequences.is_ragged(X):
-            X3, lengths = _sequences.ragged_to_padded(X)
+            X3, lengths, pad = _sequences.ragged_to_padded(X, dtype, mask)
             _sequences.check_n_steps_ragged(self.n_steps, lengths)
             if reset:
                 _check_feature_names(self, X3, reset=True)
             self._set_or_check_step_features(X3.shape[2], reset, flat=False)
         else:
+            # dtype="numeric" keeps the input's dtype (float16, integers)
+            # so that mask_value is compared before any conversion.
             ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
             if ndim == 2 and (reset or self._flat_input):
                 X2 = validate_data(
-                    self, X, reset=reset, dtype=[np.float64, np.float32],
+                    self, X, reset=reset, dtype="numeric",
                     order="C", ensure_all_finite=finite,
                 )
                 X3 = _sequences.reshape_2d(X2, self.n_steps)
@@ -423,7 +608,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 self._set_or_check_step_features(X3.shape[2], reset, flat=True)
             else:
                 X3 = check_array(
-                    X, dtype=[np.float64, np.float32], order="C", allow_nd=True,
+                    X, dtype="numeric", order="C", allow_nd=True,
                     ensure_all_finite=finite, ensure_2d=True, input_name="X",
                 )
                 if X3.ndim == 2:
@@ -447,11 +632,15 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 self._set_or_check_step_features(X3.shape[2], reset, flat=False)
             lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
 
+        if mask is not None and pad is None:
+            pad = _sequences.padding_steps(X3, mask)
+        if dtype is None:
+            dtype = _sequences.output_dtype([X3.dtype])
+        with np.errstate(over="ignore"):    # check_finite reports overflow
+            X3 = X3.astype(dtype, copy=False)
         if mask is not None:
-            X3, lengths = _sequences.apply_mask(X3, lengths, mask)
+            X3, lengths = _sequences.apply_mask(X3, lengths, mask, pad)
         _sequences.check_finite(X3, lengths)
-        if not reset:
-            X3 = X3.astype(self._network.dtype, copy=False)
         return X3, lengths
 
     def _is_plain_3d(self, X):
@@ -470,11 +659,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def _validate_ids(self, X, reset, fitting):
         """Token ids ``(n_samples, n_steps)`` intp and lengths, vocabulary checked."""
         mask = self.mask_value
-        if mask is not None and (not np.isfinite(mask) or mask != int(mask)):
-            raise ValueError(
-                f"With embedding_dim set, mask_value must be an integer token "
-                f"id (Keras' mask_zero=True is mask_value=0), got {mask!r}."
-            )
+        if mask is not None:
+            mask = _sequences.token_mask(mask)
+        # At predict, the vocabulary rule of the fit.
+        fixed_vocab = self.vocab_size if reset else self._fitted_vocab_size
         if _sequences.is_ragged(X):
             ids, lengths = _sequences.ragged_ids_to_padded(X)
             _sequences.check_n_steps_ragged(self.n_steps, lengths)
@@ -512,15 +700,15 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 f"Token ids must be >= 0; sample {n} holds {k} at step {t}."
             )
         if reset:
-            self.vocab_size_ = (highest + 1 if self.vocab_size is None
-                                else int(self.vocab_size))
+            self.vocab_size_ = (highest + 1 if fixed_vocab is None
+                                else int(fixed_vocab))
         V = self.vocab_size_
         if highest >= V:
             n, t, k = _sequences.first_invalid_id(ids, valid, ids >= V)
-            if self.vocab_size is not None:
+            if fixed_vocab is not None:
                 raise ValueError(
                     f"Token id {k} (sample {n}, step {t}) is not below "
-                    f"vocab_size={self.vocab_size}."
+                    f"vocab_size={fixed_vocab}."
                 )
             if fitting:
                 raise ValueError(
@@ -574,8 +762,19 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : RNNClassifier
+
+        Raises
+        ------
+        ValueError
+            For invalid input, and when training diverges (a non-finite
+            loss, gradient or weight); the estimator is then left as it was
+            before the call.
+        KeyboardInterrupt
+            On Ctrl-C: training stops after the running mini-batch and the
+            model keeps its weights (see the Notes of the class).
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        with self._rollback_on_failure():
+            return self._fit(X, y, sample_weight, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -595,9 +794,34 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : RNNClassifier
+
+        Raises
+        ------
+        ValueError
+            As :meth:`fit`; a call that fails leaves the estimator as it was
+            before it.
         """
-        _check_partial_fit_first_call(self, classes)
-        return self._fit(X, y, sample_weight, incremental=True)
+        with self._rollback_on_failure():
+            _check_partial_fit_first_call(self, classes)
+            return self._fit(X, y, sample_weight, incremental=True)
+
+    @contextlib.contextmanager
+    def _rollback_on_failure(self):
+        """Restore the state from before the call if the body raises.
+
+        A KeyboardInterrupt that the training loop handled (the model then
+        keeps the weights of its last completed mini-batch) is let through
+        with the state as it is.
+        """
+        checkpoint = _Checkpoint(self)
+        try:
+            yield
+        except BaseException as exc:
+            if exc is not vars(self).get("_interrupted"):
+                checkpoint.restore()
+            raise
+        finally:
+            vars(self).pop("_interrupted", None)
 
     def _fit(self, X, y, sample_weight, incremental):
         # From the start: the orthogonal initialisation's QR would otherwise
@@ -608,6 +832,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def _fit_limited(self, X, y, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
+        for name in _INTEGER_PARAMS:
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be an int, got the bool {value!r}.")
         cells, sizes = self._architecture()
         first = not hasattr(self, "_network") or not (incremental or self.warm_start)
         if not first:
@@ -655,15 +883,28 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
+            with np.errstate(over="ignore"):
+                weight_sum = np.sum(sample_weight)
+            if not np.isfinite(weight_sum):
+                raise ValueError(
+                    f"sample_weight sums to more than float64 holds (largest "
+                    f"weight {sample_weight.max():.4g}); the loss is the "
+                    f"weighted mean, so divide the weights by a common factor."
+                )
         net = self._network
-        if self._optimizer is None:
-            kw = dict(learning_rate=self.learning_rate_init, beta_1=self.beta_1,
-                      beta_2=self.beta_2, epsilon=self.epsilon,
-                      momentum=self.momentum, nesterov=self.nesterovs_momentum)
-            self._optimizer = make_optimizer(self.solver, net.dense_coefs, **kw)
+        # Moments are kept only for the optimizer they were made by: a
+        # change of solver or of its settings since the last call starts a
+        # fresh one (as MLPClassifier's new optimizer at each fit).
+        settings = self._optimizer_settings()
+        if (self._optimizer is None
+                or getattr(self, "_optimizer_config", None) != settings):
+            kw = dict(settings)
+            solver = kw.pop("solver")
+            self._optimizer = make_optimizer(solver, net.dense_coefs, **kw)
             self._embedding_optimizer = (
                 None if net.embedding is None
-                else make_optimizer(self.solver, net.embedding, **kw))
+                else make_optimizer(solver, net.embedding, **kw))
+            self._optimizer_config = settings
         # The optimizers step the network's arrays (new ones after unpickling).
         self._optimizer.params = net.dense_coefs
         if net.embedding is not None:
@@ -674,16 +915,81 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                          self._random_state, n_threads)
         return self
 
+    def _optimizer_settings(self):
+        """The solver and the settings its optimizer is built with."""
+        return dict(solver=self.solver, learning_rate=self.learning_rate_init,
+                    beta_1=self.beta_1, beta_2=self.beta_2,
+                    epsilon=self.epsilon, momentum=self.momentum,
+                    nesterov=bool(self.nesterovs_momentum))
+
     def _make_network(self, cells, sizes, X3):
         kw = dict(activation=self.activation, bidirectional=self.bidirectional)
         if self.embedding_dim is None:
-            return RecurrentNetwork(cells, sizes, X3.shape[2], len(self.classes_),
-                                    dtype=X3.dtype, **kw)
-        # A learned vocabulary gets one more row for unseen ids.
-        n_rows = self.vocab_size_ + (self.vocab_size is None)
-        return RecurrentNetwork(cells, sizes, self.embedding_dim,
-                                len(self.classes_), dtype=np.float32,
-                                n_tokens=n_rows, **kw)
+            n_in, dtype, n_rows = X3.shape[2], X3.dtype, None
+        else:
+            # A learned vocabulary gets one more row for unseen ids.
+            n_in, dtype = self.embedding_dim, np.dtype(np.float32)
+            n_rows = self.vocab_size_ + (self.vocab_size is None)
+        n_params = self._check_sizes(cells, sizes, n_in, n_rows, dtype)
+        try:
+            return RecurrentNetwork(cells, sizes, n_in, len(self.classes_),
+                                    dtype=dtype, n_tokens=n_rows, **kw)
+        except MemoryError as exc:
+            raise MemoryError(
+                f"Cannot allocate the {n_params:,} parameters "
+                f"({_format_bytes(n_params * dtype.itemsize)}) of this model: "
+                f"{self._size_summary(sizes, n_rows)}. Use fewer units or a "
+                f"smaller vocabulary."
+            ) from exc
+
+    def _size_summary(self, sizes, n_rows):
+        text = f"hidden_layer_sizes={tuple(sizes)}"
+        if n_rows is not None:
+            source = ("vocab_size" if self.vocab_size is not None
+                      else "the largest token id + 1, and one "
+                           "out-of-vocabulary row")
+            text += (f", embedding_dim={self.embedding_dim}, {n_rows:,} "
+                     f"embedding rows ({source})")
+        return text
+
+    def _check_sizes(self, cells, sizes, n_in, n_rows, dtype):
+        """Check the model's sizes before allocating; return its parameter count.
+
+        Every BLAS dimension must fit a C int and the parameter vector must
+        be addressable; a model that passes may still not fit in memory
+        (a MemoryError then says so).
+        """
+        D = 2 if self.bidirectional else 1
+        total = 0 if n_rows is None else n_rows * n_in
+        for l, (cell, H) in enumerate(zip(cells, sizes)):
+            G = N_GATES[cell] * H
+            if G > _BLAS_INT_MAX or n_in + H > _BLAS_INT_MAX:
+                what = ("embedding_dim" if l == 0 and n_rows is not None
+                        and n_in + H > _BLAS_INT_MAX and G <= _BLAS_INT_MAX
+                        else "hidden_layer_sizes")
+                raise ValueError(
+                    f"{what} too large: layer {l} ({cell!r}, {H:,} units, "
+                    f"{n_in:,} inputs) has {G:,} gate columns and {n_in + H:,} "
+                    f"input + recurrent rows; BLAS takes at most "
+                    f"{_BLAS_INT_MAX:,} ({self._size_summary(sizes, n_rows)})."
+                )
+            for shape in param_shapes(cell, n_in, H).values():
+                size = 1
+                for d in shape:
+                    size *= d
+                total += D * size
+            n_in = D * H
+        K = len(self.classes_)
+        total += n_in * K + K
+        if total * dtype.itemsize > np.iinfo(np.intp).max:
+            raise ValueError(
+                f"The model would have {total:,} parameters "
+                f"({_format_bytes(total * dtype.itemsize)}), more than can be "
+                f"addressed: {self._size_summary(sizes, n_rows)}. Use fewer "
+                f"units, or with token ids a smaller vocabulary (map the ids "
+                f"to 0 .. n_tokens - 1, or set vocab_size)."
+            )
+        return total
 
     def _check_same_architecture(self, cells, sizes):
         net = self._network
@@ -702,7 +1008,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def _fit_epochs(self, X, lengths, y, sample_weight, incremental, rs,
                     n_threads):
         net = self._network
-        dropout_rng = self._dropout_rng
         validation = None
         if self.early_stopping:
             idx = np.arange(X.shape[0])
@@ -727,66 +1032,186 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         n_epochs = 1 if incremental else self.max_iter
         if not incremental:
             self.n_iter_ = 0
-        order = np.arange(n)
-        for _ in range(n_epochs):
-            tic = time.perf_counter()
-            if self.shuffle:
-                order = rs.permutation(n)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                batch = order[start:start + batch_size]
-                lb = lengths[batch]
-                Xb = X[batch, :lb.max()]
-                swb = None if sample_weight is None else sample_weight[batch]
-                if swb is not None and not swb.any():
-                    continue                # nothing to learn from this batch
-                loss = net.train_step(
-                    Xb, lb, y[batch], swb, alpha=self.alpha,
-                    dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
-                    rng=dropout_rng, n_threads=n_threads,
-                )
-                if not np.isfinite(loss):
-                    raise ValueError(
-                        "The training loss became non-finite; lower "
-                        "learning_rate_init or set clip_norm."
-                    )
-                if self.clip_norm is not None:
-                    net.clip_gradient(self.clip_norm)
-                self._optimizer.update(net.grads)
-                if net.embedding_grad is not None:
-                    self._embedding_optimizer.update_rows(*net.embedding_grad)
-                total += loss * len(batch)
-            self.n_iter_ += 1
-            self.loss_ = total / n
-            self.loss_curve_.append(self.loss_)
-            stop = self._update_no_improvement(validation, n_threads)
-            if self.verbose:
-                msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
-                if self.early_stopping:
-                    msg += f", validation score = {self.validation_scores_[-1]:.6f}"
-                print(f"{msg}, {time.perf_counter() - tic:.2f} s", flush=True)
-            if stop:
-                if self.verbose:
-                    what = ("Validation score" if self.early_stopping
-                            else "Training loss")
-                    print(f"{what} did not improve more than tol={self.tol} "
-                          f"for {self.n_iter_no_change} consecutive epochs. "
-                          f"Stopping.", flush=True)
-                break
+        where = _Position(-(-n // batch_size))
+        data = (X, lengths, y, sample_weight)
+        try:
+            # Overflows are caught by the finiteness checks, which say more
+            # than NumPy's warnings.
+            with _DeferredInterrupt() as interrupt, np.errstate(
+                    over="ignore", invalid="ignore"):
+                for _ in range(n_epochs):
+                    if self._run_epoch(data, batch_size, validation, rs,
+                                       interrupt, where, n_threads):
+                        break
+            if interrupt.requested:         # Ctrl-C after the last check
+                raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            self._keep_interrupted_state(exc, where)
+            raise
         if self.early_stopping:
             net.coefs[...] = self._best_coefs
 
-    def _update_no_improvement(self, validation, n_threads):
+    def _run_epoch(self, data, batch_size, validation, rs, interrupt, where,
+                   n_threads):
+        """One pass over the training data; True when training should stop."""
+        X, lengths, y, sample_weight = data
+        net = self._network
+        dropout_rng = self._dropout_rng
+        uses_rng = self.dropout > 0 or self.recurrent_dropout > 0
+        n = X.shape[0]
+        tic = time.perf_counter()
+        where.epoch = self.n_iter_ + 1
+        where.batch = 0
+        order = rs.permutation(n) if self.shuffle else np.arange(n)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            if interrupt.requested:
+                raise KeyboardInterrupt
+            where.batch += 1
+            batch = order[start:start + batch_size]
+            swb = None if sample_weight is None else sample_weight[batch]
+            if swb is not None and not swb.any():
+                continue                # nothing to learn from this batch
+            lb = lengths[batch]
+            if uses_rng:
+                where.rng_state = dropout_rng.bit_generator.state
+            try:
+                loss = net.train_step(
+                    X[batch, :lb.max()], lb, y[batch], swb, alpha=self.alpha,
+                    dropout=self.dropout,
+                    recurrent_dropout=self.recurrent_dropout,
+                    rng=dropout_rng, n_threads=n_threads,
+                )
+            except MemoryError as exc:
+                raise MemoryError(
+                    f"Out of memory training a mini-batch of {len(batch)} "
+                    f"sequences of up to {int(lb.max()):,} steps "
+                    f"(hidden_layer_sizes={net.hidden_sizes}): {exc} Lower "
+                    f"batch_size, or split long sequences."
+                ) from exc
+            if not np.isfinite(loss):
+                raise self._divergence("the training loss", where, X, swb)
+            if not (_all_finite(net.grads) and (net.embedding_grad is None
+                                                or _all_finite(net.embedding_grad[1]))):
+                raise self._divergence("a gradient", where, X, swb)
+            if self.clip_norm is not None:
+                if not np.isfinite(net.clip_gradient(self.clip_norm)):
+                    raise self._divergence("the gradient's norm", where, X, swb)
+            where.updating = True
+            self._optimizer.update(net.grads)
+            if net.embedding_grad is not None:
+                rows = net.embedding_grad[0]
+                self._embedding_optimizer.update_rows(*net.embedding_grad)
+                if not _all_finite(net.embedding[rows]):
+                    raise self._divergence("an updated weight", where, X, swb)
+            if not _all_finite(net.dense_coefs):
+                raise self._divergence("an updated weight", where, X, swb)
+            total += loss * len(batch)
+            where.completed += 1
+            where.rng_state = None
+            where.updating = False
+
+        # The epoch's scores first, then every counter in one step, so that
+        # an interrupt sees them all before or all after the epoch.
+        score = None
+        if validation is not None:
+            try:
+                score = self._validation_score(validation, n_threads)
+            except ValueError as exc:       # the held-out outputs overflowed
+                raise self._divergence("the validation output", where, X,
+                                       None) from exc
+        where.updating = True
+        self.n_iter_ += 1
+        self.loss_ = total / n
+        self.loss_curve_.append(self.loss_)
+        stop = self._update_no_improvement(score)
+        where.updating = False
+        if self.verbose:
+            msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
+            if self.early_stopping:
+                msg += f", validation score = {self.validation_scores_[-1]:.6f}"
+            print(f"{msg}, {time.perf_counter() - tic:.2f} s", flush=True)
+        if interrupt.requested:
+            raise KeyboardInterrupt
+        if stop and self.verbose:
+            what = "Validation score" if self.early_stopping else "Training loss"
+            print(f"{what} did not improve more than tol={self.tol} for "
+                  f"{self.n_iter_no_change} consecutive epochs. Stopping.",
+                  flush=True)
+        return stop
+
+    def _keep_interrupted_state(self, exc, where):
+        """Settle the model after Ctrl-C, or leave it to the rollback.
+
+        Outside an update the model holds the weights of its last completed
+        mini-batch and counters that agree with them; the dropout stream is
+        put back to before the interrupted batch's draws, and with early
+        stopping the best weights are restored. An interrupt during an
+        update (a second Ctrl-C, or a handler of the user's) cannot be
+        settled, and one before the call's first mini-batch is complete has
+        nothing to keep: the state from before the call is restored instead.
+        """
+        if where.updating or where.completed == 0:
+            return
+        if where.rng_state is not None:
+            self._dropout_rng.bit_generator.state = where.rng_state
+        restored = ""
+        if self.early_stopping:
+            self._network.coefs[...] = self._best_coefs
+            restored = (f"; early stopping's best weights (validation score "
+                        f"{self.best_validation_score_:.6g}) were restored")
+        if not exc.args:
+            exc.args = (
+                f"fit interrupted in epoch {where.epoch} after {where.completed} "
+                f"mini-batch(es) of this call; the model keeps the weights of "
+                f"the last completed one, n_iter_={self.n_iter_} counts the "
+                f"completed epochs{restored}.",
+            )
+        self._interrupted = exc
+
+    def _divergence(self, what, where, X, sample_weight):
+        """The ValueError of a fit whose loss, gradient or weights went non-finite."""
+        causes = []
+        if sample_weight is not None:
+            causes.append(
+                f"sample_weight (the batch's largest weight is "
+                f"{np.max(sample_weight):.4g}; very large or very small "
+                f"weights overflow the weighted loss, or alpha / sum of "
+                f"weights)")
+        step = f"learning_rate_init={self.learning_rate_init:g}"
+        if self.solver == "sgd":
+            step += f" with solver='sgd' (momentum={self.momentum:g})"
+        causes.append(f"too large a step: {step}")
+        causes.append("no clip_norm (set it, e.g. clip_norm=1.0, to bound "
+                      "each step)" if self.clip_norm is None else
+                      f"clip_norm={self.clip_norm:g} (lower it)")
+        if self._network.embedding is None:     # token ids have no scale
+            scale = float(np.max(np.abs(X)))
+            causes.append(f"the input's scale (largest |X| is {scale:.4g}; "
+                          f"standardise X, e.g. with StandardScaler)")
+        if self.activation == "relu" and "rnn" in self._network.cells:
+            causes.append("activation='relu', whose recurrent state is "
+                          "unbounded (tanh is not)")
+        return ValueError(
+            f"Training diverged: {what} became non-finite (NaN or infinity) "
+            f"in epoch {where.epoch}, mini-batch {where.batch} of "
+            f"{where.n_batches}. Likely causes: " + "; ".join(causes) +
+            ". The estimator was left as it was before this call."
+        )
+
+    def _validation_score(self, validation, n_threads):
+        """Accuracy on the held-out split ``(X, lengths, y, sample_weight)``."""
+        X_val, len_val, y_val, sw_val = validation
+        proba = self._forward_proba(X_val, len_val, n_threads)
+        correct = (proba.argmax(axis=1) == y_val).astype(np.float64)
+        return float(np.average(correct, weights=sw_val))
+
+    def _update_no_improvement(self, score):
         """Update the stopping counters after an epoch; True means stop.
 
-        ``validation`` is ``(X, lengths, y, sample_weight)`` of the held-out
-        split with early stopping, else None.
+        ``score`` is the validation accuracy with early stopping, else None.
         """
-        if validation is not None:
-            X_val, len_val, y_val, sw_val = validation
-            proba = self._forward_proba(X_val, len_val, n_threads)
-            correct = (proba.argmax(axis=1) == y_val).astype(np.float64)
-            score = float(np.average(correct, weights=sw_val))
+        if score is not None:
             self.validation_scores_.append(score)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
@@ -820,13 +1245,24 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         rows = max(16, min(4096, _PREDICT_ELEMENTS // (T * width)))
         ragged = n > rows and lengths.min() != lengths.max()
         order = np.argsort(lengths, kind="stable") if ragged else None
-        for start in range(0, n, rows):
-            sel = (slice(start, start + rows) if order is None
-                   else order[start:start + rows])
-            lb = lengths[sel]
-            # A view when nothing is trimmed, else a contiguous copy.
-            Xb = np.ascontiguousarray(X[sel, :lb.max()])
-            out[sel] = net.loss.predict(net.decision_function(Xb, lb, n_threads))
+        # An overflow is reported below, with what caused it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, n, rows):
+                sel = (slice(start, start + rows) if order is None
+                       else order[start:start + rows])
+                lb = lengths[sel]
+                # A view when nothing is trimmed, else a contiguous copy.
+                Xb = np.ascontiguousarray(X[sel, :lb.max()])
+                out[sel] = net.loss.predict(net.decision_function(Xb, lb, n_threads))
+        if not _all_finite(out):
+            i = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+            scale = float(np.max(np.abs(X[i, :lengths[i]])))
+            raise ValueError(
+                f"The model's output for sample {i} is not finite: its "
+                f"recurrent state overflowed (largest |X| in that sample is "
+                f"{scale:.4g}; activation={net.activation!r}), or its weights "
+                f"hold non-finite values. Scale X as the training data was."
+            )
         return out
 
     def predict_proba(self, X):
@@ -884,20 +1320,24 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     @property
     def weights_(self):
         if not hasattr(self, "_network"):
-            raise AttributeError("weights_ exists once the model is fitted.")
+            # NotFittedError is an AttributeError too (hasattr is False).
+            raise NotFittedError("weights_ exists once the model is fitted.")
         return [[dict(u.params) for u in layer] for layer in self._network.layers]
 
     @property
     def embedding_(self):
-        if getattr(self, "_network", None) is None or self._network.embedding is None:
-            raise AttributeError("embedding_ exists once a model with "
+        if getattr(self, "_network", None) is None:
+            raise NotFittedError("embedding_ exists once a model with "
                                  "embedding_dim set is fitted.")
+        if self._network.embedding is None:
+            raise AttributeError("embedding_ exists only for a model with "
+                                 "embedding_dim set.")
         return self._network.embedding
 
     @property
     def head_weights_(self):
         if not hasattr(self, "_network"):
-            raise AttributeError("head_weights_ exists once the model is fitted.")
+            raise NotFittedError("head_weights_ exists once the model is fitted.")
         return dict(self._network.head_params)
 
     def summary(self, print_fn=print):
@@ -949,11 +1389,17 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         print_fn("Non-trainable params: 0")
         print_fn("_" * width)
 
+    def __sklearn_is_fitted__(self):
+        # A fit that fails is rolled back, so the network exists only once
+        # a fit has trained it.
+        return "_network" in vars(self)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = self.embedding_dim is None
         mv = self.mask_value
         tags.input_tags.allow_nan = (self.embedding_dim is None and mv is not None
-                                     and isinstance(mv, Real) and np.isnan(mv))
+                                     and isinstance(mv, Real)
+                                     and _sequences.is_nan(mv))
         tags.non_deterministic = False
         return tags

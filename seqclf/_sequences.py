@@ -9,6 +9,7 @@ or the end. The network runs on one C-contiguous float array
 checks; it knows nothing of estimators.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -38,15 +39,36 @@ def output_dtype(dtypes):
     return np.float32 if all(d == np.float32 for d in dtypes) else np.float64
 
 
-def ragged_to_padded(X):
+def ragged_to_padded(X, dtype=None, mask_value=None):
     """Stack a list of sequences into a post-padded array and their lengths.
 
     Each item is a 2-D array-like ``(n_steps_i, n_features)`` or a 1-D one
     (a univariate sequence). Padding positions hold zeros.
+
+    Parameters
+    ----------
+    X : list or tuple of array-like
+    dtype : numpy dtype, default=None
+        dtype of the result; None applies :func:`output_dtype` to the
+        sequences' dtypes.
+    mask_value : float, default=None
+        With a mask value, the padding steps are found in each sequence's
+        own dtype, before any conversion (see :func:`padding_steps`).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, max n_steps_i, n_features)
+    lengths : ndarray of shape (n_samples,), intp
+    pad : ndarray of shape (n_samples, max n_steps_i), bool, or None
+        Which steps equal ``mask_value`` (False past each length); None
+        without a mask value.
     """
     seqs = []
     for i, seq in enumerate(X):
         a = np.asarray(seq)
+        if a.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: X[{i}] has dtype "
+                             f"{a.dtype}.")
         if a.dtype.kind not in "biuf":
             try:
                 a = a.astype(np.float64)
@@ -74,7 +96,14 @@ def ragged_to_padded(X):
     (F,) = n_features
     if F == 0:
         raise ValueError("Sequences must have at least one feature, got 0.")
-    return _post_pad(seqs, output_dtype([a.dtype for a in seqs]))
+    pad = None
+    if mask_value is not None:
+        pad, _ = _post_pad([padding_steps(a[None], mask_value)[0] for a in seqs],
+                           bool)
+    if dtype is None:
+        dtype = output_dtype([a.dtype for a in seqs])
+    X3, lengths = _post_pad(seqs, dtype)
+    return X3, lengths, pad
 
 
 def _check_has_steps(a, i):
@@ -138,8 +167,11 @@ def first_invalid_id(ids, valid, bad):
 def check_finite(X, lengths):
     """Raise ValueError if a data step (before ``lengths``) holds NaN or inf.
 
-    Called after masking, so padding steps (NaN ones included) lie past
-    ``lengths`` and a NaN left inside a sequence is a partial step.
+    Called after masking and after the conversion to the dtype the model
+    computes in, so padding steps (NaN ones included) lie past ``lengths``,
+    a NaN left inside a sequence is a partial step, and a value beyond the
+    dtype's range (float64 input to a float32 model) is caught as the
+    infinity it became.
     """
     # The sum is finite only if every value is (NaN and inf propagate; an
     # overflow of large finite values falls through to the exact check).
@@ -152,13 +184,91 @@ def check_finite(X, lengths):
     if bad.any():
         n, t, _ = np.argwhere(bad)[0]
         raise ValueError(
-            f"Input X contains NaN or infinity (sample {n}, step {t}); "
-            f"sequences must hold finite values, except for whole padding "
-            f"steps marked by mask_value."
+            f"Input X contains NaN or infinity (sample {n}, step {t}) in "
+            f"{X.dtype}, the dtype the model computes in; sequences must hold "
+            f"finite values within its range (largest "
+            f"{np.finfo(X.dtype).max:.4g}), except for whole padding steps "
+            f"marked by mask_value."
         )
 
 
-def apply_mask(X, lengths, mask_value):
+def is_nan(value):
+    """Whether a real number is NaN (Python ints of any size are not)."""
+    return not isinstance(value, numbers.Integral) and math.isnan(float(value))
+
+
+def mask_scalar(mask_value, dtype):
+    """``mask_value`` as a scalar of ``dtype``; ValueError if not held exactly.
+
+    A value the dtype cannot hold (0.1 in float16 or float32, 0.5 in an
+    integer dtype, 2**70 + 1 in float64) would mark nothing as padding, or
+    the wrong steps after rounding.
+    """
+    dtype = np.dtype(dtype)
+    value = (int(mask_value) if isinstance(mask_value, numbers.Integral)
+             else float(mask_value))
+    exact = None
+    if dtype.kind == "f":
+        try:
+            with np.errstate(over="ignore"):
+                exact = dtype.type(value)
+        except OverflowError:           # a Python int beyond float64's range
+            exact = None
+        # Python compares ints and floats exactly.
+        if exact is not None and float(exact) != value:
+            exact = None
+    elif dtype.kind in "iub":
+        if isinstance(value, float):
+            value = int(value) if value.is_integer() else None
+        if value is not None:
+            info = (np.iinfo(dtype) if dtype.kind != "b"
+                    else np.iinfo(np.uint8))
+            hi = 1 if dtype.kind == "b" else info.max
+            if info.min <= value <= hi:
+                exact = dtype.type(value)
+    if exact is None:
+        raise ValueError(
+            f"mask_value={mask_value!r} is not representable in {dtype}, the "
+            f"dtype of X: it would mark no step, or the wrong ones, as "
+            f"padding. Pad with a value that {dtype} holds exactly (e.g. 0, "
+            f"-1 or NaN) and set mask_value to it."
+        )
+    return exact
+
+
+def padding_steps(X, mask_value):
+    """Which steps of ``X (N, T, F)`` are padding, compared in X's own dtype.
+
+    A step is padding when all its features equal ``mask_value`` (all NaN
+    when it is NaN). Comparing before any conversion means that a value
+    which rounds onto the mask value in a narrower dtype is not mistaken
+    for padding, and padding written in a narrow dtype (float16) is found.
+    """
+    if is_nan(mask_value):
+        if X.dtype.kind != "f":
+            return np.zeros(X.shape[:2], dtype=bool)
+        return np.isnan(X).all(axis=2)
+    return (X == mask_scalar(mask_value, X.dtype)).all(axis=2)
+
+
+def token_mask(mask_value):
+    """A token ``mask_value`` as an int, checked to be an id-sized integer."""
+    ok = not is_nan(mask_value) and (isinstance(mask_value, numbers.Integral)
+                                     or math.isfinite(mask_value))
+    if ok and (isinstance(mask_value, numbers.Integral)
+               or float(mask_value).is_integer()):
+        value = int(mask_value)
+        info = np.iinfo(np.intp)
+        if info.min <= value <= info.max:
+            return value
+    raise ValueError(
+        f"With embedding_dim set, mask_value must be an integer token id "
+        f"(Keras' mask_zero=True is mask_value=0) within int64's range, got "
+        f"{mask_value!r}."
+    )
+
+
+def apply_mask(X, lengths, mask_value, pad=None):
     """Find each sequence's steps that are not padding and move them to the front.
 
     A step is padding when all its features equal ``mask_value`` (or are
@@ -172,6 +282,9 @@ def apply_mask(X, lengths, mask_value):
         Steps of each sequence before masking.
     mask_value : float
         Value marking padding steps; may be NaN.
+    pad : ndarray of shape (n_samples, n_steps), bool, default=None
+        The padding steps, when found before ``X`` was converted (see
+        :func:`padding_steps`); None finds them in ``X``.
 
     Returns
     -------
@@ -182,15 +295,8 @@ def apply_mask(X, lengths, mask_value):
         Number of data steps of each sequence.
     """
     N, T, _ = X.shape
-    if np.isnan(mask_value):
-        pad = np.isnan(X).all(axis=2)
-    else:
-        if X.dtype.type(mask_value) != mask_value:
-            # A value the dtype cannot hold would mark nothing as padding.
-            raise ValueError(
-                f"mask_value={mask_value!r} is not representable in {X.dtype}."
-            )
-        pad = (X == X.dtype.type(mask_value)).all(axis=2)
+    if pad is None:
+        pad = padding_steps(X, mask_value)
     valid = ~pad & (np.arange(T)[None, :] < lengths[:, None])
     n_valid = valid.sum(axis=1)
     empty = np.flatnonzero(n_valid == 0)

@@ -1,0 +1,26 @@
+"""Hypothesis profiles for the fuzz tests (tests/test_fuzz.py).
+
+``ci`` (the default) runs a fixed set of examples (derandomized, no example
+database), so that every run tries the same cases; ``long`` explores new
+cases on each run, for runs by hand::
+
+    python -m pytest tests/test_fuzz.py --hypothesis-profile=long
+"""
+
+from hypothesis import HealthCheck, settings
+
+_SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large,
+               HealthCheck.filter_too_much]
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, derandomize=True, database=None,
+    print_blob=True, suppress_health_check=_SUPPRESSED)
+settings.register_profile(
+    "long", max_examples=5000, deadline=None, print_blob=True,
+    suppress_health_check=_SUPPRESSED)
+
+
+def pytest_configure(config):
+    # --hypothesis-profile, when given, has loaded its profile already.
+    if not config.getoption("hypothesis_profile", default=None):
+        settings.load_profile("ci")
