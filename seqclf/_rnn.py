@@ -16,12 +16,11 @@ from sklearn.utils.validation import (
     _check_feature_names, _check_sample_weight, check_array,
     check_consistent_length, check_is_fitted, column_or_1d, validate_data,
 )
-from threadpoolctl import ThreadpoolController
 
 from . import _sequences
 from ._cells import N_GATES
 from ._network import RecurrentNetwork
-from ._openmp_helpers import effective_n_threads
+from ._openmp_helpers import effective_n_threads, single_threaded_blas
 from ._optim import make_optimizer
 
 _CELLS = tuple(N_GATES)
@@ -31,19 +30,6 @@ _KERAS_NAMES = {"rnn": ("simple_rnn", "SimpleRNN"), "gru": ("gru", "GRU"),
 # Rows per forward pass when predicting, bounded so that the hidden
 # sequences of one pass stay within about 64 MB.
 _PREDICT_ELEMENTS = 1 << 23
-
-_controller = None
-
-
-def _single_threaded_blas():
-    """Context limiting BLAS to one thread (the kernels thread themselves)."""
-    global _controller
-    if _controller is None:
-        # Only the BLAS libraries: limit() reads the state of every library
-        # it holds, which costs as much as predicting a short sequence.
-        _controller = ThreadpoolController().select(user_api="blas")
-    return _controller.limit(limits=1)
-
 
 class RNNClassifier(ClassifierMixin, BaseEstimator):
     """Recurrent neural network classifier (tanh RNN, GRU or LSTM).
@@ -599,13 +585,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         _check_partial_fit_first_call(self, classes)
         return self._fit(X, y, sample_weight, incremental=True)
 
+    # From the start: the orthogonal initialisation's QR would otherwise
+    # wake BLAS threads that spin beside the kernels' own threads.
+    @single_threaded_blas()
     def _fit(self, X, y, sample_weight, incremental):
-        # From the start: the orthogonal initialisation's QR would otherwise
-        # wake BLAS threads that spin beside the kernels' own threads.
-        with _single_threaded_blas():
-            return self._fit_limited(X, y, sample_weight, incremental)
-
-    def _fit_limited(self, X, y, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
         cells, sizes = self._architecture()
@@ -846,7 +829,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X3, lengths = self._validate_X(X, reset=False)
         n_threads = effective_n_threads()
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return self._forward_proba(X3, lengths, n_threads)
 
     def predict_log_proba(self, X):
