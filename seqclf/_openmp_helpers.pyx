@@ -15,6 +15,8 @@ gives the previous limits back when the last one returns.
 import functools
 import numbers
 import os
+import threading
+import warnings
 
 from cpython.pythread cimport (
     NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
@@ -23,6 +25,19 @@ from cpython.pythread cimport (
 from threadpoolctl import ThreadpoolController
 
 from ._openmp cimport SEQCLF_OPENMP_ENABLED, omp_get_max_threads
+
+cdef extern from *:
+    """
+    /* GCC's -fopenmp always links GNU libgomp, whose thread pool does not
+       survive fork(); LLVM's and Intel's runtimes rebuild theirs. */
+    #if defined(_OPENMP) && defined(__GNUC__) && !defined(__clang__) \
+        && !defined(__INTEL_COMPILER)
+    #define SEQCLF_LIBGOMP 1
+    #else
+    #define SEQCLF_LIBGOMP 0
+    #endif
+    """
+    bint SEQCLF_LIBGOMP
 
 _N_CPUS = None
 
@@ -56,6 +71,40 @@ def _usable_cpus():
     return _N_CPUS
 
 
+# ---------------------------------------------------------------------------
+# OpenMP after fork
+# ---------------------------------------------------------------------------
+
+class _ThreadState(threading.local):
+    # libgomp keeps one pool of worker threads per thread that starts
+    # parallel regions; a forked child has the forking thread's pool without
+    # its workers, and its next region of more than one thread waits for
+    # them for ever. A region of one thread does not use the pool.
+    ran_parallel = False    # this thread ran the kernels on several threads
+    pool_lost = False       # ... and this process was forked from it since
+
+_thread_state = _ThreadState()
+_fork_warned = False
+_LIBGOMP = bool(SEQCLF_LIBGOMP)
+
+_FORK_MESSAGE = (
+    "This process was forked from a thread that had run seqclf on {n} OpenMP "
+    "threads; GNU OpenMP (libgomp) cannot start threads again in such a "
+    "child (a parallel region would hang), so seqclf runs on 1 thread in this "
+    "thread of the child. For several threads in child processes, start them "
+    "with multiprocessing's 'spawn' or 'forkserver' method or joblib's "
+    "default 'loky' backend instead of 'fork', or set OMP_NUM_THREADS=1 in "
+    "the parent."
+)
+
+
+def _warn_pool_lost(n):
+    global _fork_warned
+    if not _fork_warned:
+        _fork_warned = True
+        warnings.warn(_FORK_MESSAGE.format(n=n), RuntimeWarning)
+
+
 def effective_n_threads(n_threads=None):
     """Number of threads for one call of the kernels.
 
@@ -70,7 +119,10 @@ def effective_n_threads(n_threads=None):
     Returns
     -------
     n : int
-        At least 1; always 1 in a build without OpenMP.
+        At least 1; always 1 in a build without OpenMP, and 1 (with a
+        one-time ``RuntimeWarning``) in a process forked from a thread that
+        had run the kernels on several threads under GNU OpenMP, where
+        several threads would hang.
     """
     if n_threads is not None and (
         isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
@@ -84,10 +136,19 @@ def effective_n_threads(n_threads=None):
     if not os.environ.get("OMP_NUM_THREADS"):
         max_n = min(max_n, _usable_cpus())
     if n_threads is None:
-        return max_n
-    if n_threads < 0:
-        return max(1, max_n + n_threads + 1)
-    return n_threads
+        n = max_n
+    elif n_threads < 0:
+        n = max(1, max_n + n_threads + 1)
+    else:
+        n = n_threads
+    if SEQCLF_LIBGOMP and n > 1:
+        state = _thread_state
+        if state.pool_lost:
+            _warn_pool_lost(n)
+            return 1
+        if not state.ran_parallel:
+            state.ran_parallel = True
+    return n
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +323,7 @@ def single_threaded_blas():
 
 
 # ---------------------------------------------------------------------------
-# fork: the child starts with no call running
+# fork
 # ---------------------------------------------------------------------------
 
 def _before_fork():
@@ -275,7 +336,7 @@ def _after_fork_in_parent():
 
 
 def _after_fork_in_child():
-    global _n_inside, _saved
+    global _n_inside, _saved, _fork_warned
     # Only the forking thread exists here: the calls of the parent's other
     # threads are not running, so their limit goes.
     ident = PyThread_get_thread_ident()
@@ -288,6 +349,9 @@ def _after_fork_in_child():
     if _n_inside == 0:
         saved, _saved = _saved, None
     PyThread_release_lock(_blas_lock)
+    _fork_warned = False
+    if _thread_state.ran_parallel:
+        _thread_state.pool_lost = True
     _restore(saved)
 
 

@@ -8,6 +8,11 @@ any of them runs, and that the limit found before is back afterwards, also
 when the user had set one and when a call raises.
 """
 
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +22,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from seqclf import RNNClassifier
-from seqclf._openmp_helpers import single_threaded_blas
+from seqclf._openmp_helpers import _LIBGOMP, openmp_enabled, single_threaded_blas
 
 N_THREADS = 8
 
@@ -195,3 +200,176 @@ def test_many_threads_entering_and_leaving_the_helper(blas_before,
         list(pool.map(work, range(N_THREADS)))
     assert blas_threads() == blas_before
 
+
+# ---------------------------------------------------------------------------
+# Child processes
+# ---------------------------------------------------------------------------
+
+# Run in a fresh interpreter with OMP_NUM_THREADS=2, so that the parent's
+# fits use two OpenMP threads whatever the CPUs, and under a timeout, so that
+# a child that hangs fails the test instead of hanging the suite.
+CHILD_SCRIPT = r'''
+import json
+import multiprocessing as mp
+import sys
+import threading
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+from seqclf import RNNClassifier
+from seqclf._openmp_helpers import effective_n_threads, single_threaded_blas
+
+
+def blas_threads():
+    return sorted(lib["num_threads"] for lib in threadpool_info()
+                  if lib["user_api"] == "blas")
+
+
+def fit_predict(_=None):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 6, 2))
+    y = (X[:, 0, 0] > 0).astype(int)
+    clf = RNNClassifier("gru", (4,), max_iter=2, batch_size=16, random_state=0)
+    return clf.fit(X, y).predict_proba(X).tolist()
+
+
+def in_child(queue):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n_threads = effective_n_threads()
+        results = [fit_predict(), fit_predict()]
+    queue.put({"n_threads": n_threads, "same": results[0] == results[1],
+               "proba": results[0], "blas": blas_threads(),
+               "warnings": [str(w.message) for w in caught
+                            if issubclass(w.category, RuntimeWarning)]})
+
+
+def run_child(method):
+    ctx = mp.get_context(method)
+    queue = ctx.Queue()
+    child = ctx.Process(target=in_child, args=(queue,))
+    child.start()
+    out = queue.get()
+    child.join()
+    return out
+
+
+def in_thread(func, *args):
+    out = []
+    thread = threading.Thread(target=lambda: out.append(func(*args)))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+if __name__ == "__main__":
+    report = {"blas": blas_threads(), "steps": []}
+    for step in sys.argv[1:]:
+        if step == "fit":              # two OpenMP threads, this thread
+            out = {"proba": fit_predict(), "n_threads": effective_n_threads()}
+        elif step == "fit-in-thread":  # two OpenMP threads, another thread
+            out = in_thread(lambda: {"proba": fit_predict(),
+                                     "n_threads": effective_n_threads()})
+        elif step == "fork-while-limited":
+            inside, release = threading.Event(), threading.Event()
+
+            def hold():
+                with single_threaded_blas():
+                    inside.set()
+                    release.wait()
+
+            holder = threading.Thread(target=hold)
+            holder.start()
+            inside.wait()
+            out = run_child("fork")
+            release.set()
+            holder.join()
+        elif step.startswith("joblib-"):
+            from joblib import Parallel, delayed
+            backend = step[len("joblib-"):]
+            out = Parallel(n_jobs=2, backend=backend)(
+                delayed(fit_predict)(i) for i in range(2))
+        else:                          # a start method of multiprocessing
+            out = run_child(step)
+        report["steps"].append(out)
+        print(step, "done", file=sys.stderr, flush=True)
+    report["blas_after"] = blas_threads()
+    print(json.dumps(report))
+'''
+
+
+def run_script(tmp_path, *steps, timeout=180):
+    script = tmp_path / "children.py"
+    script.write_text(CHILD_SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    # A session of its own, so that a hung child is killed with the script.
+    proc = subprocess.Popen([sys.executable, str(script), *steps], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"a child process hung (no result in {timeout} s); "
+                    f"steps done: {stderr!r}")
+    assert proc.returncode == 0, stderr
+    return json.loads(stdout.splitlines()[-1])
+
+
+needs_fork = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(),
+    reason="the fork start method is not available on this platform")
+needs_openmp = pytest.mark.skipif(
+    not openmp_enabled(),
+    reason="serial build: no OpenMP threads in the parent to lose in a child")
+
+
+@needs_fork
+@needs_openmp
+def test_forked_children_after_multithreaded_fits(tmp_path):
+    steps = ["fit-in-thread", "fork", "fit", "fork", "joblib-multiprocessing",
+             "fork-while-limited"]
+    report = run_script(tmp_path, *steps)
+    parent = report["blas"]
+    in_thread, after_thread, fit, after_fit, pool, while_limited = report["steps"]
+    assert in_thread["n_threads"] == fit["n_threads"] == 2
+    assert in_thread["proba"] == fit["proba"]
+
+    # libgomp keeps one thread pool per thread that starts parallel regions:
+    # a child forked from another thread keeps its OpenMP threads.
+    assert after_thread["n_threads"] == 2 and after_thread["warnings"] == []
+    assert after_thread["proba"] == fit["proba"]
+
+    # Forked from the thread that fitted on 2 threads: the same model, twice.
+    assert after_fit["proba"] == fit["proba"] and after_fit["same"]
+    assert pool == [fit["proba"]] * 2
+    if _LIBGOMP:
+        # One thread in the child, said once, with the ways out.
+        assert after_fit["n_threads"] == 1
+        (message,) = after_fit["warnings"]
+        for way_out in ("spawn", "forkserver", "loky", "OMP_NUM_THREADS=1"):
+            assert way_out in message
+    else:
+        assert after_fit["n_threads"] == 2 and after_fit["warnings"] == []
+
+    # Forked while another thread was inside a call: no call runs in the
+    # child, so its BLAS limits are the parent's before the call.
+    assert after_thread["blas"] == after_fit["blas"] == parent
+    assert while_limited["blas"] == parent
+    assert report["blas_after"] == parent
+
+
+@pytest.mark.slow
+@needs_openmp
+def test_other_start_methods_after_a_multithreaded_fit(tmp_path):
+    methods = [m for m in ("spawn", "forkserver")
+               if m in multiprocessing.get_all_start_methods()]
+    report = run_script(tmp_path, "fit", "joblib-loky", *methods)
+    fit, loky, *children = report["steps"]
+    assert loky == [fit["proba"]] * 2
+    for method, child in zip(methods, children):
+        assert child["proba"] == fit["proba"], method
+        assert child["n_threads"] == 2 and child["warnings"] == [], method
