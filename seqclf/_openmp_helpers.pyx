@@ -88,10 +88,11 @@ _fork_warned = False
 _LIBGOMP = bool(SEQCLF_LIBGOMP)
 
 _FORK_MESSAGE = (
-    "This process was forked from a thread that had run seqclf on {n} OpenMP "
-    "threads; GNU OpenMP (libgomp) cannot start threads again in such a "
-    "child (a parallel region would hang), so seqclf runs on 1 thread in this "
-    "thread of the child. For several threads in child processes, start them "
+    "This process was forked from a thread that had run seqclf on several "
+    "OpenMP threads; GNU OpenMP (libgomp) cannot start threads again in such "
+    "a child (a parallel region would hang), so seqclf runs on 1 thread "
+    "instead of {n} in this thread of the child. For several threads in "
+    "child processes, start them "
     "with multiprocessing's 'spawn' or 'forkserver' method or joblib's "
     "default 'loky' backend instead of 'fork', or set OMP_NUM_THREADS=1 in "
     "the parent."
