@@ -20,12 +20,11 @@ from sklearn.utils.validation import (
     _check_feature_names, _check_sample_weight, check_array,
     check_consistent_length, check_is_fitted, column_or_1d, validate_data,
 )
-from threadpoolctl import ThreadpoolController
 
 from . import _sequences
 from ._cells import N_GATES, param_shapes
 from ._network import RecurrentNetwork
-from ._openmp_helpers import effective_n_threads
+from ._openmp_helpers import effective_n_threads, single_threaded_blas
 from ._optim import make_optimizer
 
 _CELLS = tuple(N_GATES)
@@ -35,19 +34,6 @@ _KERAS_NAMES = {"rnn": ("simple_rnn", "SimpleRNN"), "gru": ("gru", "GRU"),
 # Rows per forward pass when predicting, bounded so that the hidden
 # sequences of one pass stay within about 64 MB.
 _PREDICT_ELEMENTS = 1 << 23
-
-_controller = None
-
-
-def _single_threaded_blas():
-    """Context limiting BLAS to one thread (the kernels thread themselves)."""
-    global _controller
-    if _controller is None:
-        # Only the BLAS libraries: limit() reads the state of every library
-        # it holds, which costs as much as predicting a short sequence.
-        _controller = ThreadpoolController().select(user_api="blas")
-    return _controller.limit(limits=1)
-
 
 # The largest dimension a BLAS call takes (a C int).
 _BLAS_INT_MAX = 2**31 - 1
@@ -823,13 +809,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         finally:
             vars(self).pop("_interrupted", None)
 
+    # From the start: the orthogonal initialisation's QR would otherwise
+    # wake BLAS threads that spin beside the kernels' own threads.
+    @single_threaded_blas()
     def _fit(self, X, y, sample_weight, incremental):
-        # From the start: the orthogonal initialisation's QR would otherwise
-        # wake BLAS threads that spin beside the kernels' own threads.
-        with _single_threaded_blas():
-            return self._fit_limited(X, y, sample_weight, incremental)
-
-    def _fit_limited(self, X, y, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
         for name in _INTEGER_PARAMS:
@@ -1282,7 +1265,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X3, lengths = self._validate_X(X, reset=False)
         n_threads = effective_n_threads()
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return self._forward_proba(X3, lengths, n_threads)
 
     def predict_log_proba(self, X):

@@ -1,10 +1,10 @@
 """Run the Cython kernels with the calling convention of seqclf.reference."""
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from seqclf import _kernels
 from seqclf._cells import cache_shapes, param_shapes
+from seqclf._openmp_helpers import single_threaded_blas
 
 
 def _empty(shapes, dtype):
@@ -29,7 +29,7 @@ def run_kernels(cell, X, lengths, params, *, mask=None, reverse=False,
     p = params
     kw = dict(mask=mask, reverse=reverse, n_threads=n_threads)
     rkw = dict(kw, activation=activation) if cell == "rnn" else kw
-    with threadpool_limits(1, user_api="blas"):
+    with single_threaded_blas():
         if cell == "rnn":
             _kernels.rnn_forward(X, lengths, p["W"], p["U"], p["b"], h_last,
                                  cache["h_seq"], cache["h_prev"], **rkw)
@@ -75,7 +75,7 @@ def run_inference(cell, X, lengths, params, *, reverse=False,
     h_seq = np.full((N, T, H), np.nan, dtype=X.dtype) if with_seq else None
     p = params
     kw = dict(reverse=reverse, n_threads=n_threads)
-    with threadpool_limits(1, user_api="blas"):
+    with single_threaded_blas():
         if cell == "rnn":
             _kernels.rnn_forward_inference(X, lengths, p["W"], p["U"], p["b"],
                                            h_last, h_seq, activation=activation,
