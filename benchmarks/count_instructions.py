@@ -30,7 +30,8 @@ Configurations: ``lstm128``, ``gru128`` and ``rnn31`` (tanh RNN, 31 units)
 on MNIST-shaped batches of 128 (28 steps x 28 features), and ``gru64_t1024``
 (GRU of 64 units, 1,024 steps x 8 features, batch 64).
 
-``--json PATH`` writes the counts; ``--compare BEFORE.json`` prints the
+``--keep-dumps DIR`` keeps callgrind's dump files (one per phase) for
+``callgrind_annotate``. ``--json PATH`` writes the counts; ``--compare BEFORE.json`` prints the
 ratios of this run's counts to those of an earlier one. ``--runs 2`` counts
 twice and prints the largest difference between the runs (the counts repeat
 to well within 0.1%).
@@ -180,8 +181,11 @@ def parse_dumps(folder):
     return counts
 
 
-def count_once(names, timeout):
-    """One callgrind run over ``names``: ``{(config, phase): instructions}``."""
+def count_once(names, timeout, keep=None):
+    """One callgrind run over ``names``: ``{(config, phase): instructions}``.
+
+    With ``keep`` (a folder), callgrind's dump files are copied there.
+    """
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt install valgrind)")
     with tempfile.TemporaryDirectory(prefix="seqclf-cg-") as tmp:
@@ -198,6 +202,10 @@ def count_once(names, timeout):
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
             raise SystemExit(f"the counted process failed (exit {proc.returncode}):\n{tail}")
         counts = parse_dumps(tmp)
+        if keep is not None:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for path in Path(tmp).glob("callgrind.out.*"):
+                shutil.copy(path, keep)
     missing = [(n, p) for n in names for p in PHASES if (n, p) not in counts]
     if missing:
         raise SystemExit(f"no callgrind dump for {missing}")
@@ -217,7 +225,10 @@ def main(argv=None):
                         help="write the counts to PATH")
     parser.add_argument("--compare", metavar="BEFORE", default=None,
                         help="a JSON file of an earlier run: print this run / that run")
-    parser.add_argument("--timeout", type=float, default=1800,
+    parser.add_argument("--keep-dumps", metavar="DIR", default=None,
+                        help="keep callgrind's dump files in DIR/run<i> (for "
+                             "callgrind_annotate: where the instructions go)")
+    parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds before the counted process is abandoned")
     parser.add_argument("--child", metavar="HELPER", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -239,7 +250,8 @@ def main(argv=None):
     runs, seconds = [], []
     for i in range(max(1, args.runs)):
         tic = time.perf_counter()
-        runs.append(count_once(args.configs, args.timeout))
+        keep = None if args.keep_dumps is None else Path(args.keep_dumps) / f"run{i + 1}"
+        runs.append(count_once(args.configs, args.timeout, keep))
         seconds.append(time.perf_counter() - tic)
         print(f"  run {i + 1}: {seconds[-1]:.0f} s", file=sys.stderr, flush=True)
     counts = runs[0]
