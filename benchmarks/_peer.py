@@ -140,18 +140,6 @@ def machine_info():
                     break
     except OSError:
         pass
-    import numpy as np
-    from threadpoolctl import threadpool_info
-
-    info["numpy"] = np.__version__
-    info["numpy_blas"] = [
-        # The core is the kernel set OpenBLAS picked for this CPU (e.g. Haswell,
-        # SkylakeX, Zen): it says which GEMM code ran.
-        f"{p['internal_api']} {p.get('version')} ({p.get('threading_layer')}"
-        + (f", core {p['architecture']})" if p.get("architecture") else ")")
-        for p in threadpool_info()
-        if p["user_api"] == "blas"
-    ]
     try:
         seqclf, _ = import_seqclf()
         info["seqclf"] = getattr(seqclf, "__version__", "?")
@@ -164,6 +152,21 @@ def machine_info():
             info["seqclf_openmp"] = None
     except ImportError as exc:
         info["seqclf_error"] = f"{type(exc).__name__}: {exc}"
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    info["numpy"] = np.__version__
+    # After importing seqclf: its kernels call the BLAS that SciPy loads,
+    # which need not be NumPy's.
+    info["numpy_blas"] = [
+        # The core is the kernel set OpenBLAS picked for this CPU (e.g. Haswell,
+        # SkylakeX, Zen): it says which GEMM code ran.
+        f"{p['internal_api']} {p.get('version')} ({p.get('threading_layer')}"
+        + (f", core {p['architecture']}" if p.get("architecture") else "")
+        + f", {os.path.basename(p.get('filepath', '?'))})"
+        for p in threadpool_info()
+        if p["user_api"] == "blas"
+    ]
     if importlib.util.find_spec("torch") is not None:
         try:
             import torch
