@@ -41,6 +41,11 @@ MXCSR (it warns when code sets them and computes with subnormals as they
 are): the counts are of the instructions executed, not of the time the CPU
 spends on subnormal operands, which ``compare_torch_long.py`` measures.
 
+Under callgrind the code runs tens of times slower than natively, and the
+start-up (uninstrumented) several times slower: a run takes minutes, most
+of it the GRU at 1,024 steps, and far longer on a loaded machine;
+``--configs`` picks a subset.
+
 seqclf is imported as ``_peer.import_seqclf`` does (installed package, else
 this checkout); ``PYTHONPATH`` chooses another build.
 """
