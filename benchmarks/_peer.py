@@ -68,7 +68,7 @@ def time_per_call(step, repeat, min_time, warmup_time, min_warmup_calls=2):
     """Seconds per call of ``step`` for each sample, calls per sample, and load.
 
     ``step`` is called until ``warmup_time`` has passed (at least
-    ``min_warmup_calls`` times), then
+    ``min_warmup_calls`` times; no call at all when both are zero), then
     ``repeat`` samples are taken, each timing enough calls to last at least
     ``min_time`` seconds. The load is the CPU time (in cores) that the rest of
     the machine used while the samples were taken: the machine's busy time
@@ -79,8 +79,11 @@ def time_per_call(step, repeat, min_time, warmup_time, min_warmup_calls=2):
     while n_calls < min_warmup_calls or time.perf_counter() - start < warmup_time:
         step()
         n_calls += 1
-    per_call = (time.perf_counter() - start) / n_calls
-    number = max(1, math.ceil(min_time / per_call))
+    if n_calls:
+        per_call = (time.perf_counter() - start) / n_calls
+        number = max(1, math.ceil(min_time / per_call))
+    else:   # no warm-up asked for: one call per sample
+        number = 1
 
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -137,15 +140,6 @@ def machine_info():
                     break
     except OSError:
         pass
-    import numpy as np
-    from threadpoolctl import threadpool_info
-
-    info["numpy"] = np.__version__
-    info["numpy_blas"] = [
-        f"{p['internal_api']} {p.get('version')} ({p.get('threading_layer')})"
-        for p in threadpool_info()
-        if p["user_api"] == "blas"
-    ]
     try:
         seqclf, _ = import_seqclf()
         info["seqclf"] = getattr(seqclf, "__version__", "?")
@@ -158,6 +152,21 @@ def machine_info():
             info["seqclf_openmp"] = None
     except ImportError as exc:
         info["seqclf_error"] = f"{type(exc).__name__}: {exc}"
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    info["numpy"] = np.__version__
+    # After importing seqclf: its kernels call the BLAS that SciPy loads,
+    # which need not be NumPy's.
+    info["numpy_blas"] = [
+        # The core is the kernel set OpenBLAS picked for this CPU (e.g. Haswell,
+        # SkylakeX, Zen): it says which GEMM code ran.
+        f"{p['internal_api']} {p.get('version')} ({p.get('threading_layer')}"
+        + (f", core {p['architecture']}" if p.get("architecture") else "")
+        + f", {os.path.basename(p.get('filepath', '?'))})"
+        for p in threadpool_info()
+        if p["user_api"] == "blas"
+    ]
     if importlib.util.find_spec("torch") is not None:
         try:
             import torch
