@@ -187,6 +187,13 @@ def report(result):
 # ---------------------------------------------------------------------------
 
 
+def write_json(path, out, what="results"):
+    """Write a run's results to ``path`` and say so."""
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+    print(f"{what} written to {path}")
+
+
 def median(values):
     values = sorted(values)
     mid = len(values) // 2

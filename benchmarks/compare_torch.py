@@ -65,7 +65,6 @@ checkout (after ``python setup.py build_ext --inplace``). Without PyTorch
 
 import argparse
 import gc
-import json
 import math
 import sys
 import time
@@ -507,9 +506,7 @@ def main(argv=None):
                "rows": rows, "memory": memory,
                "raw": [{"config": k[0], "threads": k[1], "what": k[2], "library": k[3],
                         "result": v} for k, v in raw.items()]}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-        print(f"results written to {args.json}")
+        _peer.write_json(args.json, out)
     return 0
 
 

@@ -64,7 +64,6 @@ without built kernels only PyTorch.
 """
 
 import argparse
-import json
 import math
 import sys
 
@@ -343,9 +342,7 @@ def main(argv=None):
             "matmul": {str(n): m for n, m in matmul.items()},
             "results": rows,
         }
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-        print(f"results written to {args.json}")
+        _peer.write_json(args.json, out)
     return 0
 
 

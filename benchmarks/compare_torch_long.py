@@ -57,7 +57,6 @@ Without PyTorch (``pip install torch==2.13.0``) only seqclf is measured.
 """
 
 import argparse
-import json
 import sys
 import warnings
 
@@ -387,9 +386,7 @@ def main(argv=None):
                "raw": [{"cell": k[0], "mode": k[1], "n_steps": k[2], "threads": k[3],
                         "library": k[4], "input": k[5], "flush_denormal": k[6],
                         "result": v} for k, v in raw.items()]}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-        print(f"results written to {args.json}")
+        _peer.write_json(args.json, out)
     return 0
 
 

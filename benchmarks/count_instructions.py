@@ -301,9 +301,7 @@ def main(argv=None):
                "counts": {n: {p: counts[n, p] for p in PHASES} for n in args.configs},
                "runs": [{n: {p: r[n, p] for p in PHASES} for n in args.configs}
                         for r in runs]}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-        print(f"counts written to {args.json}")
+        _peer.write_json(args.json, out, "counts")
     return 0
 
 

@@ -7,6 +7,9 @@ A recurrent layer with ``n_features`` inputs and ``n_hidden`` units has
 
 N_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
+# The largest dimension a BLAS call takes (its interface uses C int).
+BLAS_INT_MAX = 2**31 - 1
+
 
 def check_cell(cell):
     """Return ``cell`` if it names a supported cell, else raise ValueError."""

@@ -38,19 +38,6 @@ F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
 G. Determinism. Results are bit-identical for any thread count: a chunk's
    arithmetic does not depend on which thread runs it, and there is no
    floating-point reduction across threads.
-I. Subnormals. Every thread runs its share of a call with flush-to-zero and
-   denormals-are-zero set (MXCSR on x86-64, FPCR.FZ on aarch64; _fpenv.h),
-   BLAS calls included, and restores its previous modes before the call
-   returns. Gradients decaying through long sequences would otherwise
-   become subnormal, which CPUs process in microcode (a 1,000-step backward
-   pass ran >10x slower). So a result or input below the smallest normal
-   number (1.2e-38 in float32, 2.2e-308 in float64) counts as zero, where
-   the NumPy reference keeps it.
-J. Sizes. No C int holds a size, offset or loop bound: they are Py_ssize_t.
-   BLAS takes int dimensions, so the entry points check that every
-   dimension passed to it (chunk rows x steps, gate columns, F + H) fits,
-   and that the scratch memory's size is representable, before any work,
-   naming the sizes asked for.
 H. Scaling. Parallelism is bounded by N / CHUNK_SIZE: a batch of 128 feeds
    8 threads and a batch of 32 only 2, so on 16 cores one would either cut
    chunks smaller (smaller, less efficient GEMMs per step) or split each
@@ -58,6 +45,19 @@ H. Scaling. Parallelism is bounded by N / CHUNK_SIZE: a batch of 128 feeds
    synchronisation); both keep the fixed-chunk determinism as long as the
    partition does not depend on the thread count. The final sum of the
    per-chunk weight gradients is already parallel over their elements.
+I. Subnormals. Every thread runs its share of a call with flush-to-zero and
+   denormals-are-zero set (MXCSR on x86-64, FPCR.FZ on aarch64; _fpenv.h),
+   BLAS calls included, and restores its previous modes before the call
+   returns. Gradients decaying through long sequences would otherwise
+   become subnormal, which many CPUs (Intel's among them) process in slow
+   microcode. So a result or input below the smallest normal number
+   (1.2e-38 in float32, 2.2e-308 in float64) counts as zero, where the
+   NumPy reference keeps it.
+J. Sizes. No C int holds a size, offset or loop bound: they are Py_ssize_t.
+   BLAS takes int dimensions, so the entry points check that every
+   dimension passed to it (chunk rows x steps, gate columns, F + H) fits,
+   and that the scratch memory's size is representable, before any work,
+   naming the sizes asked for (_check_scratch).
 """
 
 from cython cimport floating
@@ -69,6 +69,8 @@ import numbers
 import sys
 
 import numpy as np
+
+from ._cells import BLAS_INT_MAX
 
 from ._activations cimport (
     gru_backward_row, gru_forward_row, lstm_backward_row, lstm_forward_row,
@@ -564,7 +566,6 @@ def _scratch_message(what, N, T, F, H, n_bytes):
 
 
 # Checks of the size arithmetic, in Python integers (which cannot overflow).
-_INT_MAX = 2**31 - 1
 _SSIZE_MAX = sys.maxsize
 
 
@@ -583,22 +584,22 @@ def _check_scratch(cell, training, backward, N, T, F, H, n_threads, itemsize):
         "n_features + n_hidden": F + H,
     }
     for name, value in blas_dims.items():
-        if value > _INT_MAX:
+        if value > BLAS_INT_MAX:
             raise ValueError(
                 f"{N} sequences of {T} steps with {F} features and {H} units "
                 f"are too large for BLAS: {name} = {value} exceeds the largest "
-                f"int ({_INT_MAX})."
+                f"int ({BLAS_INT_MAX})."
             )
+    n_chunks = -(-N // CHUNK_SIZE)
     if backward:
         work = CM * T * G + CM * G + 3 * CM * H + 2 * H + CM * T * (F + H)
         if cell == GRU:
             work += CM * T * H
-        n_chunks = -(-N // CHUNK_SIZE)
-        extra = n_chunks * (F * G + H * G + 2 * G)
+        extra = n_chunks * (F * G + H * G + 2 * G)    # the gradient slots
     else:
         work = CM * G + 3 * CM * H + H + (0 if training else CM * T * G)
         extra = 0
-    n_workers = max(1, min(n_threads, -(-N // CHUNK_SIZE)))
+    n_workers = max(1, min(n_threads, n_chunks))
     total = (n_workers * work + extra) * itemsize
     if total > _SSIZE_MAX:
         raise MemoryError(

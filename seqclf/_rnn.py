@@ -22,7 +22,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _sequences
-from ._cells import N_GATES, param_shapes
+from ._cells import BLAS_INT_MAX, N_GATES, n_params
 from ._network import RecurrentNetwork
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
 from ._optim import make_optimizer
@@ -34,9 +34,6 @@ _KERAS_NAMES = {"rnn": ("simple_rnn", "SimpleRNN"), "gru": ("gru", "GRU"),
 # Rows per forward pass when predicting, bounded so that the hidden
 # sequences of one pass stay within about 64 MB.
 _PREDICT_ELEMENTS = 1 << 23
-
-# The largest dimension a BLAS call takes (a C int).
-_BLAS_INT_MAX = 2**31 - 1
 
 # Integer parameters for which a bool (an int to Python) is a mistake.
 _INTEGER_PARAMS = ("n_steps", "embedding_dim", "vocab_size", "batch_size",
@@ -946,21 +943,17 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         total = 0 if n_rows is None else n_rows * n_in
         for l, (cell, H) in enumerate(zip(cells, sizes)):
             G = N_GATES[cell] * H
-            if G > _BLAS_INT_MAX or n_in + H > _BLAS_INT_MAX:
+            if G > BLAS_INT_MAX or n_in + H > BLAS_INT_MAX:
                 what = ("embedding_dim" if l == 0 and n_rows is not None
-                        and n_in + H > _BLAS_INT_MAX and G <= _BLAS_INT_MAX
+                        and n_in + H > BLAS_INT_MAX and G <= BLAS_INT_MAX
                         else "hidden_layer_sizes")
                 raise ValueError(
                     f"{what} too large: layer {l} ({cell!r}, {H:,} units, "
                     f"{n_in:,} inputs) has {G:,} gate columns and {n_in + H:,} "
                     f"input + recurrent rows; BLAS takes at most "
-                    f"{_BLAS_INT_MAX:,} ({self._size_summary(sizes, n_rows)})."
+                    f"{BLAS_INT_MAX:,} ({self._size_summary(sizes, n_rows)})."
                 )
-            for shape in param_shapes(cell, n_in, H).values():
-                size = 1
-                for d in shape:
-                    size *= d
-                total += D * size
+            total += D * n_params(cell, n_in, H)
             n_in = D * H
         K = len(self.classes_)
         total += n_in * K + K

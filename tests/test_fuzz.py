@@ -18,7 +18,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, note
+from hypothesis import given, note
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
