@@ -58,16 +58,20 @@ def _backward(int n_threads, const Py_ssize_t[::1] positions,
     cdef floating* g
     cdef const floating* src
     cdef unsigned long long fp
+    # One block of rows per thread, so that the flush-to-zero modes of the
+    # recurrent kernels (_fpenv.h) are set once per thread, not per row.
+    cdef Py_ssize_t n_blocks = min(<Py_ssize_t> n_threads, K)
+    cdef Py_ssize_t blk
     with nogil:
-        for k in prange(K, num_threads=n_threads, schedule="static"):
-            # Flush-to-zero as in the recurrent kernels (_fpenv.h).
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
             fp = fpenv_enter()
-            g = &grad[k, 0]
-            memcpy(g, &dX[positions[bounds[k]], 0], D * sizeof(floating))
-            for j in range(bounds[k] + 1, bounds[k + 1]):
-                src = &dX[positions[j], 0]
-                for d in range(D):
-                    g[d] = g[d] + src[d]
+            for k in range(blk * K // n_blocks, (blk + 1) * K // n_blocks):
+                g = &grad[k, 0]
+                memcpy(g, &dX[positions[bounds[k]], 0], D * sizeof(floating))
+                for j in range(bounds[k] + 1, bounds[k + 1]):
+                    src = &dX[positions[j], 0]
+                    for d in range(D):
+                        g[d] = g[d] + src[d]
             fpenv_leave(fp)
 
 
