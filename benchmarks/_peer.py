@@ -36,10 +36,11 @@ MATMUL_SIZE = 2048
 
 
 def import_seqclf():
-    """Import seqclf and its kernels: installed package first, then the checkout."""
+    """Import seqclf and its compiled layers: installed package first, then
+    the checkout."""
     try:
         import seqclf
-        from seqclf import _kernels
+        from seqclf import _layers
     except ImportError:
         if not (REPO_ROOT / "seqclf" / "__init__.py").is_file():
             raise
@@ -47,8 +48,18 @@ def import_seqclf():
             del sys.modules[name]
         sys.path.insert(0, str(REPO_ROOT))
         import seqclf
-        from seqclf import _kernels
-    return seqclf, _kernels
+        from seqclf import _layers
+    return seqclf, _layers
+
+
+def cell_registry():
+    """The checkout's ``seqclf._cells`` (the cell registry), loaded from its
+    file so that the driver needs neither an installed nor a built seqclf."""
+    spec = importlib.util.spec_from_file_location(
+        "_seqclf_cells", REPO_ROOT / "seqclf" / "_cells.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def machine_busy_seconds():

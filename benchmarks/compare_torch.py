@@ -76,7 +76,7 @@ from _peer import fmt, median
 N_STEPS = 28
 N_FEATURES = 28
 N_CLASSES = 10
-N_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+N_GATES = _peer.cell_registry().N_GATES
 PREDICT_BATCH = 1024
 
 # name: (cell, hidden sizes, batch size, training speed-up wanted over PyTorch)

@@ -70,8 +70,8 @@ import sys
 import _peer
 from _peer import MATMUL_SIZE, fmt, median
 
-CELLS = ("rnn", "gru", "lstm")
-N_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+CELLS = tuple(_peer.cell_registry().CELLS)
+N_GATES = _peer.cell_registry().N_GATES
 N_STEPS = 28
 N_FEATURES = 28
 
@@ -88,7 +88,7 @@ def _seqclf_step(cell, n_hidden, n_threads, batch, seed):
     import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    seqclf, kernels = _peer.import_seqclf()
+    seqclf, layers = _peer.import_seqclf()
     from seqclf._cells import cache_shapes, param_shapes
 
     # Kept for the lifetime of the worker.
@@ -101,32 +101,21 @@ def _seqclf_step(cell, n_hidden, n_threads, batch, seed):
     bound = 1.0 / math.sqrt(n_hidden)
     shapes = param_shapes(cell, N_FEATURES, n_hidden)
     params = {k: rng.uniform(-bound, bound, s).astype(dtype) for k, s in shapes.items()}
-    grads = {"d" + k: np.zeros(s, dtype=dtype) for k, s in shapes.items()}
-    cache = {
+    # Every output preallocated, as the network does batch after batch.
+    forward_out = {
         k: np.zeros(s, dtype=dtype)
         for k, s in cache_shapes(cell, batch, N_STEPS, n_hidden).items()
     }
-    h_last = np.zeros((batch, n_hidden), dtype=dtype)
+    forward_out["h_last"] = np.zeros((batch, n_hidden), dtype=dtype)
+    backward_out = {"d" + k: np.zeros(s, dtype=dtype) for k, s in shapes.items()}
     dh_last = rng.standard_normal((batch, n_hidden)).astype(dtype)
 
-    forward = getattr(kernels, f"{cell}_forward")
-    backward = getattr(kernels, f"{cell}_backward")
-    forward_args = (X, lengths, *params.values(), h_last, *cache.values())
-    backward_args = (
-        X,
-        lengths,
-        params["W"],
-        params["U"],
-        *cache.values(),
-        dh_last,
-        None,  # dh_seq
-        *grads.values(),
-        None,  # dX: not needed for a first layer
-    )
-
     def step():
-        forward(*forward_args, n_threads=n_threads)
-        backward(*backward_args, n_threads=n_threads)
+        _, _, cache = layers.forward(cell, X, lengths, params, out=forward_out,
+                                     n_threads=n_threads)
+        # No dX: not needed for a first layer.
+        layers.backward(cell, X, lengths, params, cache, dh_last, None,
+                        compute_dX=False, out=backward_out, n_threads=n_threads)
 
     info = {
         "seqclf_file": seqclf.__file__,

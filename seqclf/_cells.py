@@ -1,11 +1,66 @@
-"""Shapes shared by the kernels, the reference and the driver.
+"""The registry of recurrent cells: the one place that lists them.
+
+Every other module (the reference, the kernels' Python layer, the network,
+the estimator, the benchmarks) reads what a cell is from :data:`CELLS`: its
+gates, its biases, the arrays its training forward pass keeps for BPTT, the
+activations it accepts and its Keras names.
 
 A recurrent layer with ``n_features`` inputs and ``n_hidden`` units has
 ``n_gates * n_hidden`` pre-activation columns: 1 for the tanh (Elman) RNN,
 3 for the GRU (gates r, z, n) and 4 for the LSTM (gates i, f, g, o).
 """
 
-N_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What the Python layers need to know of one cell.
+
+    Attributes
+    ----------
+    name : str
+        The name users pass (``cell="gru"``).
+    gates : tuple of str
+        The gate blocks of ``W`` and ``U``, in column order.
+    biases : tuple of str
+        The bias vectors, each of ``n_gates * n_hidden`` entries.
+    caches : tuple of str
+        The arrays the training forward pass writes for the backward pass,
+        besides ``h_seq`` and ``h_prev`` (which every cell keeps).
+    activations : tuple of str
+        The accepted ``activation`` values, the default first.
+    keras_name, keras_class : str
+        Names of the equivalent Keras layer, for ``summary()``.
+    """
+
+    name: str
+    gates: tuple
+    biases: tuple
+    caches: tuple
+    activations: tuple
+    keras_name: str
+    keras_class: str
+
+    @property
+    def n_gates(self):
+        return len(self.gates)
+
+
+CELLS = {c.name: c for c in (
+    Cell("rnn", gates=("h",), biases=("b",), caches=(),
+         activations=("tanh", "relu"), keras_name="simple_rnn",
+         keras_class="SimpleRNN"),
+    # The GRU keeps two biases: its reset gate multiplies h U_n + b_hn only.
+    Cell("gru", gates=("r", "z", "n"), biases=("b_ih", "b_hh"),
+         caches=("gates", "hn"), activations=("tanh",), keras_name="gru",
+         keras_class="GRU"),
+    Cell("lstm", gates=("i", "f", "g", "o"), biases=("b",),
+         caches=("gates", "c_seq"), activations=("tanh",), keras_name="lstm",
+         keras_class="LSTM"),
+)}
+
+N_GATES = {name: c.n_gates for name, c in CELLS.items()}
 
 # The largest dimension a BLAS call takes (its interface uses C int).
 BLAS_INT_MAX = 2**31 - 1
@@ -13,11 +68,27 @@ BLAS_INT_MAX = 2**31 - 1
 
 def check_cell(cell):
     """Return ``cell`` if it names a supported cell, else raise ValueError."""
-    if cell not in N_GATES:
+    if not isinstance(cell, str) or cell not in CELLS:
         raise ValueError(
-            f"cell must be one of {sorted(N_GATES)}, got {cell!r}."
+            f"cell must be one of {sorted(CELLS)}, got {cell!r}."
         )
     return cell
+
+
+def check_activation(cell, activation):
+    """Return ``activation`` if ``cell`` accepts it, else raise ValueError."""
+    accepted = CELLS[check_cell(cell)].activations
+    if isinstance(activation, str) and activation in accepted:
+        return activation
+    others = [c for c, spec in CELLS.items() if activation in spec.activations]
+    if others:
+        where = " or ".join(f"cell={c!r}" for c in others)
+        raise ValueError(
+            f"activation={activation!r} is only supported for {where}; the "
+            f"{cell} cell has fixed sigmoid/tanh nonlinearities."
+        )
+    known = list(dict.fromkeys(a for spec in CELLS.values() for a in spec.activations))
+    raise ValueError(f"activation must be one of {known}, got {activation!r}.")
 
 
 def param_shapes(cell, n_features, n_hidden):
@@ -28,12 +99,10 @@ def param_shapes(cell, n_features, n_hidden):
     biases summed); the GRU keeps two, ``b_ih`` and ``b_hh``, because its
     reset gate multiplies ``h U_n + b_hn`` only.
     """
-    G = N_GATES[check_cell(cell)] * n_hidden
+    G = CELLS[check_cell(cell)].n_gates * n_hidden
     shapes = {"W": (n_features, G), "U": (n_hidden, G)}
-    if cell == "gru":
-        shapes.update(b_ih=(G,), b_hh=(G,))
-    else:
-        shapes["b"] = (G,)
+    for name in CELLS[cell].biases:
+        shapes[name] = (G,)
     return shapes
 
 
@@ -57,11 +126,10 @@ def cache_shapes(cell, n_samples, n_steps, n_hidden):
     b_hn``; the LSTM keeps its gates ``(i, f, g, o)`` and the cell states
     ``c_seq``.
     """
-    G = N_GATES[check_cell(cell)] * n_hidden
+    spec = CELLS[check_cell(cell)]
     seq = (n_samples, n_steps, n_hidden)
     shapes = {"h_seq": seq, "h_prev": seq}
-    if cell == "gru":
-        shapes.update(gates=(n_samples, n_steps, G), hn=seq)
-    elif cell == "lstm":
-        shapes.update(gates=(n_samples, n_steps, G), c_seq=seq)
+    for name in spec.caches:
+        shapes[name] = ((n_samples, n_steps, spec.n_gates * n_hidden)
+                        if name == "gates" else seq)
     return shapes

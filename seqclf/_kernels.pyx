@@ -58,6 +58,12 @@ J. Sizes. No C int holds a size, offset or loop bound: they are Py_ssize_t.
    dimension passed to it (chunk rows x steps, gate columns, F + H) fits,
    and that the scratch memory's size is representable, before any work,
    naming the sizes asked for (_check_scratch).
+K. Calling convention. This module holds the nogil kernels and two typed
+   entry points, forward and backward, which take a cell code of
+   CELL_CODES and the arrays as typed memoryviews and check nothing but the
+   sizes (J). seqclf._layers is the interface: it takes the arguments of
+   seqclf.reference, checks them (types, shapes, aliasing) and allocates
+   what the caller does not provide.
 """
 
 from cython cimport floating
@@ -65,7 +71,6 @@ from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
-import numbers
 import sys
 
 import numpy as np
@@ -103,7 +108,9 @@ cdef enum:
     GRU = 2
     LSTM = 3
 
-_N_GATES = {RNN_TANH: 1, RNN_RELU: 1, GRU: 3, LSTM: 4}
+# The kernel of each (cell, activation) of the registry (seqclf/_cells.py).
+CELL_CODES = {("rnn", "tanh"): RNN_TANH, ("rnn", "relu"): RNN_RELU,
+              ("gru", "tanh"): GRU, ("lstm", "tanh"): LSTM}
 
 
 # The float32 gate-math level, chosen once (SEQCLF_SIMD: see seqclf/_simd.py).
@@ -427,8 +434,8 @@ cdef void _sum_slots(const floating* slots, Py_ssize_t n_chunks,
 # Batch drivers (fused over float / double)
 # ---------------------------------------------------------------------------
 
-def _forward(
-    int cell, bint reverse, int n_threads, Py_ssize_t work_size,
+def forward(
+    int cell, bint reverse, int n_threads,
     const floating[:, :, ::1] X,
     const Py_ssize_t[::1] lengths,
     const floating[:, ::1] W,
@@ -442,7 +449,12 @@ def _forward(
     floating[:, :, ::1] gates,
     floating[:, :, ::1] aux,
 ):
-    """One forward call; work_size from _check_scratch."""
+    """One forward pass: the typed entry point behind seqclf._layers.forward.
+
+    Shapes, dtypes and aliasing are not checked here but in seqclf._layers;
+    h_prev, gates and aux are None for inference (and gates, aux for the
+    RNN), h_seq may be None for inference, b_hh is None but for the GRU.
+    """
     cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
     cdef Py_ssize_t H = U.shape[0]
     cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
@@ -459,8 +471,11 @@ def _forward(
     cdef floating* gates_p = &gates[0, 0, 0] if gates is not None else NULL
     cdef floating* aux_p = &aux[0, 0, 0] if aux is not None else NULL
 
+    cdef Py_ssize_t work_size
     if N == 0:
         return
+    work_size = _check_scratch(cell, h_prev is not None, False, N, T, F, H,
+                               n_threads, sizeof(floating))
     work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
     if work == NULL:
         raise MemoryError(_scratch_message(
@@ -482,8 +497,8 @@ def _forward(
         free(work)
 
 
-def _backward(
-    int cell, bint reverse, int n_threads, Py_ssize_t work_size,
+def backward(
+    int cell, bint reverse, int n_threads,
     const floating[:, :, ::1] X,
     const Py_ssize_t[::1] lengths,
     const floating[:, ::1] W,
@@ -501,7 +516,11 @@ def _backward(
     floating[::1] db_hh,
     floating[:, :, ::1] dX,
 ):
-    """One backward call; work_size from _check_scratch."""
+    """One BPTT pass: the typed entry point behind seqclf._layers.backward.
+
+    Unchecked like :func:`forward`; dh_last or dh_seq may be None (not
+    both), dX None skips the input gradient, db_hh is None but for the GRU.
+    """
     cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
     cdef Py_ssize_t H = U.shape[0]
     cdef Py_ssize_t G = _n_gates(cell) * H
@@ -522,8 +541,11 @@ def _backward(
     cdef floating* dX_p = &dX[0, 0, 0] if dX is not None else NULL
     cdef floating* db_hh_p = &db_hh[0] if db_hh is not None else NULL
 
+    cdef Py_ssize_t work_size
     if N == 0:
         return
+    work_size = _check_scratch(cell, True, True, N, T, F, H, n_threads,
+                               sizeof(floating))
     work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
     slots = <floating*> malloc(<size_t> (n_chunks * slot_size) * sizeof(floating))
     if work == NULL or slots == NULL:
@@ -576,7 +598,7 @@ def _check_scratch(cell, training, backward, N, T, F, H, n_threads, itemsize):
     in an int, and MemoryError when the scratch memory's size in bytes is not
     representable; both before any work, naming what was asked for.
     """
-    G = _N_GATES[cell] * H
+    G = _n_gates(cell) * H
     CM = min(CHUNK_SIZE, N)
     blas_dims = {
         "sequences per chunk x n_steps": CM * T,
@@ -633,354 +655,6 @@ def _fp_flush_modes_of_threads(int n_threads):
         for i in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             out[i] = <Py_ssize_t> fpenv_get()
     return [int(v) for v in out]
-
-# ---------------------------------------------------------------------------
-# Validation (Python level, before any nogil work)
-# ---------------------------------------------------------------------------
-
-class _Checker:
-    """Checks the arrays of one call and remembers them for aliasing tests."""
-
-    def __init__(self, cell, X, lengths, W, U, n_threads):
-        if not isinstance(X, np.ndarray):
-            raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}.")
-        if X.dtype != np.float32 and X.dtype != np.float64:
-            raise TypeError(f"X must have dtype float32 or float64, got {X.dtype}.")
-        if X.ndim != 3:
-            raise ValueError(
-                "X must be 3-D (n_samples, n_steps, n_features), "
-                f"got shape {X.shape}."
-            )
-        if not X.flags.c_contiguous:
-            raise ValueError("X must be C-contiguous.")
-        self.N, self.T, self.F = X.shape
-        if self.T == 0 or self.F == 0:
-            raise ValueError(f"X must have n_steps >= 1 and n_features >= 1, got shape {X.shape}.")
-        self.dtype = X.dtype
-        self.inputs = [("X", X)]
-        self.outputs = []
-
-        if not isinstance(lengths, np.ndarray):
-            raise TypeError(
-                f"lengths must be a numpy.ndarray, got {type(lengths).__name__}."
-            )
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths must have an integer dtype, got {lengths.dtype}.")
-        if lengths.shape != (self.N,):
-            raise ValueError(
-                f"lengths must have shape ({self.N},), got {lengths.shape}."
-            )
-        if self.N and (lengths.min() < 1 or lengths.max() > self.T):
-            raise ValueError(
-                f"lengths must lie in [1, n_steps={self.T}], got values in "
-                f"[{lengths.min()}, {lengths.max()}]."
-            )
-        self.lengths = np.ascontiguousarray(lengths, dtype=np.intp)
-        self.inputs.append(("lengths", lengths))
-
-        if not isinstance(U, np.ndarray) or U.ndim != 2:
-            raise ValueError(
-                f"U must be a 2-D numpy.ndarray (n_hidden, n_gates * n_hidden), "
-                f"got {getattr(U, 'shape', type(U).__name__)}."
-            )
-        self.H = U.shape[0]
-        self.G = _N_GATES[cell] * self.H
-        if self.H == 0:
-            raise ValueError("U must have n_hidden >= 1 rows.")
-        self.array("U", U, (self.H, self.G))
-        self.array("W", W, (self.F, self.G))
-
-        if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
-                or n_threads < 1):
-            raise ValueError(f"n_threads must be an int >= 1, got {n_threads!r}.")
-        self.n_threads = int(n_threads)
-
-    def array(self, name, a, shape, out=False, optional=False):
-        if a is None:
-            if optional:
-                return None
-            raise TypeError(f"{name} must be a numpy.ndarray, got None.")
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}.")
-        if a.dtype != self.dtype:
-            raise TypeError(f"{name} must have dtype {self.dtype} like X, got {a.dtype}.")
-        if a.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {a.shape}.")
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{name} must be C-contiguous.")
-        if out:
-            if not a.flags.writeable:
-                raise ValueError(f"{name} must be writeable.")
-            for other_name, other in self.inputs + self.outputs:
-                if np.may_share_memory(a, other):
-                    raise ValueError(
-                        f"{name} must not share memory with {other_name}."
-                    )
-            self.outputs.append((name, a))
-        else:
-            self.inputs.append((name, a))
-        return a
-
-    def seq(self, name, a, out=False, optional=False):
-        return self.array(name, a, (self.N, self.T, self.H), out, optional)
-
-    def state(self, name, a, out=False, optional=False):
-        return self.array(name, a, (self.N, self.H), out, optional)
-
-    def check_outputs_against_inputs(self):
-        # Inputs checked after an output was registered.
-        for name, a in self.outputs:
-            for other_name, other in self.inputs:
-                if np.may_share_memory(a, other):
-                    raise ValueError(f"{name} must not share memory with {other_name}.")
-
-
-def _cell_code(cell, activation):
-    if cell == "rnn":
-        if activation == "tanh":
-            return RNN_TANH
-        if activation == "relu":
-            return RNN_RELU
-        raise ValueError(f"activation must be 'tanh' or 'relu', got {activation!r}.")
-    return GRU if cell == "gru" else LSTM
-
-
-def _run_forward(cell, X, lengths, W, U, b, b_hh, h_last, h_seq, caches,
-                 mask, reverse, activation, n_threads):
-    """Validate one forward call; caches is None for inference."""
-    code = _cell_code(cell, activation)
-    chk = _Checker(code, X, lengths, W, U, n_threads)
-    if cell == "gru":
-        chk.array("b_ih", b, (chk.G,))
-        chk.array("b_hh", b_hh, (chk.G,))
-    else:
-        chk.array("b", b, (chk.G,))
-    training = caches is not None
-    if training:
-        chk.state("mask", mask, optional=True)
-    elif mask is not None:
-        raise ValueError("mask (recurrent dropout) applies to training only.")
-    chk.state("h_last", h_last, out=True)
-    chk.seq("h_seq", h_seq, out=True, optional=not training)
-    h_prev = gates = aux = None
-    if training:
-        h_prev = chk.seq("h_prev", caches["h_prev"], out=True)
-        if cell == "gru":
-            gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G), out=True)
-            aux = chk.seq("hn", caches["hn"], out=True)
-        elif cell == "lstm":
-            gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G), out=True)
-            aux = chk.seq("c_seq", caches["c_seq"], out=True)
-    chk.check_outputs_against_inputs()
-    if chk.N == 0:
-        return
-    work_size = _check_scratch(code, training, False, chk.N, chk.T, chk.F,
-                               chk.H, chk.n_threads, X.itemsize)
-    _forward(code, bool(reverse), chk.n_threads, work_size, X, chk.lengths,
-             W, U, b, b_hh, mask, h_last, h_seq, h_prev, gates, aux)
-
-
-def _run_backward(cell, X, lengths, W, U, h_seq, caches, dh_last, dh_seq,
-                  dW, dU, db, db_hh, dX, mask, reverse, activation, n_threads):
-    code = _cell_code(cell, activation)
-    chk = _Checker(code, X, lengths, W, U, n_threads)
-    chk.state("mask", mask, optional=True)
-    chk.seq("h_seq", h_seq)
-    h_prev = chk.seq("h_prev", caches["h_prev"])
-    gates = aux = None
-    if cell == "gru":
-        gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G))
-        aux = chk.seq("hn", caches["hn"])
-    elif cell == "lstm":
-        gates = chk.array("gates", caches["gates"], (chk.N, chk.T, chk.G))
-        aux = chk.seq("c_seq", caches["c_seq"])
-    if dh_last is None and dh_seq is None:
-        raise ValueError("At least one of dh_last and dh_seq must be given.")
-    chk.state("dh_last", dh_last, optional=True)
-    chk.seq("dh_seq", dh_seq, optional=True)
-    chk.array("dW", dW, (chk.F, chk.G), out=True)
-    chk.array("dU", dU, (chk.H, chk.G), out=True)
-    if cell == "gru":
-        chk.array("db_ih", db, (chk.G,), out=True)
-        chk.array("db_hh", db_hh, (chk.G,), out=True)
-    else:
-        chk.array("db", db, (chk.G,), out=True)
-    chk.array("dX", dX, (chk.N, chk.T, chk.F), out=True, optional=True)
-    chk.check_outputs_against_inputs()
-    if chk.N == 0:
-        dW[...] = 0
-        dU[...] = 0
-        db[...] = 0
-        if db_hh is not None:
-            db_hh[...] = 0
-        return
-    work_size = _check_scratch(code, True, True, chk.N, chk.T, chk.F, chk.H,
-                               chk.n_threads, X.itemsize)
-    _backward(code, bool(reverse), chk.n_threads, work_size, X, chk.lengths,
-              W, U, mask, h_seq, h_prev, gates, aux, dh_last, dh_seq, dW, dU,
-              db, db_hh, dX)
-
-
-# ---------------------------------------------------------------------------
-# Public entry points
-# ---------------------------------------------------------------------------
-
-def rnn_forward(X, lengths, W, U, b, h_last, h_seq, h_prev, *, mask=None,
-                reverse=False, activation="tanh", n_threads=1):
-    """Training forward pass of a tanh (or relu) RNN layer.
-
-    ``h_t = act(x_t W + (h_{t-1} * mask) U + b)`` from a zero state.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_steps, n_features)
-        IN. float32 or float64; every other array has X's dtype and is
-        C-contiguous.
-    lengths : ndarray of shape (n_samples,), integer
-        IN. Valid steps per sequence, ``1 <= lengths[n] <= n_steps``.
-    W : ndarray of shape (n_features, n_hidden)
-        IN. Input weights.
-    U : ndarray of shape (n_hidden, n_hidden)
-        IN. Recurrent weights.
-    b : ndarray of shape (n_hidden,)
-        IN. Bias.
-    h_last : ndarray of shape (n_samples, n_hidden)
-        OUT. State after each sequence's last processed step.
-    h_seq : ndarray of shape (n_samples, n_steps, n_hidden)
-        OUT, cache. Output at every step, zero past each sequence's end.
-    h_prev : ndarray of shape (n_samples, n_steps, n_hidden)
-        OUT, cache. State multiplied by ``U`` at every step.
-    mask : ndarray of shape (n_samples, n_hidden), default=None
-        IN. Recurrent dropout mask.
-    reverse : bool, default=False
-        Run each sequence from its last valid step back to step 0.
-    activation : {"tanh", "relu"}, default="tanh"
-    n_threads : int, default=1
-        OpenMP threads (the caller limits BLAS to one thread).
-    """
-    _run_forward("rnn", X, lengths, W, U, b, None, h_last, h_seq,
-                 {"h_prev": h_prev}, mask, reverse, activation, n_threads)
-
-
-def rnn_forward_inference(X, lengths, W, U, b, h_last, h_seq=None, *,
-                          reverse=False, activation="tanh", n_threads=1):
-    """Forward pass of a tanh (or relu) RNN layer keeping no cache.
-
-    Same as :func:`rnn_forward` without ``h_prev`` and recurrent dropout;
-    ``h_seq`` (OUT) is optional.
-    """
-    _run_forward("rnn", X, lengths, W, U, b, None, h_last, h_seq, None,
-                 None, reverse, activation, n_threads)
-
-
-def rnn_backward(X, lengths, W, U, h_seq, h_prev, dh_last, dh_seq, dW, dU,
-                 db, dX, *, mask=None, reverse=False, activation="tanh",
-                 n_threads=1):
-    """Backpropagation through time of a tanh (or relu) RNN layer.
-
-    Parameters
-    ----------
-    X, lengths, W, U, mask, reverse, activation, n_threads
-        IN, as given to :func:`rnn_forward`.
-    h_seq, h_prev : ndarray of shape (n_samples, n_steps, n_hidden)
-        IN. The caches :func:`rnn_forward` wrote.
-    dh_last : ndarray of shape (n_samples, n_hidden) or None
-        IN. Gradient of the loss w.r.t. ``h_last``.
-    dh_seq : ndarray of shape (n_samples, n_steps, n_hidden) or None
-        IN. Gradient w.r.t. ``h_seq`` (ignored past each sequence's end).
-    dW, dU, db : ndarray
-        OUT. Gradients w.r.t. ``W``, ``U`` and ``b``.
-    dX : ndarray of shape (n_samples, n_steps, n_features) or None
-        OUT. Gradient w.r.t. ``X`` (zero past each sequence's end); None
-        skips its computation.
-    """
-    _run_backward("rnn", X, lengths, W, U, h_seq, {"h_prev": h_prev},
-                  dh_last, dh_seq, dW, dU, db, None, dX, mask, reverse,
-                  activation, n_threads)
-
-
-def gru_forward(X, lengths, W, U, b_ih, b_hh, h_last, h_seq, h_prev, gates,
-                hn, *, mask=None, reverse=False, n_threads=1):
-    """Training forward pass of a GRU layer (reset gate after the product).
-
-    Gates r, z, n in column blocks of ``W`` (n_features, 3 * n_hidden),
-    ``U`` (n_hidden, 3 * n_hidden), ``b_ih`` and ``b_hh`` (3 * n_hidden,)::
-
-        r = sigmoid(x W_r + b_ir + hm U_r + b_hr)
-        z = sigmoid(x W_z + b_iz + hm U_z + b_hz)
-        n = tanh(x W_n + b_in + r * (hm U_n + b_hn))
-        h_t = (1 - z) * n + z * h_{t-1}
-
-    with ``hm = h_{t-1} * mask``. Other arguments as in
-    :func:`rnn_forward`; ``gates`` (n_samples, n_steps, 3 * n_hidden) and
-    ``hn`` (n_samples, n_steps, n_hidden) are OUT caches for the backward
-    pass.
-    """
-    _run_forward("gru", X, lengths, W, U, b_ih, b_hh, h_last, h_seq,
-                 {"h_prev": h_prev, "gates": gates, "hn": hn}, mask, reverse,
-                 "tanh", n_threads)
-
-
-def gru_forward_inference(X, lengths, W, U, b_ih, b_hh, h_last, h_seq=None,
-                          *, reverse=False, n_threads=1):
-    """Forward pass of a GRU layer keeping no cache (see :func:`gru_forward`)."""
-    _run_forward("gru", X, lengths, W, U, b_ih, b_hh, h_last, h_seq, None,
-                 None, reverse, "tanh", n_threads)
-
-
-def gru_backward(X, lengths, W, U, h_seq, h_prev, gates, hn, dh_last, dh_seq,
-                 dW, dU, db_ih, db_hh, dX, *, mask=None, reverse=False,
-                 n_threads=1):
-    """Backpropagation through time of a GRU layer.
-
-    The caches are those :func:`gru_forward` wrote; other arguments as in
-    :func:`rnn_backward`, with OUT ``db_ih`` and ``db_hh``.
-    """
-    _run_backward("gru", X, lengths, W, U, h_seq,
-                  {"h_prev": h_prev, "gates": gates, "hn": hn}, dh_last,
-                  dh_seq, dW, dU, db_ih, db_hh, dX, mask, reverse, "tanh",
-                  n_threads)
-
-
-def lstm_forward(X, lengths, W, U, b, h_last, h_seq, h_prev, gates, c_seq, *,
-                 mask=None, reverse=False, n_threads=1):
-    """Training forward pass of an LSTM layer.
-
-    Gates i, f, g, o in column blocks of ``W`` (n_features, 4 * n_hidden),
-    ``U`` (n_hidden, 4 * n_hidden) and ``b`` (4 * n_hidden,)::
-
-        i, f, o = sigmoid(x W_* + hm U_* + b_*);  g = tanh(x W_g + hm U_g + b_g)
-        c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
-
-    with ``hm = h_{t-1} * mask``. Other arguments as in
-    :func:`rnn_forward`; ``gates`` (n_samples, n_steps, 4 * n_hidden) and
-    ``c_seq`` (n_samples, n_steps, n_hidden) are OUT caches.
-    """
-    _run_forward("lstm", X, lengths, W, U, b, None, h_last, h_seq,
-                 {"h_prev": h_prev, "gates": gates, "c_seq": c_seq}, mask,
-                 reverse, "tanh", n_threads)
-
-
-def lstm_forward_inference(X, lengths, W, U, b, h_last, h_seq=None, *,
-                           reverse=False, n_threads=1):
-    """Forward pass of an LSTM layer keeping no cache (see :func:`lstm_forward`)."""
-    _run_forward("lstm", X, lengths, W, U, b, None, h_last, h_seq, None,
-                 None, reverse, "tanh", n_threads)
-
-
-def lstm_backward(X, lengths, W, U, h_seq, h_prev, gates, c_seq, dh_last,
-                  dh_seq, dW, dU, db, dX, *, mask=None, reverse=False,
-                  n_threads=1):
-    """Backpropagation through time of an LSTM layer.
-
-    The caches are those :func:`lstm_forward` wrote; other arguments as in
-    :func:`rnn_backward`.
-    """
-    _run_backward("lstm", X, lengths, W, U, h_seq,
-                  {"h_prev": h_prev, "gates": gates, "c_seq": c_seq}, dh_last,
-                  dh_seq, dW, dU, db, None, dX, mask, reverse, "tanh",
-                  n_threads)
-
 
 def _gate_math(x, name):
     """Apply the kernels' ``"sigmoid"`` or ``"tanh"`` to a 1-D array in place.

@@ -25,7 +25,7 @@ thread count either).
 
 import numpy as np
 
-from . import _embedding, _kernels
+from . import _layers
 from ._cells import cache_shapes, check_cell, param_shapes
 
 
@@ -46,7 +46,12 @@ class _Workspace:
 
 
 class _Unit:
-    """One direction of one recurrent layer: its parameters and its kernels."""
+    """One direction of one recurrent layer: its parameters and gradients.
+
+    ``params`` and ``grads`` are views into the network's flat vectors,
+    keyed as :func:`seqclf._cells.param_shapes`; :mod:`seqclf._layers` runs
+    the unit's kernels.
+    """
 
     def __init__(self, cell, n_in, n_hidden, reverse, activation):
         self.cell = cell
@@ -57,58 +62,25 @@ class _Unit:
         self.params = {}
         self.grads = {}
 
-    def forward(self, X, lengths, h_last, h_seq, cache, mask, n_threads):
-        """Training forward; ``cache`` holds the kernel's cache arrays."""
-        p = self.params
-        kw = dict(mask=mask, reverse=self.reverse, n_threads=n_threads)
-        if self.cell == "rnn":
-            _kernels.rnn_forward(X, lengths, p["W"], p["U"], p["b"], h_last,
-                                 h_seq, cache["h_prev"],
-                                 activation=self.activation, **kw)
-        elif self.cell == "gru":
-            _kernels.gru_forward(X, lengths, p["W"], p["U"], p["b_ih"],
-                                 p["b_hh"], h_last, h_seq, cache["h_prev"],
-                                 cache["gates"], cache["hn"], **kw)
-        else:
-            _kernels.lstm_forward(X, lengths, p["W"], p["U"], p["b"], h_last,
-                                  h_seq, cache["h_prev"], cache["gates"],
-                                  cache["c_seq"], **kw)
+    def forward(self, X, lengths, *, training=True, return_sequences=True,
+                mask=None, out=None, n_threads=1):
+        """``(h_last, h_seq, cache)`` of :func:`seqclf._layers.forward`."""
+        return _layers.forward(
+            self.cell, X, lengths, self.params, mask=mask,
+            reverse=self.reverse, activation=self.activation,
+            training=training, return_sequences=return_sequences, out=out,
+            n_threads=n_threads)
 
-    def forward_inference(self, X, lengths, h_last, h_seq, n_threads):
-        p = self.params
-        kw = dict(reverse=self.reverse, n_threads=n_threads)
-        if self.cell == "rnn":
-            _kernels.rnn_forward_inference(X, lengths, p["W"], p["U"], p["b"],
-                                           h_last, h_seq,
-                                           activation=self.activation, **kw)
-        elif self.cell == "gru":
-            _kernels.gru_forward_inference(X, lengths, p["W"], p["U"],
-                                           p["b_ih"], p["b_hh"], h_last, h_seq,
-                                           **kw)
-        else:
-            _kernels.lstm_forward_inference(X, lengths, p["W"], p["U"],
-                                            p["b"], h_last, h_seq, **kw)
-
-    def backward(self, X, lengths, h_seq, cache, mask, dh_last, dh_seq, dX,
-                 n_threads):
-        """BPTT; writes the parameter gradients into ``self.grads``."""
-        p, g = self.params, self.grads
-        kw = dict(mask=mask, reverse=self.reverse, n_threads=n_threads)
-        if self.cell == "rnn":
-            _kernels.rnn_backward(X, lengths, p["W"], p["U"], h_seq,
-                                  cache["h_prev"], dh_last, dh_seq, g["W"],
-                                  g["U"], g["b"], dX,
-                                  activation=self.activation, **kw)
-        elif self.cell == "gru":
-            _kernels.gru_backward(X, lengths, p["W"], p["U"], h_seq,
-                                  cache["h_prev"], cache["gates"], cache["hn"],
-                                  dh_last, dh_seq, g["W"], g["U"], g["b_ih"],
-                                  g["b_hh"], dX, **kw)
-        else:
-            _kernels.lstm_backward(X, lengths, p["W"], p["U"], h_seq,
-                                   cache["h_prev"], cache["gates"],
-                                   cache["c_seq"], dh_last, dh_seq, g["W"],
-                                   g["U"], g["b"], dX, **kw)
+    def backward(self, X, lengths, cache, dh_last, dh_seq, *, mask=None,
+                 dX=None, n_threads=1):
+        """BPTT into ``self.grads``; writes ``dX`` when it is given."""
+        out = {"d" + k: g for k, g in self.grads.items()}
+        if dX is not None:
+            out["dX"] = dX
+        _layers.backward(
+            self.cell, X, lengths, self.params, cache, dh_last, dh_seq,
+            mask=mask, reverse=self.reverse, activation=self.activation,
+            compute_dX=dX is not None, out=out, n_threads=n_threads)
 
 
 class DenseHead:
@@ -362,9 +334,8 @@ class RecurrentNetwork:
         N, T = X.shape[:2]
         inp = X
         if self.embedding is not None:
-            inp = np.empty((N, T, self.n_features), dtype=self.dtype)
-            _embedding.embedding_forward(X, lengths, self.embedding, inp,
-                                         n_threads=n_threads)
+            inp = _layers.embedding_forward(X, lengths, self.embedding,
+                                            n_threads=n_threads)
         n_layers = len(self.layers)
         for l, layer in enumerate(self.layers):
             H = layer[0].n_hidden
@@ -373,10 +344,11 @@ class RecurrentNetwork:
             out = np.empty((N, D * H), dtype=self.dtype) if last else None
             seq_out = None if last else np.empty((N, T, D * H), dtype=self.dtype)
             for d, unit in enumerate(layer):
-                h_last = np.empty((N, H), dtype=self.dtype)
-                h_seq = None if last else (
-                    seq_out if D == 1 else np.empty((N, T, H), dtype=self.dtype))
-                unit.forward_inference(inp, lengths, h_last, h_seq, n_threads)
+                # One direction writes the layer's output sequence directly.
+                h_out = {} if last or D == 2 else {"h_seq": seq_out}
+                h_last, h_seq, _ = unit.forward(
+                    inp, lengths, training=False, return_sequences=not last,
+                    out=h_out, n_threads=n_threads)
                 if last:
                     out[:, d * H:(d + 1) * H] = h_last
                 elif D == 2:
@@ -422,22 +394,41 @@ class RecurrentNetwork:
         -------
         loss : float
         """
+        weight_sum = float(X.shape[0] if sample_weight is None
+                           else np.sum(sample_weight, dtype=np.float64))
+        tape, A = self._forward_train(X, lengths, dropout, recurrent_dropout,
+                                      rng, n_threads)
+        Z = self.head.forward(self.head_params, A)
+        loss, dZ = self.loss.loss_gradient(Z, y, sample_weight, weight_sum)
+        dA = self.head.backward(self.head_params, self.head_grads, A,
+                                dZ.astype(self.dtype, copy=False))
+        self._backward_train(tape, X, lengths, dA, n_threads)
+        if alpha > 0:
+            loss += self._add_l2_penalty(alpha / weight_sum)
+        return loss
+
+    def _forward_train(self, X, lengths, dropout, recurrent_dropout, rng,
+                       n_threads):
+        """Training forward through every layer.
+
+        Returns ``(tape, A)``: per layer, what BPTT reads (each direction's
+        input after dropout, the input and recurrent masks, the kernels'
+        caches), and the final states ``A (N, D * H_last)`` the head takes,
+        the forward direction first.
+        """
         N, T = X.shape[:2]
         ws = self._work
-        weight_sum = float(N if sample_weight is None
-                           else np.sum(sample_weight, dtype=np.float64))
-        n_layers = len(self.layers)
-        caches = []
         inp = X
-        embedded = self.embedding is not None
-        if embedded:
-            inp = ws.get("embedded", (N, T, self.n_features))
-            _embedding.embedding_forward(X, lengths, self.embedding, inp,
-                                         n_threads=n_threads)
+        if self.embedding is not None:
+            inp = _layers.embedding_forward(
+                X, lengths, self.embedding,
+                out=ws.get("embedded", (N, T, self.n_features)),
+                n_threads=n_threads)
+        tape = []
+        n_layers = len(self.layers)
         for l, layer in enumerate(self.layers):
             H = layer[0].n_hidden
             D = len(layer)
-            last = l == n_layers - 1
             in_masks = rec_masks = None
             if dropout > 0:
                 in_masks = [_dropout_mask(rng, (N, inp.shape[2]), dropout,
@@ -445,60 +436,60 @@ class RecurrentNetwork:
             if recurrent_dropout > 0:
                 rec_masks = [_dropout_mask(rng, (N, H), recurrent_dropout,
                                            self.dtype) for _ in layer]
-            unit_inputs = []
-            layer_cache = []
+            last = l == n_layers - 1
             seq_out = None if last or D == 1 else ws.get((l, "out"), (N, T, D * H))
+            inputs, caches, h_lasts = [], [], []
             for d, unit in enumerate(layer):
                 x = inp
                 if in_masks is not None:
                     x = ws.get((l, d, "x"), inp.shape)
                     np.multiply(inp, in_masks[d][:, None, :], out=x)
-                cache = {k: ws.get((l, d, k), s) for k, s in
-                         cache_shapes(unit.cell, N, T, H).items()}
-                h_last = ws.get((l, d, "h_last"), (N, H))
-                rec = rec_masks[d] if rec_masks is not None else None
-                unit.forward(x, lengths, h_last, cache["h_seq"], cache, rec,
-                             n_threads)
+                out = {k: ws.get((l, d, k), s) for k, s in
+                       cache_shapes(unit.cell, N, T, H).items()}
+                out["h_last"] = ws.get((l, d, "h_last"), (N, H))
+                h_last, h_seq, cache = unit.forward(
+                    x, lengths, mask=None if rec_masks is None else rec_masks[d],
+                    out=out, n_threads=n_threads)
                 if seq_out is not None:
-                    seq_out[:, :, d * H:(d + 1) * H] = cache["h_seq"]
-                unit_inputs.append(x)
-                layer_cache.append((cache, h_last, rec))
-            caches.append((unit_inputs, in_masks, layer_cache))
+                    seq_out[:, :, d * H:(d + 1) * H] = h_seq
+                inputs.append(x)
+                caches.append(cache)
+                h_lasts.append(h_last)
+            tape.append(_LayerTape(inputs, in_masks, rec_masks, caches))
             if not last:
-                inp = seq_out if D == 2 else layer_cache[0][0]["h_seq"]
-
-        # Head and loss on the final states (forward direction first).
-        last_cache = caches[-1][2]
-        H = self.hidden_sizes[-1]
-        if self.n_directions == 1:
-            A = last_cache[0][1]
+                inp = seq_out if D == 2 else caches[0]["h_seq"]
+        if len(h_lasts) == 1:
+            A = h_lasts[0]
         else:
+            H = self.hidden_sizes[-1]
             A = ws.get("A", (N, 2 * H))
-            for d, (_, h_last, _) in enumerate(last_cache):
+            for d, h_last in enumerate(h_lasts):
                 A[:, d * H:(d + 1) * H] = h_last
-        Z = self.head.forward(self.head_params, A)
-        loss, dZ = self.loss.loss_gradient(Z, y, sample_weight, weight_sum)
-        dZ = dZ.astype(self.dtype, copy=False)
-        dA = self.head.backward(self.head_params, self.head_grads, A, dZ)
+        return tape, A
 
-        # BPTT, top layer first.
+    def _backward_train(self, tape, X, lengths, dA, n_threads):
+        """BPTT from ``dA``, top layer first, into :attr:`grads` (and
+        :attr:`embedding_grad`)."""
+        ws = self._work
+        H = self.hidden_sizes[-1]
         dh_lasts = [np.ascontiguousarray(dA[:, d * H:(d + 1) * H])
                     for d in range(self.n_directions)]
         dh_seqs = [None] * self.n_directions
-        for l in range(n_layers - 1, -1, -1):
-            layer = self.layers[l]
-            unit_inputs, in_masks, layer_cache = caches[l]
-            H = layer[0].n_hidden
+        embedded = self.embedding is not None
+        for l in range(len(self.layers) - 1, -1, -1):
+            rec = tape[l]
             need_dx = l > 0 or embedded
             d_inp = None
-            for d, unit in enumerate(layer):
-                cache, _, rec = layer_cache[d]
-                dX = ws.get((l, d, "dX"), unit_inputs[d].shape) if need_dx else None
-                unit.backward(unit_inputs[d], lengths, cache["h_seq"], cache, rec,
-                              dh_lasts[d], dh_seqs[d], dX, n_threads)
+            for d, unit in enumerate(self.layers[l]):
+                dX = (ws.get((l, d, "dX"), rec.inputs[d].shape) if need_dx
+                      else None)
+                unit.backward(rec.inputs[d], lengths, rec.caches[d],
+                              dh_lasts[d], dh_seqs[d],
+                              mask=None if rec.rec_masks is None else rec.rec_masks[d],
+                              dX=dX, n_threads=n_threads)
                 if need_dx:
-                    if in_masks is not None:
-                        dX *= in_masks[d][:, None, :]
+                    if rec.in_masks is not None:
+                        dX *= rec.in_masks[d][:, None, :]
                     if d_inp is None:
                         d_inp = dX
                     else:
@@ -511,20 +502,19 @@ class RecurrentNetwork:
                 else:
                     dh_seqs = [np.ascontiguousarray(d_inp[:, :, d * Hb:(d + 1) * Hb])
                                for d in range(self.n_directions)]
-
         if embedded:
-            self.embedding_grad = _embedding.embedding_backward(
+            self.embedding_grad = _layers.embedding_backward(
                 X, lengths, d_inp, self.n_tokens, n_threads=n_threads)
 
-        if alpha > 0:
-            scale = alpha / weight_sum
-            penalty = 0.0
-            for sl in self._penalised:
-                w = self.dense_coefs[sl]
-                penalty += float(np.dot(w, w))
-                self.grads[sl] += self.dtype.type(scale) * w
-            loss += 0.5 * scale * penalty
-        return loss
+    def _add_l2_penalty(self, scale):
+        """Add ``scale * w`` to the weights' gradient; return the penalty
+        ``scale / 2 * ||w||^2``."""
+        penalty = 0.0
+        for sl in self._penalised:
+            w = self.dense_coefs[sl]
+            penalty += float(np.dot(w, w))
+            self.grads[sl] += self.dtype.type(scale) * w
+        return 0.5 * scale * penalty
 
     def clip_gradient(self, max_norm):
         """Scale the gradient to a global L2 norm of at most ``max_norm``.
@@ -543,6 +533,18 @@ class RecurrentNetwork:
             if self.embedding_grad is not None:
                 self.embedding_grad[1][...] *= factor
         return norm
+
+
+class _LayerTape:
+    """What the training forward of one layer keeps for its BPTT."""
+
+    __slots__ = ("inputs", "in_masks", "rec_masks", "caches")
+
+    def __init__(self, inputs, in_masks, rec_masks, caches):
+        self.inputs = inputs          # per direction, after input dropout
+        self.in_masks = in_masks      # per direction, or None
+        self.rec_masks = rec_masks    # per direction, or None
+        self.caches = caches          # per direction, from _layers.forward
 
 
 def _dropout_mask(rng, shape, rate, dtype):

@@ -22,14 +22,12 @@ from sklearn.utils.validation import (
 )
 
 from . import _sequences
-from ._cells import BLAS_INT_MAX, N_GATES, n_params
+from ._cells import BLAS_INT_MAX, CELLS, N_GATES, n_params
 from ._network import RecurrentNetwork
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
 from ._optim import make_optimizer
 
-_CELLS = tuple(N_GATES)
-_KERAS_NAMES = {"rnn": ("simple_rnn", "SimpleRNN"), "gru": ("gru", "GRU"),
-                "lstm": ("lstm", "LSTM")}
+_CELLS = tuple(CELLS)
 
 # Rows per forward pass when predicting, bounded so that the hidden
 # sequences of one pass stay within about 64 MB.
@@ -1338,7 +1336,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                          f"(None, {T}, {net.n_features})", net.embedding.size))
         n_layers = len(net.cells)
         for l, (cell, H) in enumerate(zip(net.cells, net.hidden_sizes)):
-            name, kind = _KERAS_NAMES[cell]
+            name, kind = CELLS[cell].keras_name, CELLS[cell].keras_class
             if net.bidirectional:
                 name, kind = "bidirectional", f"Bidirectional({kind})"
             k = seen.get(name, 0)

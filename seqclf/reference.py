@@ -63,11 +63,10 @@ import numbers
 
 import numpy as np
 
-from ._cells import N_GATES, check_cell, param_shapes
+from ._cells import N_GATES, check_activation, check_cell, param_shapes
 
-__all__ = ["forward", "backward", "init_params"]
-
-_ACTIVATIONS = ("tanh", "relu")
+__all__ = ["forward", "backward", "embedding_forward", "embedding_backward",
+           "init_params"]
 
 
 # ---------------------------------------------------------------------------
@@ -81,16 +80,7 @@ def _check_inputs(cell, X, lengths, params, mask, activation):
     Returns ``(X, lengths, params, mask, n_hidden)`` with ``lengths`` as a
     ``np.intp`` array and ``params`` as a dict of arrays.
     """
-    check_cell(cell)
-    if activation not in _ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {list(_ACTIVATIONS)}, got {activation!r}."
-        )
-    if cell != "rnn" and activation != "tanh":
-        raise ValueError(
-            f"activation={activation!r} is only supported for cell='rnn'; the "
-            f"{cell} cell has fixed sigmoid/tanh nonlinearities."
-        )
+    check_activation(cell, activation)
 
     X = np.asarray(X)
     if X.dtype not in (np.float32, np.float64):
@@ -494,17 +484,33 @@ def embedding_forward(ids, lengths, E):
 
 
 def embedding_backward(ids, lengths, dX, n_rows):
-    """Gradient of the embedding matrix, dense: ``(n_rows, D)``.
+    """Gradient of the embedding matrix, as the rows the batch touches.
 
-    Row ``k`` sums ``dX[n, t]`` over the valid positions holding id ``k``
-    (the one-hot matrix's transpose times ``dX``, without forming it).
+    Parameters
+    ----------
+    ids : ndarray of shape (N, T), integer
+    lengths : ndarray of shape (N,)
+    dX : ndarray of shape (N, T, D)
+        Gradient w.r.t. the looked-up vectors; padding is not read.
+    n_rows : int
+        Rows of the embedding matrix.
+
+    Returns
+    -------
+    rows : ndarray of shape (K,), intp
+        The distinct ids at valid positions, increasing.
+    grad : ndarray of shape (K, D)
+        Row ``rows[k]`` of the dense gradient: the sum of ``dX[n, t]`` over
+        the valid positions holding that id (the one-hot matrix's transpose
+        times ``dX``, without forming it). Every other row is zero.
     """
     ids = np.asarray(ids)
     N, T = ids.shape
     valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
-    grad = np.zeros((n_rows, dX.shape[2]), dtype=dX.dtype)
-    np.add.at(grad, ids[valid], dX[valid])
-    return grad
+    dense = np.zeros((n_rows, dX.shape[2]), dtype=dX.dtype)
+    np.add.at(dense, ids[valid], dX[valid])
+    rows = np.unique(ids[valid]).astype(np.intp)
+    return rows, dense[rows]
 
 
 def init_params(

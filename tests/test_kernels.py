@@ -33,8 +33,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from seqclf import _kernels, reference
+from seqclf import _kernels, _layers, reference
+from seqclf._cells import CELLS as REGISTRY
 from seqclf._cells import N_GATES, cache_shapes, param_shapes
+from seqclf._openmp_helpers import single_threaded_blas
 
 from ._fd import central_differences
 from ._helpers import run_inference, run_kernels
@@ -129,40 +131,19 @@ def run_all(cell, X, lengths, params, *, mask=None, reverse=False,
     N, T_, F_ = X.shape
     H_ = params["U"].shape[0]
     dtype = X.dtype
-    out = {k: np.full(s, np.nan, dtype=dtype)
+    fwd = {k: np.full(s, np.nan, dtype=dtype)
            for k, s in cache_shapes(cell, N, T_, H_).items()}
-    out["h_last"] = np.full((N, H_), np.nan, dtype=dtype)
-    for k, s in param_shapes(cell, F_, H_).items():
-        out["d" + k] = np.full(s, np.nan, dtype=dtype)
-    out["dX"] = np.full(X.shape, np.nan, dtype=dtype)
-    p = params
-    kw = dict(mask=mask, reverse=reverse, n_threads=n_threads)
-    with threadpool_limits(1, user_api="blas"):
-        if cell == "rnn":
-            _kernels.rnn_forward(X, lengths, p["W"], p["U"], p["b"],
-                                 out["h_last"], out["h_seq"], out["h_prev"],
-                                 activation=activation, **kw)
-            _kernels.rnn_backward(X, lengths, p["W"], p["U"], out["h_seq"],
-                                  out["h_prev"], dh_last, dh_seq, out["dW"],
-                                  out["dU"], out["db"], out["dX"],
-                                  activation=activation, **kw)
-        elif cell == "gru":
-            _kernels.gru_forward(X, lengths, p["W"], p["U"], p["b_ih"],
-                                 p["b_hh"], out["h_last"], out["h_seq"],
-                                 out["h_prev"], out["gates"], out["hn"], **kw)
-            _kernels.gru_backward(X, lengths, p["W"], p["U"], out["h_seq"],
-                                  out["h_prev"], out["gates"], out["hn"],
-                                  dh_last, dh_seq, out["dW"], out["dU"],
-                                  out["db_ih"], out["db_hh"], out["dX"], **kw)
-        else:
-            _kernels.lstm_forward(X, lengths, p["W"], p["U"], p["b"],
-                                  out["h_last"], out["h_seq"], out["h_prev"],
-                                  out["gates"], out["c_seq"], **kw)
-            _kernels.lstm_backward(X, lengths, p["W"], p["U"], out["h_seq"],
-                                   out["h_prev"], out["gates"], out["c_seq"],
-                                   dh_last, dh_seq, out["dW"], out["dU"],
-                                   out["db"], out["dX"], **kw)
-    return out
+    fwd["h_last"] = np.full((N, H_), np.nan, dtype=dtype)
+    bwd = {"d" + k: np.full(s, np.nan, dtype=dtype)
+           for k, s in param_shapes(cell, F_, H_).items()}
+    bwd["dX"] = np.full(X.shape, np.nan, dtype=dtype)
+    kw = dict(mask=mask, reverse=reverse, activation=activation,
+              n_threads=n_threads)
+    with single_threaded_blas():
+        _, _, cache = _layers.forward(cell, X, lengths, params, out=fwd, **kw)
+        _layers.backward(cell, X, lengths, params, cache, dh_last, dh_seq,
+                         out=bwd, **kw)
+    return {**fwd, **bwd}
 
 
 def assert_dicts_equal(a, b):
@@ -246,23 +227,13 @@ def test_backward_without_dX(cell, activation):
     X, lengths, params, mask, A, B = make_problem(cell, np.float64, mask=True)
     full = run_all(cell, X, lengths, params, mask=mask, activation=activation,
                    dh_last=A, dh_seq=B)
-    grads = {k: np.full_like(v, np.nan) for k, v in params.items()}
-    with threadpool_limits(1, user_api="blas"):
-        if cell == "rnn":
-            _kernels.rnn_backward(X, lengths, params["W"], params["U"],
-                                  full["h_seq"], full["h_prev"], A, B,
-                                  grads["W"], grads["U"], grads["b"], None,
-                                  mask=mask, activation=activation)
-        elif cell == "gru":
-            _kernels.gru_backward(X, lengths, params["W"], params["U"],
-                                  full["h_seq"], full["h_prev"], full["gates"],
-                                  full["hn"], A, B, grads["W"], grads["U"],
-                                  grads["b_ih"], grads["b_hh"], None, mask=mask)
-        else:
-            _kernels.lstm_backward(X, lengths, params["W"], params["U"],
-                                   full["h_seq"], full["h_prev"], full["gates"],
-                                   full["c_seq"], A, B, grads["W"], grads["U"],
-                                   grads["b"], None, mask=mask)
+    out = {"d" + k: np.full_like(v, np.nan) for k, v in params.items()}
+    cache = {k: full[k] for k in cache_shapes(cell, *X.shape[:2], H)}
+    with single_threaded_blas():
+        grads, dX = _layers.backward(cell, X, lengths, params, cache, A, B,
+                                     mask=mask, activation=activation,
+                                     compute_dX=False, out=out)
+    assert dX is None
     for k in params:
         np.testing.assert_array_equal(grads[k], full["d" + k], err_msg=k)
 
@@ -602,27 +573,28 @@ def test_lengths_dtypes_and_readonly_inputs(cell, activation):
 # ---------------------------------------------------------------------------
 
 VN, VT, VF, VH = 5, 4, 3, 2
-BIAS = {"rnn": ["b"], "gru": ["b_ih", "b_hh"], "lstm": ["b"]}
-CACHE_NAMES = {"rnn": ["h_prev"], "gru": ["h_prev", "gates", "hn"],
-               "lstm": ["h_prev", "gates", "c_seq"]}
-FUNCS = [f"{c}_{k}" for c in ("rnn", "gru", "lstm")
+BIAS = {c: list(REGISTRY[c].biases) for c in REGISTRY}
+CACHE_NAMES = {c: ["h_prev", *REGISTRY[c].caches] for c in REGISTRY}
+# Each cell's training forward, inference forward and backward pass, as
+# "<cell>_<kind>"; their arguments are given as one flat dict (see call).
+FUNCS = [f"{c}_{k}" for c in REGISTRY
          for k in ("forward", "forward_inference", "backward")]
 
 
 def valid_args(func):
-    """Keyword arguments of a valid call of ``func`` (float64)."""
+    """Arguments of a valid call of ``func`` (float64), as one flat dict."""
     cell, kind = func.split("_", 1)
     rng = np.random.default_rng(9)
     X = rng.standard_normal((VN, VT, VF))
     lengths = np.array([4, 1, 3, 4, 2], dtype=np.intp)
     params = reference.init_params(cell, VF, VH, random_state=rng)
-    args = {"X": X, "lengths": lengths, "W": params["W"], "U": params["U"]}
+    args = {"X": X, "lengths": lengths, **params}
     shapes = cache_shapes(cell, VN, VT, VH)
     caches = {k: np.zeros(s) for k, s in shapes.items()}
     fwd = {"X": X, "lengths": lengths, **params,
            "h_last": np.zeros((VN, VH)), "h_seq": caches["h_seq"],
            **{k: caches[k] for k in CACHE_NAMES[cell]}}
-    getattr(_kernels, f"{cell}_forward")(**fwd)  # fill the caches
+    call(f"{cell}_forward", fwd)  # fill the caches
     if kind == "forward":
         return fwd
     if kind == "forward_inference":
@@ -642,7 +614,30 @@ def valid_args(func):
 
 
 def call(func, args):
-    getattr(_kernels, func)(**args)
+    """Call seqclf._layers with a flat dict of arguments: parameters go to
+    ``params``, caches to ``cache``, outputs to ``out``."""
+    cell, kind = func.split("_", 1)
+    a = dict(args)
+    X, lengths = a.pop("X"), a.pop("lengths")
+    params = {k: a.pop(k) for k in ("W", "U", *REGISTRY[cell].biases) if k in a}
+    if kind == "backward":
+        cache = {k: a.pop(k) for k in ("h_seq", *CACHE_NAMES[cell]) if k in a}
+        out = {k: a.pop(k) for k in ("dW", "dU", "dX",
+                                     *["d" + b for b in REGISTRY[cell].biases])
+               if k in a}
+        if out.get("dX", 0) is None:
+            del out["dX"]
+            a["compute_dX"] = False
+        _layers.backward(cell, X, lengths, params, cache, a.pop("dh_last", None),
+                         a.pop("dh_seq", None), out=out, **a)
+        return
+    out = {k: a.pop(k) for k in ("h_last", "h_seq", *CACHE_NAMES[cell]) if k in a}
+    if kind == "forward_inference":
+        a["training"] = False
+        if "h_seq" in out and out["h_seq"] is None:
+            del out["h_seq"]
+            a["return_sequences"] = False
+    _layers.forward(cell, X, lengths, params, out=out, **a)
 
 
 @pytest.mark.parametrize("func", FUNCS)
@@ -866,9 +861,8 @@ def test_output_sharing_memory_with_lengths(func):
                 "h_last": alias.reshape(n, h), "h_seq": np.zeros((n, t, h))}
         name = "h_last"
     else:
-        getattr(_kernels, f"{cell}_forward")(**fwd)
-        args = {"X": X, "lengths": lengths, "W": params["W"],
-                "U": params["U"], **caches, "dh_last": np.ones((n, h)),
+        call(f"{cell}_forward", fwd)
+        args = {"X": X, "lengths": lengths, **params, **caches, "dh_last": np.ones((n, h)),
                 "dh_seq": None, "dX": np.zeros((n, t, f))}
         for k, v in params.items():
             args["d" + k] = np.zeros_like(v)

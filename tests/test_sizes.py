@@ -12,10 +12,10 @@ import textwrap
 import pytest
 
 from seqclf import _kernels
+from seqclf._cells import N_GATES
 
 INT_MAX = 2**31 - 1
-CELLS = {"rnn": 0, "gru": 2, "lstm": 3}   # the kernels' cell codes
-N_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+CELLS = {cell: _kernels.CELL_CODES[(cell, "tanh")] for cell in N_GATES}
 
 
 def scratch(cell, *, backward=False, training=False, N=1, T=1, F=1, H=1,
@@ -82,16 +82,16 @@ CHILD = textwrap.dedent(
     # Cap the address space so that the kernels' scratch cannot be had.
     cap = 3 * 2**30
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    from seqclf import RNNClassifier, _kernels
+    from seqclf import RNNClassifier, _layers
 
     T, H = 2**26, 16               # T * 4H = 2**32: past int offsets
     X = np.zeros((1, T, 1), dtype=np.float32)   # 256 MB
     W = np.zeros((1, 4 * H), np.float32)
     U = np.zeros((H, 4 * H), np.float32)
     b = np.zeros(4 * H, np.float32)
-    h_last = np.empty((1, H), np.float32)
     try:
-        _kernels.lstm_forward_inference(X, np.array([T]), W, U, b, h_last)
+        _layers.forward("lstm", X, np.array([T]), {"W": W, "U": U, "b": b},
+                        training=False, return_sequences=False)
     except MemoryError as exc:
         print("kernel:", exc)
     clf = RNNClassifier("lstm", H, max_iter=1, random_state=0)

@@ -7,9 +7,8 @@ is compared with the backward half of a bidirectional module (its
 step. Gradients are those of ``loss = sum(h_last * A) + sum(h_seq * B)`` for
 random ``A`` and ``B``.
 
-Both implementations are checked: the NumPy reference (``impl="reference"``)
-and the compiled kernels (``impl="kernels"``, skipped when they are not
-built).
+Both implementations are checked through the ``impl`` fixture
+(tests/conftest.py): the NumPy reference and the compiled layers.
 """
 
 import numpy as np
@@ -17,7 +16,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from seqclf import reference  # noqa: E402
+
+from ._helpers import run_layer  # noqa: E402
 
 N, T, F, H = 5, 6, 3, 4
 LENGTHS = np.array([T, 2, 1, T - 1, 3], dtype=np.intp)
@@ -36,46 +36,6 @@ RTOL64, ATOL64 = 1e-10, 1e-12
 # backward pass; 1e-4 relative / 1e-5 absolute leaves ample margin while a
 # real error (a wrong gate, a missed step) is of order 1e-2 or more.
 RTOL32, ATOL32 = 1e-4, 1e-5
-
-
-def run_reference(
-    cell,
-    X,
-    lengths,
-    params,
-    *,
-    mask=None,
-    reverse=False,
-    activation="tanh",
-    dh_last=None,
-    dh_seq=None,
-    n_threads=1,
-):
-    """Forward then backward with seqclf.reference.
-
-    Same signature and return value as ``tests._helpers.run_kernels``:
-    ``(h_last, h_seq, grads, dX)``; ``n_threads`` is ignored.
-    """
-    kwargs = dict(mask=mask, reverse=reverse, activation=activation)
-    h_last, h_seq, cache = reference.forward(cell, X, lengths, params, **kwargs)
-    grads, dX = reference.backward(
-        cell, X, lengths, params, cache, dh_last=dh_last, dh_seq=dh_seq, **kwargs
-    )
-    return h_last, h_seq, grads, dX
-
-
-@pytest.fixture(params=["reference", "kernels"])
-def impl(request):
-    """The implementation under test, as a ``run_kernels``-like callable."""
-    if request.param == "reference":
-        return run_reference
-    try:
-        import seqclf._kernels  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"seqclf._kernels is not built: {exc}")
-    from tests._helpers import run_kernels
-
-    return run_kernels
 
 
 def make_torch_module(cell, activation, reverse, seed):
@@ -178,8 +138,8 @@ def check_parity(impl, cell, activation, reverse, dtype, rtol, atol, seed=0):
     X, A, B = make_data(seed, dtype)
 
     expected = run_torch(cell, module, X.astype(np.float64), LENGTHS, reverse, A, B)
-    got = impl(
-        cell, X, LENGTHS, params, reverse=reverse, activation=activation,
+    got = run_layer(
+        impl, cell, X, LENGTHS, params, reverse=reverse, activation=activation,
         dh_last=A, dh_seq=B,
     )
     h_last, h_seq, grads, dX = got

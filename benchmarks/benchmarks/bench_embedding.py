@@ -12,7 +12,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from seqclf import RNNClassifier
-from seqclf._embedding import embedding_backward, embedding_forward
+from seqclf._layers import embedding_backward, embedding_forward
 
 from .common import Benchmark, SingleThreadedBLAS
 
@@ -37,7 +37,7 @@ class EmbeddingKernels(Benchmark):
         self.n_threads = n_threads
 
     def time_forward(self, *params):
-        embedding_forward(self.ids, self.lengths, self.E, self.out,
+        embedding_forward(self.ids, self.lengths, self.E, out=self.out,
                           n_threads=self.n_threads)
 
     def time_backward(self, *params):

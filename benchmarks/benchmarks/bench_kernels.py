@@ -1,4 +1,4 @@
-"""Timings of the recurrent kernels in ``seqclf._kernels``.
+"""Timings of the recurrent kernels, called through ``seqclf._layers``.
 
 One layer over a batch of 128 synthetic MNIST rows (28 steps x 28 features,
 all full length), for each cell, hidden size, dtype and thread count. Every
@@ -9,7 +9,8 @@ while timing (see ``common.SingleThreadedBLAS``).
 
 import numpy as np
 
-from seqclf import _kernels
+from seqclf import _layers
+from seqclf._cells import CELLS as REGISTRY
 
 from .common import (
     N_FEATURES,
@@ -23,7 +24,7 @@ from .common import (
     make_sequences,
 )
 
-CELLS = ["rnn", "gru", "lstm"]
+CELLS = list(REGISTRY)
 
 if Benchmark.profile == "fast":
     HIDDEN_SIZES = [32, 128]
@@ -48,47 +49,34 @@ class RecurrentKernels(SingleThreadedBLAS, Benchmark):
     params = (CELLS, HIDDEN_SIZES, DTYPES, Benchmark.n_threads_vals)
 
     def setup_(self, cell, n_hidden, dtype, n_threads):
-        X, lengths = make_sequences(N_SAMPLES, N_STEPS, N_FEATURES, dtype)
-        weights = make_params(cell, N_FEATURES, n_hidden, dtype)
-        cache = make_cache(cell, N_SAMPLES, N_STEPS, n_hidden, dtype)
-        grads = make_grads(cell, N_FEATURES, n_hidden, dtype)
+        self.X, self.lengths = make_sequences(N_SAMPLES, N_STEPS, N_FEATURES, dtype)
+        self.cell = cell
+        self.params = make_params(cell, N_FEATURES, n_hidden, dtype)
         h_last = np.zeros((N_SAMPLES, n_hidden), dtype=dtype)
+        self.forward_out = dict(make_cache(cell, N_SAMPLES, N_STEPS, n_hidden, dtype),
+                                h_last=h_last)
+        self.inference_out = {"h_last": h_last}
+        self.backward_out = make_grads(cell, N_FEATURES, n_hidden, dtype)
         rng = np.random.default_rng(1)
-        dh_last = rng.standard_normal((N_SAMPLES, n_hidden)).astype(dtype)
-
-        self.forward = getattr(_kernels, f"{cell}_forward")
-        self.forward_inference = getattr(_kernels, f"{cell}_forward_inference")
-        self.backward = getattr(_kernels, f"{cell}_backward")
-
-        # Positional arguments in the kernels' order: parameters as in
-        # _cells.param_shapes, cache arrays as in _cells.cache_shapes.
-        self.forward_args = (X, lengths, *weights.values(), h_last, *cache.values())
-        self.inference_args = (X, lengths, *weights.values(), h_last)
-        self.backward_args = (
-            X,
-            lengths,
-            weights["W"],
-            weights["U"],
-            *cache.values(),
-            dh_last,
-            None,  # dh_seq
-            *grads.values(),
-            None,  # dX
-        )
-        self.kwargs = {"n_threads": n_threads}
-
+        self.dh_last = rng.standard_normal((N_SAMPLES, n_hidden)).astype(dtype)
+        self.n_threads = n_threads
         # Fill the cache once so that time_backward starts from a real forward.
-        self.forward(*self.forward_args, **self.kwargs)
+        self.cache = self.time_forward()
 
     def time_forward(self, *params):
-        self.forward(*self.forward_args, **self.kwargs)
+        return _layers.forward(self.cell, self.X, self.lengths, self.params,
+                               out=self.forward_out, n_threads=self.n_threads)[2]
 
     def time_forward_inference(self, *params):
-        self.forward_inference(*self.inference_args, **self.kwargs)
+        _layers.forward(self.cell, self.X, self.lengths, self.params,
+                        training=False, return_sequences=False,
+                        out=self.inference_out, n_threads=self.n_threads)
 
     def time_backward(self, *params):
-        self.backward(*self.backward_args, **self.kwargs)
+        _layers.backward(self.cell, self.X, self.lengths, self.params,
+                         self.cache, self.dh_last, None, compute_dX=False,
+                         out=self.backward_out, n_threads=self.n_threads)
 
     def time_forward_backward(self, *params):
-        self.forward(*self.forward_args, **self.kwargs)
-        self.backward(*self.backward_args, **self.kwargs)
+        self.time_forward()
+        self.time_backward()
