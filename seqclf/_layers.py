@@ -30,7 +30,12 @@ __all__ = ["forward", "backward", "embedding_forward", "embedding_backward"]
 
 
 def _kernel_code(cell, activation):
-    return _kernels.CELL_CODES[(check_cell(cell), check_activation(cell, activation))]
+    try:
+        return _kernels.CELL_CODES[(cell, activation)]
+    except (KeyError, TypeError):
+        # Not a known pair: say which argument is wrong.
+        check_activation(check_cell(cell), activation)
+        raise
 
 
 def _check_n_threads(n_threads):
@@ -101,8 +106,8 @@ class _Checker:
             raise ValueError("U must have n_hidden >= 1 rows.")
         self.G = CELLS[cell].n_gates * self.H
         self.param_shapes = param_shapes(cell, self.F, self.H)
-        unknown = sorted(set(params) - set(self.param_shapes))
-        if unknown:
+        if not params.keys() <= self.param_shapes.keys():
+            unknown = sorted(map(str, params.keys() - self.param_shapes.keys()))
             raise ValueError(
                 f"params for cell={cell!r} must have exactly the keys "
                 f"{list(self.param_shapes)}, got unknown {unknown}."
@@ -162,8 +167,8 @@ def _check_out(out, allowed):
         return {}
     if not isinstance(out, dict):
         raise TypeError(f"out must be a dict or None, got {type(out).__name__}.")
-    unknown = sorted(set(out) - set(allowed))
-    if unknown:
+    if not out.keys() <= set(allowed):
+        unknown = sorted(map(str, out.keys() - set(allowed)))
         raise ValueError(f"out has unknown keys {unknown}; allowed: {list(allowed)}.")
     return out
 
@@ -207,7 +212,8 @@ def forward(cell, X, lengths, params, *, mask=None, reverse=False,
     if training:
         if not return_sequences:
             raise ValueError("return_sequences=False applies to inference only.")
-        names = ["h_last", *cache_shapes(cell, N, T, H)]
+        shapes = cache_shapes(cell, N, T, H)
+        names = ["h_last", *shapes]
     else:
         names = ["h_last", "h_seq"] if return_sequences else ["h_last"]
     out = _check_out(out, names)
@@ -218,8 +224,7 @@ def forward(cell, X, lengths, params, *, mask=None, reverse=False,
     h_last = chk.output("h_last", out, (N, H))
     cache = None
     if training:
-        cache = {k: chk.output(k, out, s)
-                 for k, s in cache_shapes(cell, N, T, H).items()}
+        cache = {k: chk.output(k, out, s) for k, s in shapes.items()}
         h_seq = cache["h_seq"]
     else:
         h_seq = chk.output("h_seq", out, (N, T, H), optional=not return_sequences)
