@@ -1,6 +1,7 @@
 """RNNClassifier: a recurrent-network classifier with scikit-learn's API."""
 
 import contextlib
+import functools
 import numbers
 import signal
 import threading
@@ -17,8 +18,8 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call, check_classification_targets,
 )
 from sklearn.utils.validation import (
-    _check_feature_names, _check_sample_weight, check_array,
-    check_consistent_length, check_is_fitted, column_or_1d, validate_data,
+    _check_feature_names, _check_sample_weight, check_consistent_length,
+    check_is_fitted, column_or_1d,
 )
 
 from . import _sequences
@@ -523,196 +524,33 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------
 
     def _validate_X(self, X, reset, fitting=False):
-        """Return ``(X3, lengths)``: post-padded float sequences and lengths.
+        """Return ``(X3, lengths)``: the post-padded batch and its lengths.
 
-        With ``reset`` the input format and feature counts are recorded;
-        otherwise ``X`` must agree with what ``fit`` saw (the caller has
-        checked that the model is fitted). With ``embedding_dim`` set, X3
-        holds token ids ``(n_samples, n_steps)``; ``fitting`` says whether
-        they are training ids (not mapped to the out-of-vocabulary row).
+        With ``reset`` (a first fit) the facts of the input are recorded:
+        ``_input_spec``, and from it ``n_features_in_``, ``vocab_size_`` and,
+        through scikit-learn's check, ``feature_names_in_``. Otherwise ``X``
+        must agree with them (the caller has checked that the model is
+        fitted), and they decide how it is read whatever ``set_params``
+        changed since; ``n_steps`` and ``mask_value`` always say how to read
+        this ``X``. With ``embedding_dim`` set, X3 holds token ids
+        ``(n_samples, n_steps)``; ``fitting`` says whether they are training
+        ids (not mapped to the out-of-vocabulary row).
         """
-        # At predict the fitted network decides how X is read, whatever
-        # set_params changed since.
-        embedded = (self.embedding_dim is not None if reset
-                    else self._network.n_tokens is not None)
-        if embedded:
-            X3, lengths = self._validate_ids(X, reset, fitting)
-        elif reset and self.vocab_size is not None:
-            raise ValueError("vocab_size applies to token ids; set "
-                             "embedding_dim too.")
-        else:
-            X3, lengths = self._validate_floats(X, reset)
+        X3, lengths, spec = _sequences.prepare(
+            X, spec=None if reset else self._input_spec,
+            n_steps=self.n_steps, mask_value=self.mask_value,
+            token_ids=self.embedding_dim is not None,
+            vocab_size=self.vocab_size, fitting=fitting,
+            estimator_name=type(self).__name__,
+            check_feature_names=functools.partial(
+                _check_feature_names, self, reset=reset),
+        )
         if reset:
-            # Steps shown by summary(), as Keras shows a fixed input length.
-            same = lengths.min() == lengths.max() == X3.shape[1]
-            self._fit_n_steps = int(X3.shape[1]) if same else None
+            self._input_spec = spec
+            self.n_features_in_ = spec.n_features_in
+            if spec.vocab_size is not None:
+                self.vocab_size_ = spec.vocab_size
         return X3, lengths
-
-    def _validate_floats(self, X, reset):
-        """Real-valued sequences: ``(X3 (n, T, F) float, lengths)``.
-
-        Padding is found in the dtype of ``X`` as given, before any
-        conversion; the values are then converted to the dtype the model
-        computes in (the fitted network's, or at fit float32 for float32
-        input and float64 otherwise) and checked to be finite in it.
-        """
-        mask = self.mask_value
-        allow_nan = mask is not None and _sequences.is_nan(mask)
-        finite = "allow-nan" if allow_nan else True
-        dtype = None if reset else self._network.dtype
-        pad = None
-
-        if not reset and self._is_plain_3d(X):
-            # A float ndarray of the fitted shape: check_array's conversions
-            # would do nothing here and cost more than predicting one
-            # sequence; finiteness is checked below, as for every input.
-            X3 = np.ascontiguousarray(X)
-            lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
-        elif _sequences.is_ragged(X):
-            X3, lengths, pad = _sequences.ragged_to_padded(X, dtype, mask)
-            _sequences.check_n_steps_ragged(self.n_steps, lengths)
-            if reset:
-                _check_feature_names(self, X3, reset=True)
-            self._set_or_check_step_features(X3.shape[2], reset, flat=False)
-        else:
-            # dtype="numeric" keeps the input's dtype (float16, integers)
-            # so that mask_value is compared before any conversion.
-            ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
-            if ndim == 2 and (reset or self._flat_input):
-                X2 = validate_data(
-                    self, X, reset=reset, dtype="numeric",
-                    order="C", ensure_all_finite=finite,
-                )
-                X3 = _sequences.reshape_2d(X2, self.n_steps)
-                if reset:
-                    self._flat_input = True
-                self._set_or_check_step_features(X3.shape[2], reset, flat=True)
-            else:
-                X3 = check_array(
-                    X, dtype="numeric", order="C", allow_nd=True,
-                    ensure_all_finite=finite, ensure_2d=True, input_name="X",
-                )
-                if X3.ndim == 2:
-                    X3 = _sequences.reshape_2d(X3, self.n_steps)
-                elif X3.ndim == 3:
-                    _sequences.check_n_steps(self.n_steps, X3.shape[1],
-                                             "the 3-D X")
-                else:
-                    raise ValueError(
-                        f"X must be 2-D (n_samples, n_steps * n_features), "
-                        f"3-D (n_samples, n_steps, n_features) or a list of "
-                        f"2-D sequences; got an array of shape {X3.shape}."
-                    )
-                if X3.shape[1] == 0 or X3.shape[2] == 0:
-                    raise ValueError(
-                        f"X must have at least one step and one feature, got "
-                        f"shape {X3.shape}."
-                    )
-                if reset:
-                    _check_feature_names(self, X3, reset=True)
-                self._set_or_check_step_features(X3.shape[2], reset, flat=False)
-            lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
-
-        if mask is not None and pad is None:
-            pad = _sequences.padding_steps(X3, mask)
-        if dtype is None:
-            dtype = _sequences.output_dtype([X3.dtype])
-        with np.errstate(over="ignore"):    # check_finite reports overflow
-            X3 = X3.astype(dtype, copy=False)
-        if mask is not None:
-            X3, lengths = _sequences.apply_mask(X3, lengths, mask, pad)
-        _sequences.check_finite(X3, lengths)
-        return X3, lengths
-
-    def _is_plain_3d(self, X):
-        """Whether ``X`` is a 3-D float ndarray that a fitted 3-D model takes as is.
-
-        Anything else (lists, DataFrames, other dtypes, shapes that do not
-        agree with the fit) goes through the full validation and its errors.
-        """
-        return (type(X) is np.ndarray and X.ndim == 3
-                and X.dtype in (np.float32, np.float64)
-                and not self._flat_input
-                and X.shape[0] > 0 and X.shape[1] > 0
-                and X.shape[2] == self._n_step_features
-                and (self.n_steps is None or self.n_steps == X.shape[1]))
-
-    def _validate_ids(self, X, reset, fitting):
-        """Token ids ``(n_samples, n_steps)`` intp and lengths, vocabulary checked."""
-        mask = self.mask_value
-        if mask is not None:
-            mask = _sequences.token_mask(mask)
-        # At predict, the vocabulary rule of the fit.
-        fixed_vocab = self.vocab_size if reset else self._fitted_vocab_size
-        if _sequences.is_ragged(X):
-            ids, lengths = _sequences.ragged_ids_to_padded(X)
-            _sequences.check_n_steps_ragged(self.n_steps, lengths)
-            self._set_or_check_step_features(1, reset, flat=False)
-        else:
-            ndim = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
-            if ndim != 2:
-                raise ValueError(
-                    f"With embedding_dim set, X must be a 2-D integer array "
-                    f"(n_samples, n_steps) of token ids or a list of 1-D "
-                    f"integer arrays; got {ndim} dimension(s)."
-                )
-            kw = dict(dtype=None, order="C", ensure_all_finite=False)
-            if reset or self._flat_input:
-                ids = validate_data(self, X, reset=reset, **kw)
-            else:
-                ids = check_array(X, input_name="X", **kw)
-            _sequences.check_integer_ids(ids)
-            _sequences.check_n_steps(self.n_steps, ids.shape[1], "the 2-D X")
-            if reset:
-                self._flat_input = True
-                self._n_step_features = 1
-            ids = ids.astype(np.intp, copy=False)
-            lengths = np.full(ids.shape[0], ids.shape[1], dtype=np.intp)
-        if mask is not None:
-            ids3, lengths = _sequences.apply_mask(ids[:, :, None], lengths, mask)
-            ids = np.ascontiguousarray(ids3[:, :, 0])
-
-        valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
-        data = ids[valid]
-        lowest, highest = int(data.min()), int(data.max())
-        if lowest < 0:
-            n, t, k = _sequences.first_invalid_id(ids, valid, ids < 0)
-            raise ValueError(
-                f"Token ids must be >= 0; sample {n} holds {k} at step {t}."
-            )
-        if reset:
-            self.vocab_size_ = (highest + 1 if fixed_vocab is None
-                                else int(fixed_vocab))
-        V = self.vocab_size_
-        if highest >= V:
-            n, t, k = _sequences.first_invalid_id(ids, valid, ids >= V)
-            if fixed_vocab is not None:
-                raise ValueError(
-                    f"Token id {k} (sample {n}, step {t}) is not below "
-                    f"vocab_size={fixed_vocab}."
-                )
-            if fitting:
-                raise ValueError(
-                    f"Token id {k} (sample {n}, step {t}) is beyond the "
-                    f"vocabulary learned at the first fit (ids 0 to {V - 1}); "
-                    f"to train on new ids later, set vocab_size to cover them "
-                    f"and fit afresh."
-                )
-            # Ids unseen at fit read the out-of-vocabulary row.
-            ids = np.where(ids >= V, V, ids)
-        return ids, lengths
-
-    def _set_or_check_step_features(self, n_features, reset, flat):
-        if reset:
-            if not flat:
-                self.n_features_in_ = n_features
-                self._flat_input = False
-            self._n_step_features = n_features
-        elif n_features != self._n_step_features:
-            raise ValueError(
-                f"X has {n_features} features per step, but {type(self).__name__} "
-                f"was fitted with {self._n_step_features} features per step."
-            )
 
     def _validate_y(self, y, n_samples):
         y = column_or_1d(y, warn=True)
@@ -832,7 +670,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self._random_state = check_random_state(self.random_state)
             self._network = self._make_network(cells, sizes, X3)
             self._network.initialize(self._random_state)
-            self._fitted_vocab_size = self.vocab_size
             if self.embedding_dim is not None and self.vocab_size is None:
                 self._network.embedding[-1] = 0     # out-of-vocabulary row
             # Dropout masks come from their own stream, drawn on as training
@@ -968,11 +805,13 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def _check_same_architecture(self, cells, sizes):
         net = self._network
         embedding = None if net.n_tokens is None else net.n_features
+        spec = self._input_spec
+        fitted_vocab = spec.vocab_size if spec.vocab_fixed else None
         if (tuple(cells) != net.cells or tuple(sizes) != net.hidden_sizes
                 or bool(self.bidirectional) != net.bidirectional
                 or self.activation != net.activation
                 or self.embedding_dim != embedding
-                or self.vocab_size != self._fitted_vocab_size):
+                or self.vocab_size != fitted_vocab):
             raise ValueError(
                 "The architecture (cell, hidden_layer_sizes, bidirectional, "
                 "activation, embedding_dim, vocab_size) changed since the "
@@ -1329,7 +1168,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         net = self._network
         counts = net.n_params_per_layer()
-        T = "None" if self._fit_n_steps is None else str(self._fit_n_steps)
+        steps = self._input_spec.steps
+        T = "None" if steps is None else str(steps)
         rows, seen = [], {}
         if net.embedding is not None:
             rows.append(("embedding (Embedding)",

@@ -3,17 +3,444 @@
 Users give a 3-D array ``(n_samples, n_steps, n_features)``, a 2-D array
 (flattened step-major sequences, or univariate sequences) or a list of 2-D
 arrays of different lengths, possibly padded with a mask value at the start
-or the end. The network runs on one C-contiguous float array
-``(n_samples, max_steps, n_features)`` holding every sequence from position 0
-(post-padded) and their lengths. This module does that conversion and its
-checks; it knows nothing of estimators.
+or the end; or, for an embedding front, integer token ids as a 2-D array or
+a list of 1-D arrays. The network runs on one C-contiguous array
+``(n_samples, max_steps, n_features)`` (``(n_samples, max_steps)`` of ids)
+holding every sequence from position 0 (post-padded) and their lengths.
+
+:func:`prepare` does that conversion and its checks in one call. At fit it
+infers a :class:`SequenceSpec`, the facts about the input that later inputs
+must agree with; given that spec it reads and checks later inputs the same
+way. :func:`input_form` is the one place where input forms are told apart.
+This module knows nothing of estimators.
 """
 
 import math
 import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from sklearn.utils.validation import check_array
 
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """What a fit learned about its input, to read later inputs the same way.
+
+    Made by :func:`prepare` at fit and given back to it afterwards.
+
+    Attributes
+    ----------
+    n_features_in : int
+        Columns of ``X`` when fit read a 2-D ``X`` as a table, else the
+        features per step (1 for token ids): scikit-learn's
+        ``n_features_in_``.
+    n_step_features : int
+        Features per step (1 for token ids).
+    flat : bool
+        Whether fit read a 2-D ``X`` as a table of columns (flattened
+        sequences, univariate sequences or token ids); a 2-D ``X`` is then
+        read the same way later, its columns checked.
+    dtype : numpy.dtype
+        dtype of the prepared batch: float32 or float64 for real values
+        (the dtype the model computes in), intp for token ids.
+    steps : int or None
+        Steps of every training sequence when they all had the same number
+        (padding removed), else None.
+    vocab_size : int or None
+        With token ids, ids 0 to ``vocab_size - 1`` form the vocabulary;
+        None for real-valued sequences.
+    vocab_fixed : bool
+        With token ids, whether ``vocab_size`` was given at fit (larger ids
+        are errors) rather than learned as the largest id + 1 (larger ids
+        are errors in training and out-of-vocabulary at predict).
+    """
+
+    n_features_in: int
+    n_step_features: int
+    flat: bool
+    dtype: np.dtype
+    steps: int | None
+    vocab_size: int | None = None
+    vocab_fixed: bool = False
+
+
+class _Reading(NamedTuple):
+    """The settings of one :func:`prepare` call, as every reader sees them."""
+
+    spec: SequenceSpec | None
+    n_steps: int | None
+    mask_value: float | None
+    finite: object                  # check_array's ensure_all_finite
+    estimator_name: str | None
+    check_feature_names: Callable | None
+
+
+def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
+            vocab_size=None, fitting=False, estimator_name=None,
+            check_feature_names=None):
+    """Read ``X`` in any accepted form into the padded batch and its lengths.
+
+    Parameters
+    ----------
+    X : array-like or list of array-like
+        A 3-D array ``(n_samples, n_steps, n_features)``; a 2-D array, read
+        through ``n_steps``; a list or tuple of sequences of different
+        lengths, each 2-D ``(n_steps_i, n_features)`` or 1-D; with token
+        ids, a 2-D integer array ``(n_samples, n_steps)`` or a list of 1-D
+        integer arrays.
+    spec : SequenceSpec, default=None
+        What fit recorded. None (at fit) infers it from ``X``; given, ``X``
+        must agree with it, and it decides how ``X`` is read (real values
+        or token ids, the dtype, the vocabulary), whatever ``token_ids`` and
+        ``vocab_size`` say.
+    n_steps : int, default=None
+        Steps per row of a 2-D real-valued ``X`` (step-major); None reads
+        each row as a univariate sequence. Set with another form, it must
+        equal its number of steps.
+    mask_value : float, default=None
+        Steps whose features all equal it (all NaN when it is NaN) are
+        padding, before or after each sequence's data; compared in the
+        dtype of ``X`` as given. With token ids, an integer id.
+    token_ids : bool, default=False
+        Without ``spec``: whether ``X`` holds integer token ids.
+    vocab_size : int, default=None
+        Without ``spec``, with token ids: ids must lie in
+        ``[0, vocab_size)``; None learns the vocabulary (largest id + 1).
+    fitting : bool, default=False
+        With ``spec`` and token ids: whether ``X`` is training data, in
+        which ids beyond a learned vocabulary are an error; otherwise they
+        are mapped to ``spec.vocab_size``, the out-of-vocabulary id.
+    estimator_name : str, default=None
+        Name of the model, for messages (as ``check_array``'s
+        ``estimator``).
+    check_feature_names : callable, default=None
+        Called as ``check_feature_names(X)`` to record (without ``spec``)
+        or check column names where scikit-learn's ``validate_data`` would:
+        first thing for a 2-D ``X`` read as a table, and at fit with the
+        padded array of any other real-valued input, which has no names,
+        so that those of an earlier fit are dropped.
+
+    Returns
+    -------
+    batch : ndarray of shape (n_samples, max_steps, n_features) or \
+            (n_samples, max_steps)
+        C-contiguous, each sequence from position 0 with zeros (or any
+        value) past its length; real values in ``spec.dtype`` (at fit
+        float32 for float32 input, else float64), or intp token ids. Not
+        necessarily a copy of ``X``.
+    lengths : ndarray of shape (n_samples,), intp
+        Data steps of each sequence.
+    spec : SequenceSpec
+        ``spec``, or the one inferred from ``X`` at fit.
+
+    Raises
+    ------
+    ValueError
+        For an input of no accepted form, or one that disagrees with
+        ``spec``; the message says what is wrong and where.
+    TypeError
+        For sequences that do not hold numbers.
+    """
+    if spec is None:
+        if not token_ids and vocab_size is not None:
+            raise ValueError("vocab_size applies to token ids; set "
+                             "embedding_dim too.")
+    else:
+        token_ids = spec.vocab_size is not None
+    if token_ids:
+        # A token mask_value is checked before the input is read.
+        if mask_value is not None:
+            mask_value = token_mask(mask_value)
+        finite = False          # ids are checked to be integers instead
+    else:
+        finite = ("allow-nan" if mask_value is not None and is_nan(mask_value)
+                  else True)
+    r = _Reading(spec, n_steps, mask_value, finite, estimator_name,
+                 check_feature_names)
+    if token_ids:
+        return _prepare_ids(X, r, vocab_size, fitting)
+    return _prepare_floats(X, r)
+
+
+def input_form(X, spec=None, n_steps=None):
+    """How ``X`` is to be read: the one place where input forms are told apart.
+
+    Parameters
+    ----------
+    X : array-like or list of array-like
+    spec : SequenceSpec, default=None
+        What fit recorded; None at fit.
+    n_steps : int, default=None
+
+    Returns
+    -------
+    form : {"fitted", "ragged", "table", "array"}
+        ``"fitted"``: a 3-D float ndarray that a model fitted on 3-D or
+        ragged real values takes as is (only with ``spec``); ``"ragged"``:
+        a list or tuple of sequences of different shapes; ``"table"``: a
+        2-D ``X`` at fit, or later for a model that fit read a table;
+        ``"array"``: anything else, left to ``check_array``. Each form has a
+        reader in ``_FLOAT_READERS`` and, but for ``"fitted"``, in
+        ``_ID_READERS``.
+    """
+    if spec is not None and _is_fitted_array(X, spec, n_steps):
+        return "fitted"
+    if is_ragged(X):
+        return "ragged"
+    if _ndim(X) == 2 and (spec is None or spec.flat):
+        return "table"
+    return "array"
+
+
+def _ndim(X):
+    return X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+
+
+def _is_fitted_array(X, spec, n_steps):
+    """Whether ``X`` is a 3-D float ndarray that the fitted model takes as is.
+
+    Anything else (lists, DataFrames, other dtypes, shapes that do not
+    agree with the fit) goes through the full validation and its errors.
+    """
+    return (type(X) is np.ndarray and X.ndim == 3
+            and X.dtype in (np.float32, np.float64)
+            and spec.vocab_size is None and not spec.flat
+            and X.shape[0] > 0 and X.shape[1] > 0
+            and X.shape[2] == spec.n_step_features
+            and (n_steps is None or n_steps == X.shape[1]))
+
+
+# ---------------------------------------------------------------------------
+# Real-valued sequences
+# ---------------------------------------------------------------------------
+#
+# A reader turns one form into ``(X3, lengths, pad, layout)``: X3 (n, T, F)
+# in the dtype X was given in, so that mask_value is compared before any
+# conversion; lengths (None: all T); pad, the padding steps when the reader
+# found them (None: found from X3); layout, ``(n_features_in,
+# n_step_features, flat)`` at fit, None later (after checking the spec).
+
+def _prepare_floats(X, r):
+    """:func:`prepare` for real values: mask, convert, check finiteness."""
+    spec, mask = r.spec, r.mask_value
+    X3, lengths, pad, layout = _FLOAT_READERS[input_form(X, spec, r.n_steps)](X, r)
+    if lengths is None:
+        lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
+    if mask is not None and pad is None:
+        pad = padding_steps(X3, mask)
+    dtype = output_dtype([X3.dtype]) if spec is None else spec.dtype
+    with np.errstate(over="ignore"):    # check_finite reports overflow
+        X3 = X3.astype(dtype, copy=False)
+    if mask is not None:
+        X3, lengths = apply_mask(X3, lengths, mask, pad)
+    check_finite(X3, lengths)
+    if spec is None:
+        spec = _new_spec(layout, X3, lengths, dtype)
+    return X3, lengths, spec
+
+
+def _read_fitted(X, r):
+    # check_array's conversions would do nothing here and cost more than
+    # predicting one sequence; finiteness is checked after, as for every form.
+    return np.ascontiguousarray(X), None, None, None
+
+
+def _read_ragged(X, r):
+    dtype = None if r.spec is None else r.spec.dtype
+    X3, lengths, pad = ragged_to_padded(X, dtype, r.mask_value)
+    check_n_steps_ragged(r.n_steps, lengths)
+    if r.spec is None and r.check_feature_names is not None:
+        r.check_feature_names(X3)
+    return X3, lengths, pad, _step_layout(r, X3.shape[2])
+
+
+def _read_table(X, r):
+    # scikit-learn's validate_data, in its order: names, values, columns.
+    # dtype="numeric" keeps the input's dtype (float16, integers) so that
+    # mask_value is compared before any conversion.
+    if r.check_feature_names is not None:
+        r.check_feature_names(X)
+    X2 = check_array(X, input_name="X", estimator=r.estimator_name,
+                     dtype="numeric", order="C", ensure_all_finite=r.finite)
+    _check_columns(X2, r)
+    X3 = reshape_2d(X2, r.n_steps)
+    return X3, None, None, _step_layout(r, X3.shape[2], width=X2.shape[1])
+
+
+def _read_array(X, r):
+    X3 = check_array(
+        X, dtype="numeric", order="C", allow_nd=True,
+        ensure_all_finite=r.finite, ensure_2d=True, input_name="X",
+    )
+    if X3.ndim == 2:
+        X3 = reshape_2d(X3, r.n_steps)
+    elif X3.ndim == 3:
+        check_n_steps(r.n_steps, X3.shape[1], "the 3-D X")
+    else:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_steps * n_features), "
+            f"3-D (n_samples, n_steps, n_features) or a list of "
+            f"2-D sequences; got an array of shape {X3.shape}."
+        )
+    if X3.shape[1] == 0 or X3.shape[2] == 0:
+        raise ValueError(
+            f"X must have at least one step and one feature, got "
+            f"shape {X3.shape}."
+        )
+    if r.spec is None and r.check_feature_names is not None:
+        r.check_feature_names(X3)
+    return X3, None, None, _step_layout(r, X3.shape[2])
+
+
+_FLOAT_READERS = {"fitted": _read_fitted, "ragged": _read_ragged,
+                  "table": _read_table, "array": _read_array}
+
+
+def _step_layout(r, n_step_features, width=None):
+    """At fit, ``(n_features_in, n_step_features, flat)``; a 2-D ``X`` read
+    as a table has ``width`` columns. Later, check the features per step
+    against the spec and return None."""
+    if r.spec is None:
+        if width is None:
+            return n_step_features, n_step_features, False
+        return width, n_step_features, True
+    if n_step_features != r.spec.n_step_features:
+        raise ValueError(
+            f"X has {n_step_features} features per step, but "
+            f"{_name(r)} was fitted with {r.spec.n_step_features} features "
+            f"per step."
+        )
+    return None
+
+
+def _check_columns(X2, r):
+    """scikit-learn's check of the number of columns of a table, at predict."""
+    if r.spec is not None and X2.shape[1] != r.spec.n_features_in:
+        raise ValueError(
+            f"X has {X2.shape[1]} features, but {_name(r)} is expecting "
+            f"{r.spec.n_features_in} features as input."
+        )
+
+
+def _name(r):
+    return r.estimator_name or "the model"
+
+
+def _new_spec(layout, batch, lengths, dtype, vocab_size=None,
+              vocab_fixed=False):
+    n_features_in, n_step_features, flat = layout
+    # Steps summary() shows, as Keras shows a fixed input length.
+    same = lengths.min() == lengths.max() == batch.shape[1]
+    return SequenceSpec(
+        n_features_in=int(n_features_in), n_step_features=int(n_step_features),
+        flat=flat, dtype=np.dtype(dtype),
+        steps=int(batch.shape[1]) if same else None,
+        vocab_size=vocab_size, vocab_fixed=vocab_fixed,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Token ids
+# ---------------------------------------------------------------------------
+#
+# A reader turns one form into ``(ids, lengths, layout)``: ids (n, T) intp,
+# lengths and layout as for real values.
+
+def _prepare_ids(X, r, vocab_size, fitting):
+    """:func:`prepare` for token ids: mask, check ids against the vocabulary."""
+    spec, mask = r.spec, r.mask_value
+    # Later, the vocabulary rule of the fit.
+    if spec is None:
+        fixed_vocab = vocab_size
+    else:
+        fixed_vocab = spec.vocab_size if spec.vocab_fixed else None
+    ids, lengths, layout = _ID_READERS[input_form(X, spec, r.n_steps)](X, r)
+    if lengths is None:
+        lengths = np.full(ids.shape[0], ids.shape[1], dtype=np.intp)
+    if mask is not None:
+        ids3, lengths = apply_mask(ids[:, :, None], lengths, mask)
+        ids = np.ascontiguousarray(ids3[:, :, 0])
+
+    valid = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    data = ids[valid]
+    lowest, highest = int(data.min()), int(data.max())
+    if lowest < 0:
+        n, t, k = first_invalid_id(ids, valid, ids < 0)
+        raise ValueError(
+            f"Token ids must be >= 0; sample {n} holds {k} at step {t}."
+        )
+    if spec is not None:
+        V = spec.vocab_size
+    else:
+        V = highest + 1 if fixed_vocab is None else int(fixed_vocab)
+    if highest >= V:
+        n, t, k = first_invalid_id(ids, valid, ids >= V)
+        if fixed_vocab is not None:
+            raise ValueError(
+                f"Token id {k} (sample {n}, step {t}) is not below "
+                f"vocab_size={fixed_vocab}."
+            )
+        if fitting:
+            raise ValueError(
+                f"Token id {k} (sample {n}, step {t}) is beyond the "
+                f"vocabulary learned at the first fit (ids 0 to {V - 1}); "
+                f"to train on new ids later, set vocab_size to cover them "
+                f"and fit afresh."
+            )
+        # Ids unseen at fit read the out-of-vocabulary row.
+        ids = np.where(ids >= V, V, ids)
+    if spec is None:
+        spec = _new_spec(layout, ids, lengths, np.intp, vocab_size=V,
+                         vocab_fixed=fixed_vocab is not None)
+    return ids, lengths, spec
+
+
+def _read_ragged_ids(X, r):
+    ids, lengths = ragged_ids_to_padded(X)
+    check_n_steps_ragged(r.n_steps, lengths)
+    return ids, lengths, _step_layout(r, 1)
+
+
+def _read_id_table(X, r):
+    if r.check_feature_names is not None:
+        r.check_feature_names(X)
+    ids = check_array(X, input_name="X", estimator=r.estimator_name,
+                      dtype=None, order="C", ensure_all_finite=r.finite)
+    _check_columns(ids, r)
+    layout = _step_layout(r, 1, width=ids.shape[1])
+    return _id_array(ids, r), None, layout
+
+
+def _read_id_array(X, r):
+    ndim = _ndim(X)
+    if ndim != 2:
+        raise ValueError(
+            f"With embedding_dim set, X must be a 2-D integer array "
+            f"(n_samples, n_steps) of token ids or a list of 1-D "
+            f"integer arrays; got {ndim} dimension(s)."
+        )
+    ids = check_array(X, input_name="X", dtype=None, order="C",
+                      ensure_all_finite=r.finite)
+    return _id_array(ids, r), None, None
+
+
+def _id_array(ids, r):
+    """Checked 2-D ids as intp."""
+    check_integer_ids(ids)
+    check_n_steps(r.n_steps, ids.shape[1], "the 2-D X")
+    return ids.astype(np.intp, copy=False)
+
+
+_ID_READERS = {"ragged": _read_ragged_ids, "table": _read_id_table,
+               "array": _read_id_array}
+
+
+# ---------------------------------------------------------------------------
+# The steps the readers share
+# ---------------------------------------------------------------------------
 
 def is_ragged(X):
     """True when ``X`` is a list or tuple of sequences that is not an array.
