@@ -138,7 +138,7 @@ def run_child(helper, names):
                            dropout=clf.dropout,
                            recurrent_dropout=clf.recurrent_dropout,
                            rng=clf._dropout_rng, n_threads=1)
-            clf._optimizer.update(net.grads)
+            clf._optimizer.update(net.dense_coefs, net.grads)
 
         def predict_batch():
             clf._forward_proba(X, lengths, 1)

@@ -1,4 +1,11 @@
-"""Stochastic optimizers updating one flat parameter vector in place.
+"""Stochastic optimizers stepping one flat parameter vector in place.
+
+An optimizer holds only its state (the moments or velocity, the step count
+and its settings), never the parameters: each update takes the array it
+steps, as scikit-learn's ``_stochastic_optimizers`` do. The state arrays
+are made zero on construction, of the shape and dtype of the parameters they
+are for, so that a pickled or checkpointed optimizer carries no weights and
+needs nothing re-pointed when the network's arrays are rebuilt.
 
 The network keeps all its parameters in one contiguous vector (the arrays
 users see are views into it), so an update is a handful of whole-vector
@@ -18,7 +25,43 @@ all steps.
 import numpy as np
 
 
-class SGDOptimizer:
+class _Optimizer:
+    """What the optimizers share: the step count and a scratch buffer.
+
+    ``_tmp`` is scratch for dense updates, made at the first one (an
+    embedding's optimizer, which only steps rows, never needs one); it is
+    not state, so pickles leave it out.
+    """
+
+    def __init__(self):
+        self._tmp = None
+        self.t = 0
+
+    def _check(self, params, state):
+        # The state is kept for one shape and dtype: a mismatch would
+        # broadcast silently or round the step in another precision.
+        if params.shape != state.shape or params.dtype != state.dtype:
+            raise ValueError(
+                f"{type(self).__name__} holds the state of parameters of shape "
+                f"{state.shape} and dtype {state.dtype}, got an array of shape "
+                f"{params.shape} and dtype {params.dtype}."
+            )
+
+    def _scratch(self, state):
+        if self._tmp is None:
+            self._tmp = np.empty_like(state)
+        return self._tmp
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_tmp"}
+
+    def __setstate__(self, state):
+        # Pickles of versions that held the parameters carry them: dropped.
+        self.__dict__.update({k: v for k, v in state.items() if k != "params"})
+        self._tmp = None
+
+
+class SGDOptimizer(_Optimizer):
     """Stochastic gradient descent with (optionally Nesterov) momentum.
 
     Same update as scikit-learn's ``MLPClassifier(solver="sgd")`` with a
@@ -30,45 +73,69 @@ class SGDOptimizer:
 
     Parameters
     ----------
-    params : ndarray of shape (n_params,)
-        Parameters, updated in place.
-    learning_rate : float
-    momentum : float
-    nesterov : bool
+    shape : int or tuple of int
+        Shape of the parameters this optimizer steps.
+    dtype : dtype, default=np.float64
+        Their dtype; the velocity has the same.
+    learning_rate : float, default=0.001
+    momentum : float, default=0.9
+    nesterov : bool, default=True
+
+    Attributes
+    ----------
+    velocity : ndarray of shape ``shape``
+        Zero until the first update.
+    t : int
+        Updates made.
     """
 
-    def __init__(self, params, learning_rate=0.001, momentum=0.9, nesterov=True):
-        self.params = params
+    def __init__(self, shape, dtype=np.float64, learning_rate=0.001,
+                 momentum=0.9, nesterov=True):
+        super().__init__()
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.nesterov = nesterov
-        self.velocity = np.zeros_like(params)
-        self._tmp = None                    # made at the first dense update
-        self.t = 0
+        self.velocity = np.zeros(shape, dtype=dtype)
 
-    def update(self, grad):
-        """Apply one step with the gradient ``grad`` (same shape as params)."""
-        lr, mu = self.params.dtype.type(self.learning_rate), self.params.dtype.type(self.momentum)
-        if self._tmp is None:
-            self._tmp = np.empty_like(self.params)
-        v, tmp = self.velocity, self._tmp
+    def update(self, params, grad):
+        """Apply one step to ``params`` in place.
+
+        Parameters
+        ----------
+        params : ndarray of shape ``shape``
+            Updated in place.
+        grad : ndarray of shape ``shape``
+            The gradient of the loss at ``params``.
+        """
+        self._check(params, self.velocity)
+        lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
+        v = self.velocity
+        tmp = self._scratch(v)
         np.multiply(grad, -lr, out=tmp)          # -lr * g
         v *= mu
         v += tmp                                 # v = mu v - lr g
         if self.nesterov:
-            self.params += tmp
+            params += tmp
             np.multiply(v, mu, out=tmp)
-            self.params += tmp
+            params += tmp
         else:
-            self.params += v
+            params += v
         self.t += 1
 
-    def update_rows(self, rows, grad):
-        """Step only ``params[rows]``, whose gradient is ``grad``.
+    def update_rows(self, params, rows, grad):
+        """Step only ``params[rows]`` in place, and only their velocity.
 
-        ``params`` is 2-D here (an embedding matrix), ``rows`` distinct.
+        Parameters
+        ----------
+        params : ndarray of shape ``shape``, 2-D
+            An embedding matrix, updated in place.
+        rows : ndarray of int
+            Distinct row indices.
+        grad : ndarray of shape (len(rows), shape[1])
+            The gradient of those rows.
         """
-        lr, mu = self.params.dtype.type(self.learning_rate), self.params.dtype.type(self.momentum)
+        self._check(params, self.velocity)
+        lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
         step = grad * -lr
         v = self.velocity[rows]
         v *= mu
@@ -76,13 +143,13 @@ class SGDOptimizer:
         self.velocity[rows] = v
         if self.nesterov:
             step += mu * v
-            self.params[rows] += step
+            params[rows] += step
         else:
-            self.params[rows] += v
+            params[rows] += v
         self.t += 1
 
 
-class AdamOptimizer:
+class AdamOptimizer(_Optimizer):
     """Adam (Kingma & Ba, 2015), as in Keras and scikit-learn's MLP.
 
     ::
@@ -94,31 +161,48 @@ class AdamOptimizer:
 
     Parameters
     ----------
-    params : ndarray of shape (n_params,)
-        Parameters, updated in place.
-    learning_rate, beta_1, beta_2, epsilon : float
+    shape : int or tuple of int
+        Shape of the parameters this optimizer steps.
+    dtype : dtype, default=np.float64
+        Their dtype; the moments have the same.
+    learning_rate : float, default=0.001
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+
+    Attributes
+    ----------
+    m, v : ndarray of shape ``shape``
+        First and second moments, zero until the first update.
+    t : int
+        Updates made (the bias correction's step).
     """
 
-    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8):
-        self.params = params
+    def __init__(self, shape, dtype=np.float64, learning_rate=0.001,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        super().__init__()
         self.learning_rate = learning_rate
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
-        self.m = np.zeros_like(params)
-        self.v = np.zeros_like(params)
-        self._tmp = None                    # made at the first dense update
-        self.t = 0
+        self.m = np.zeros(shape, dtype=dtype)
+        self.v = np.zeros(shape, dtype=dtype)
 
-    def update(self, grad):
-        """Apply one step with the gradient ``grad`` (same shape as params)."""
+    def update(self, params, grad):
+        """Apply one step to ``params`` in place.
+
+        Parameters
+        ----------
+        params : ndarray of shape ``shape``
+            Updated in place.
+        grad : ndarray of shape ``shape``
+            The gradient of the loss at ``params``.
+        """
+        self._check(params, self.m)
         self.t += 1
-        f = self.params.dtype.type
+        f = params.dtype.type
         b1, b2 = self.beta_1, self.beta_2
-        if self._tmp is None:
-            self._tmp = np.empty_like(self.params)
-        m, v, tmp = self.m, self.v, self._tmp
+        m, v, tmp = self.m, self.v, self._scratch(self.m)
         m *= f(b1)
         np.multiply(grad, f(1 - b1), out=tmp)
         m += tmp
@@ -131,16 +215,26 @@ class AdamOptimizer:
         tmp += f(self.epsilon)
         np.divide(m, tmp, out=tmp)
         tmp *= f(-lr_t)
-        self.params += tmp
+        params += tmp
 
-    def update_rows(self, rows, grad):
-        """Step only ``params[rows]``, whose gradient is ``grad`` (lazy Adam).
+    def update_rows(self, params, rows, grad):
+        """Step only ``params[rows]`` in place (lazy Adam).
 
-        ``params`` is 2-D here (an embedding matrix), ``rows`` distinct.
-        The moments of the other rows are left as they are.
+        The moments of the other rows are left as they are; the step count,
+        and so the bias correction, counts every update.
+
+        Parameters
+        ----------
+        params : ndarray of shape ``shape``, 2-D
+            An embedding matrix, updated in place.
+        rows : ndarray of int
+            Distinct row indices.
+        grad : ndarray of shape (len(rows), shape[1])
+            The gradient of those rows.
         """
+        self._check(params, self.m)
         self.t += 1
-        f = self.params.dtype.type
+        f = params.dtype.type
         b1, b2 = self.beta_1, self.beta_2
         m = self.m[rows]
         m *= f(b1)
@@ -155,14 +249,27 @@ class AdamOptimizer:
         step += f(self.epsilon)
         np.divide(m, step, out=step)
         step *= f(-lr_t)
-        self.params[rows] += step
+        params[rows] += step
 
 
-def make_optimizer(solver, params, *, learning_rate, beta_1=0.9, beta_2=0.999,
-                   epsilon=1e-8, momentum=0.9, nesterov=True):
-    """Build the optimizer named ``solver`` ("adam" or "sgd") for ``params``."""
+def make_optimizer(solver, shape, dtype, *, learning_rate, beta_1=0.9,
+                   beta_2=0.999, epsilon=1e-8, momentum=0.9, nesterov=True):
+    """Build the optimizer named ``solver`` for parameters of ``shape``, ``dtype``.
+
+    Parameters
+    ----------
+    solver : {"adam", "sgd"}
+    shape : int or tuple of int
+    dtype : dtype
+    learning_rate, beta_1, beta_2, epsilon, momentum, nesterov
+        The optimizer's settings; those of the other solver are ignored.
+
+    Returns
+    -------
+    optimizer : AdamOptimizer or SGDOptimizer
+    """
     if solver == "adam":
-        return AdamOptimizer(params, learning_rate, beta_1, beta_2, epsilon)
+        return AdamOptimizer(shape, dtype, learning_rate, beta_1, beta_2, epsilon)
     if solver == "sgd":
-        return SGDOptimizer(params, learning_rate, momentum, nesterov)
+        return SGDOptimizer(shape, dtype, learning_rate, momentum, nesterov)
     raise ValueError(f"solver must be 'adam' or 'sgd', got {solver!r}.")

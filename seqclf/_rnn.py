@@ -51,11 +51,9 @@ def _all_finite(a):
 def _optimizer_state(opt):
     """A copy of an optimizer's attributes, its moment arrays copied.
 
-    ``params`` (the network's own array, restored with it) and the scratch
-    buffer ``_tmp`` are kept by reference.
+    The scratch buffer ``_tmp`` is kept by reference: it holds no state.
     """
-    return {k: (v.copy() if isinstance(v, np.ndarray)
-                and k not in ("params", "_tmp") else v)
+    return {k: (v.copy() if isinstance(v, np.ndarray) and k != "_tmp" else v)
             for k, v in vars(opt).items()}
 
 
@@ -715,15 +713,13 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 or getattr(self, "_optimizer_config", None) != settings):
             kw = dict(settings)
             solver = kw.pop("solver")
-            self._optimizer = make_optimizer(solver, net.dense_coefs, **kw)
+            self._optimizer = make_optimizer(
+                solver, net.dense_coefs.shape, net.dense_coefs.dtype, **kw)
             self._embedding_optimizer = (
                 None if net.embedding is None
-                else make_optimizer(solver, net.embedding, **kw))
+                else make_optimizer(solver, net.embedding.shape,
+                                    net.embedding.dtype, **kw))
             self._optimizer_config = settings
-        # The optimizers step the network's arrays (new ones after unpickling).
-        self._optimizer.params = net.dense_coefs
-        if net.embedding is not None:
-            self._embedding_optimizer.params = net.embedding
 
         n_threads = effective_n_threads()
         self._fit_epochs(X3, lengths, y_idx, sample_weight, incremental,
@@ -911,10 +907,11 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 if not np.isfinite(net.clip_gradient(self.clip_norm)):
                     raise self._divergence("the gradient's norm", where, X, swb)
             where.updating = True
-            self._optimizer.update(net.grads)
+            self._optimizer.update(net.dense_coefs, net.grads)
             if net.embedding_grad is not None:
                 rows = net.embedding_grad[0]
-                self._embedding_optimizer.update_rows(*net.embedding_grad)
+                self._embedding_optimizer.update_rows(net.embedding,
+                                                      *net.embedding_grad)
                 if not _all_finite(net.embedding[rows]):
                     raise self._divergence("an updated weight", where, X, swb)
             if not _all_finite(net.dense_coefs):

@@ -31,7 +31,7 @@ def freeze(value):
     if isinstance(value, (AdamOptimizer, SGDOptimizer)):
         return (type(value).__name__,) + tuple(
             (k, freeze(v)) for k, v in sorted(vars(value).items())
-            if k not in ("params", "_tmp"))
+            if k != "_tmp")
     if isinstance(value, np.random.RandomState):
         return ("RandomState", freeze(value.get_state()))
     if isinstance(value, np.random.Generator):

@@ -1,4 +1,5 @@
-"""The embedding front: kernels, gradients, lazy updates and the estimator."""
+"""The embedding front: kernels, gradients and the estimator (its lazy
+optimizer updates are tested in ``test_optim.py``)."""
 
 import pickle
 import tracemalloc
@@ -14,7 +15,6 @@ from threadpoolctl import threadpool_limits
 from seqclf import RNNClassifier, reference
 from seqclf._layers import embedding_backward, embedding_forward
 from seqclf._network import RecurrentNetwork
-from seqclf._optim import AdamOptimizer, SGDOptimizer
 
 from ._fd import central_differences
 
@@ -179,27 +179,6 @@ def test_network_pickles_and_clips_with_embedding():
     np.testing.assert_array_equal(loaded.embedding, net.embedding)
     np.testing.assert_array_equal(loaded.decision_function(ids, lengths),
                                   net.decision_function(ids, lengths))
-
-
-@pytest.mark.parametrize("Optimizer", [AdamOptimizer, SGDOptimizer])
-def test_lazy_update_touches_only_the_given_rows(Optimizer):
-    rng = np.random.default_rng(10)
-    E = rng.normal(size=(6, 4))
-    dense = E.copy()
-    rows = np.array([1, 4])
-    g = rng.normal(size=(2, 4))
-    lazy_opt, dense_opt = Optimizer(E), Optimizer(dense.ravel())
-    lazy_opt.update_rows(rows, g)
-    full = np.zeros_like(dense)
-    full[rows] = g
-    dense_opt.update(full.ravel())
-    # From zero moments the rows stepped equal the dense step ...
-    np.testing.assert_allclose(E, dense, rtol=1e-14)
-    before = E.copy()
-    lazy_opt.update_rows(np.array([0]), rng.normal(size=(1, 4)))
-    # ... and rows absent from a batch do not move (their momentum waits).
-    np.testing.assert_array_equal(E[1:], before[1:])
-    assert not np.array_equal(E[0], before[0])
 
 
 # ---------------------------------------------------------------------------

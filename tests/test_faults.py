@@ -125,7 +125,8 @@ def _inf_gradient(net, loss, args):
 
 
 def _nan_weight(opt, out, args):
-    opt.params[-1] = np.nan
+    params, grad = args
+    params[-1] = np.nan
 
 
 INJECTIONS = {
@@ -160,7 +161,8 @@ def test_divergence_of_an_embedding_row_rolls_back(monkeypatch, where):
     before = snapshot(clf)
 
     def bad_row(opt, out, args):
-        opt.params[args[0][0]] = np.inf
+        params, rows, grad = args
+        params[rows[0]] = np.inf
 
     at_call(monkeypatch, AdamOptimizer, "update_rows", where, after=bad_row)
     with pytest.raises(ValueError, match="an updated weight became non-finite"):
@@ -268,9 +270,9 @@ def _reference_history(monkeypatch, clf, X, y):
     weights, rng_states = [], []
     real_update, real_step = AdamOptimizer.update, RecurrentNetwork.train_step
 
-    def update(opt, grad):
-        real_update(opt, grad)
-        weights.append(opt.params.copy())
+    def update(opt, params, grad):
+        real_update(opt, params, grad)
+        weights.append(params.copy())
 
     def step(net, *args, **kwargs):
         rng_states.append(kwargs["rng"].bit_generator.state)
@@ -376,9 +378,9 @@ SIGINT_CHILD = textwrap.dedent(
     history = []
     real = AdamOptimizer.update
 
-    def update(self, grad):
-        real(self, grad)
-        history.append(self.params.copy())
+    def update(self, params, grad):
+        real(self, params, grad)
+        history.append(params.copy())
 
     AdamOptimizer.update = update
     clf = RNNClassifier("gru", (4,), batch_size=4, max_iter=10000, verbose=1,

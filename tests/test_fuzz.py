@@ -349,7 +349,7 @@ def _failing(kind, k):
                 hook[1](self)
             out = real(self, *args, **kwargs)
             if calls[0] == k and hook[0] == "after":
-                out = hook[1](self, out)
+                out = hook[1](self, out, args)
             return out
         return wrapper
 
@@ -358,15 +358,16 @@ def _failing(kind, k):
             raise exc
         return hook
 
-    def set_grad(net, loss):
+    def set_grad(net, loss, args):
         net.grads[0] = np.inf
         return loss
 
-    def set_param(opt, out):
-        opt.params[0] = np.nan
+    def set_param(opt, out, args):
+        params, grad = args
+        params[0] = np.nan
 
     table = {
-        "nan_loss": (RecurrentNetwork, "train_step", ("after", lambda n, l: np.nan)),
+        "nan_loss": (RecurrentNetwork, "train_step", ("after", lambda n, l, a: np.nan)),
         "inf_grad": (RecurrentNetwork, "train_step", ("after", set_grad)),
         "nan_weight_adam": (AdamOptimizer, "update", ("after", set_param)),
         "nan_weight_sgd": (SGDOptimizer, "update", ("after", set_param)),
