@@ -1,15 +1,28 @@
-"""Threads: how many OpenMP threads seqclf's kernels may use, and BLAS limits.
+"""Threads: the one place that decides seqclf's thread counts and BLAS limits.
 
-The OpenMP thread count is decided once per public call and passed to the
-kernels explicitly; every ``prange`` takes it as ``num_threads``. It queries
-the OpenMP runtime seqclf itself links, so ``OMP_NUM_THREADS`` and
-threadpoolctl limits (which call ``omp_set_num_threads`` on every loaded
-runtime) apply.
+Whatever picks the number of OpenMP threads of seqclf's kernels, or limits
+BLAS to one thread around them (the estimator, the tests, the benchmarks),
+does it through this module:
 
-The kernels call BLAS from their own OpenMP threads, so BLAS must run on one
-thread while they do: :func:`single_threaded_blas` limits it for the whole
-process while any seqclf call runs, from any number of Python threads, and
-gives the previous limits back when the last one returns.
+* :func:`effective_n_threads` gives the OpenMP thread count, decided once
+  per public call and passed to the kernels explicitly; every ``prange``
+  takes it as ``num_threads``. It queries the OpenMP runtime seqclf itself
+  links, so ``OMP_NUM_THREADS`` and threadpoolctl limits (which call
+  ``omp_set_num_threads`` on every loaded runtime) apply.
+* :func:`single_threaded_blas` limits BLAS to one thread: the kernels call
+  BLAS from their own OpenMP threads, so BLAS must run on one thread while
+  they do. It holds the limit for the whole process while any seqclf call
+  runs, from any number of Python threads, and gives the previous limits
+  back when the last one returns. It is a context manager and a decorator,
+  and its ``acquire()`` takes the limit until a later ``release()``, for
+  code that cannot keep a ``with`` block open (asv's ``setup`` and
+  ``teardown``, a worker process's lifetime).
+
+Limits that are not seqclf's to decide are set with threadpoolctl where
+they are chosen: a user's or a script's OpenMP thread count for a whole
+run (``threadpool_limits(n, user_api="openmp")``, which
+:func:`effective_n_threads` then reads), and the thread counts of the
+libraries seqclf is compared with.
 """
 
 import functools
@@ -281,8 +294,60 @@ cdef _blas_exit():
         PyThread_release_lock(_blas_lock)
 
 
+cdef class _BlasHold:
+    """One hold on the one-thread BLAS limit, taken by ``acquire()``."""
+
+    cdef unsigned long _thread
+    cdef bint _held
+
+    @property
+    def held(self):
+        """Whether the hold still keeps the limit (not yet released)."""
+        return bool(self._held)
+
+    def release(self):
+        """Give the hold back; a second call does nothing.
+
+        Raises
+        ------
+        RuntimeError
+            If called from a thread other than the one that acquired it:
+            the limits of per-thread BLAS libraries (OpenBLAS built on
+            OpenMP) belong to that thread. The hold is then still taken.
+        """
+        if not self._held:
+            return
+        if PyThread_get_thread_ident() != self._thread:
+            raise RuntimeError(
+                "single_threaded_blas hold released from another thread than "
+                "the one that acquired it."
+            )
+        self._held = False      # first: a failing restore still releases it
+        _blas_exit()
+
+
 cdef class _SingleThreadedBlas:
     """Context manager and decorator: BLAS on one thread (see the function)."""
+
+    def acquire(self):
+        """Take the limit until the returned hold's ``release()``.
+
+        The same limit as ``with single_threaded_blas():``, for code that
+        cannot keep a ``with`` block open across the calls it covers (asv's
+        ``setup`` and ``teardown``, a worker's lifetime). Release it from the
+        thread that acquired it; a hold never released keeps the limit until
+        the process exits.
+
+        Returns
+        -------
+        hold : object
+            With ``release()`` (idempotent) and ``held``.
+        """
+        cdef _BlasHold hold = _BlasHold.__new__(_BlasHold)
+        hold._thread = PyThread_get_thread_ident()
+        _blas_enter()
+        hold._held = True
+        return hold
 
     def __enter__(self):
         _blas_enter()
@@ -319,6 +384,8 @@ def single_threaded_blas():
     limiter : context manager
         Use as ``with single_threaded_blas():`` or as a decorator,
         ``@single_threaded_blas()``; reentrant and shared by all threads.
+        ``single_threaded_blas().acquire()`` takes the same limit until the
+        returned hold's ``release()``.
     """
     return _single_threaded_blas
 

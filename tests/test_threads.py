@@ -183,6 +183,45 @@ def test_helper_is_reentrant_and_works_as_decorator(blas_before):
     assert inner.__name__ == "inner"
 
 
+def test_helper_hold_spans_calls_like_asv_setup_and_teardown(blas_before):
+    # acquire() in one call, release() in a later one: the same limit as the
+    # context, nested with it and with the estimator's own in either order.
+    hold = single_threaded_blas().acquire()
+    assert hold.held and set(blas_threads().values()) == {1}
+    with single_threaded_blas():
+        inner = single_threaded_blas().acquire()
+    assert set(blas_threads().values()) == {1}
+    X, y = task()
+    small().fit(X, y)
+    assert set(blas_threads().values()) == {1}, "the fit lifted the hold"
+    hold.release()
+    assert not hold.held and set(blas_threads().values()) == {1}
+    inner.release()
+    assert blas_threads() == blas_before
+    inner.release()                     # a second release does nothing
+    hold.release()
+    assert blas_threads() == blas_before
+
+
+def test_helper_hold_is_released_only_by_its_thread(blas_before):
+    hold = single_threaded_blas().acquire()
+    errors = []
+
+    def release_elsewhere():
+        try:
+            hold.release()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=release_elsewhere)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "another thread" in str(errors[0])
+    assert hold.held and set(blas_threads().values()) == {1}
+    hold.release()
+    assert blas_threads() == blas_before
+
+
 def test_many_threads_entering_and_leaving_the_helper(blas_before,
                                                     frequent_switches):
     # Enter and leave in every interleaving the scheduler makes, nested too.
