@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from seqclf import RNNClassifier, reference
 from seqclf._layers import embedding_backward, embedding_forward
 from seqclf._network import RecurrentNetwork
+from seqclf._openmp_helpers import single_threaded_blas
 
 from ._fd import central_differences
 
@@ -147,7 +148,7 @@ def test_embedding_gradient_matches_finite_differences(cells, sizes, bidirection
     def loss():
         return net.train_step(ids, lengths, y, sw, rng=np.random.default_rng(7), **kw)
 
-    with threadpool_limits(1, user_api="blas"):
+    with single_threaded_blas():
         loss()
         rows, grad = net.embedding_grad
         dense_grad = net.grads.copy()

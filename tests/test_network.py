@@ -4,10 +4,10 @@ import pickle
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from seqclf import reference
 from seqclf._network import RecurrentNetwork, _orthogonal
+from seqclf._openmp_helpers import single_threaded_blas
 
 from ._fd import central_differences
 
@@ -55,7 +55,7 @@ def test_gradient_matches_finite_differences(cells, sizes, bidirectional,
         return net.train_step(X, lengths, y, sw, rng=np.random.default_rng(7),
                               **kw)
 
-    with threadpool_limits(1, user_api="blas"):
+    with single_threaded_blas():
         loss()
         grad = net.grads.copy()
         fd = central_differences(loss, net.coefs, range(net.coefs.size), 1e-6)
@@ -68,7 +68,7 @@ def test_loss_matches_reference_composition():
     F, K, H1, H2 = 3, 4, 5, 3
     X, lengths, y = _data(7, 5, F, K, seed=2)
     net = _network(("lstm", "gru"), (H1, H2), F, K, bidirectional=True)
-    with threadpool_limits(1, user_api="blas"):
+    with single_threaded_blas():
         loss = net.train_step(X, lengths, y)
     L0, L1 = net.layers
     out = []
@@ -85,7 +85,7 @@ def test_loss_matches_reference_composition():
     logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
     expected = -logp[np.arange(len(y)), y].mean()
     assert loss == pytest.approx(expected, rel=1e-12)
-    with threadpool_limits(1, user_api="blas"):
+    with single_threaded_blas():
         Z_inf = net.decision_function(X, lengths)
     np.testing.assert_allclose(Z_inf - Z_inf.max(axis=1, keepdims=True), Z,
                                rtol=1e-10, atol=1e-12)
@@ -125,7 +125,7 @@ def test_pickle_keeps_views():
     assert clone.layers[0][1].params["U"].base is clone.coefs
     clone.coefs[0] += 1.0
     assert clone.layers[0][0].params["W"].flat[0] == net.coefs[0] + 1.0
-    with threadpool_limits(1, user_api="blas"):
+    with single_threaded_blas():
         np.testing.assert_array_equal(clone.train_step(X, lengths, y) * 0 + 1, 1)
 
 
@@ -136,7 +136,7 @@ def test_train_step_same_for_any_thread_count(dtype):
                    dtype=dtype)
     grads = []
     for n_threads in (1, 2, 3):
-        with threadpool_limits(1, user_api="blas"):
+        with single_threaded_blas():
             net.train_step(X, lengths, y, dropout=0.2, recurrent_dropout=0.2,
                            rng=np.random.default_rng(0), n_threads=n_threads)
         grads.append(net.grads.copy())
