@@ -10,8 +10,9 @@ that of a fit on a subset of MNIST when its files are in ``SEQCLF_DATA``
 (skipped otherwise).
 
 The thread count is set as users set it, with ``threadpool_limits(n,
-user_api="openmp")``, from ``setup`` to ``teardown``, and BLAS is limited to
-one thread (see ``EstimatorThreads``); ``setup`` checks that
+user_api="openmp")``, from ``setup`` to ``teardown``, and BLAS is held at
+one thread by seqclf's own limit (see ``EstimatorThreads``); ``setup``
+checks that
 ``seqclf._openmp_helpers.effective_n_threads`` (what ``fit`` and
 ``predict_proba`` read) then returns ``n``, and skips the benchmark when it
 does not (more threads than CPUs, or a build without OpenMP).
@@ -25,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from seqclf import RNNClassifier
-from seqclf._openmp_helpers import effective_n_threads
+from seqclf._openmp_helpers import effective_n_threads, single_threaded_blas
 from seqclf.datasets import load_mnist
 
 from .common import N_FEATURES, N_STEPS, Benchmark, make_sequences
@@ -122,11 +123,12 @@ class EstimatorThreads:
     ``threadpool_limits(n, user_api="openmp")`` sets; asv times between
     ``setup`` and ``teardown``, so the limit is in force while timing.
 
-    BLAS is limited to one thread as well, as in the other benchmarks:
-    ``fit`` draws its orthogonal recurrent weights with a QR factorisation
-    before it limits BLAS itself, and a multithreaded OpenBLAS then leaves a
-    worker thread spinning into the epoch, which would take a core from the
-    kernels' threads (and make ``n_threads=1`` use two cores).
+    BLAS is held at one thread as well, as in the other benchmarks, with
+    the limit ``fit`` and ``predict_proba`` take themselves
+    (``single_threaded_blas``): nothing run between ``setup`` and
+    ``teardown`` may wake a multithreaded OpenBLAS, whose worker threads
+    would spin beside the kernels' threads and take a core from them (and
+    make ``n_threads=1`` use two cores).
     """
 
     def set_threads(self, n_threads):
@@ -143,7 +145,13 @@ class EstimatorThreads:
             limit, so that asv skips the benchmark instead of timing another
             thread count under this one's name.
         """
-        self._limits = threadpool_limits(limits={"openmp": n_threads, "blas": 1})
+        # The OpenMP count as users set it; BLAS through seqclf's limit.
+        self._limits = threadpool_limits(limits=n_threads, user_api="openmp")
+        try:
+            self._blas_hold = single_threaded_blas().acquire()
+        except BaseException:
+            self.restore_threads()
+            raise
         effective = effective_n_threads()
         if effective != n_threads:
             self.restore_threads()
@@ -153,6 +161,10 @@ class EstimatorThreads:
 
     def restore_threads(self):
         """Lift the limits set by :meth:`set_threads`, if any."""
+        hold = getattr(self, "_blas_hold", None)
+        if hold is not None:
+            hold.release()
+            self._blas_hold = None
         limits = getattr(self, "_limits", None)
         if limits is not None:
             limits.restore_original_limits()

@@ -10,9 +10,10 @@ sequence of full length (``fixed``) or lengths uniform in [T/4, T] given as
 a ragged list of arrays (``variable``). Compare its times with
 ``n_steps``: without a subnormal penalty, time grows about linearly in T.
 
-Threads are set as in ``bench_estimator`` (``threadpool_limits``, BLAS on
-one thread); ``benchmarks/compare_torch_long.py`` measures the same models
-beside PyTorch.
+Threads are set as in ``bench_estimator`` (``threadpool_limits`` for
+OpenMP, BLAS on one thread by seqclf's ``single_threaded_blas``);
+``benchmarks/compare_torch_long.py`` measures the same models beside
+PyTorch.
 """
 
 import functools

@@ -13,9 +13,9 @@ import os
 import timeit
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from seqclf._cells import cache_shapes, param_shapes
+from seqclf._openmp_helpers import single_threaded_blas
 
 PROFILES = ("fast", "regular")
 
@@ -76,26 +76,28 @@ class SingleThreadedBLAS:
     """Mixin limiting BLAS to one thread from ``setup`` to ``teardown``.
 
     The kernels call single-threaded BLAS inside their own OpenMP threads, so a
-    multi-threaded BLAS would oversubscribe the cores. Subclasses implement
-    ``setup_(*params)``; the limit is in force while asv times the benchmark.
+    multi-threaded BLAS would oversubscribe the cores. The limit is seqclf's
+    own (``single_threaded_blas``, which fit and predict take too), held from
+    ``setup`` to ``teardown`` so that it is in force while asv times the
+    benchmark. Subclasses implement ``setup_(*params)``.
     """
 
     def setup(self, *params):
-        self._blas_limits = threadpool_limits(limits=1, user_api="blas")
+        self._blas_hold = single_threaded_blas().acquire()
         try:
             self.setup_(*params)
         except BaseException:
-            self._restore_blas()
+            self._release_blas()
             raise
 
     def teardown(self, *params):
-        self._restore_blas()
+        self._release_blas()
 
-    def _restore_blas(self):
-        limits = getattr(self, "_blas_limits", None)
-        if limits is not None:
-            limits.restore_original_limits()
-            self._blas_limits = None
+    def _release_blas(self):
+        hold = getattr(self, "_blas_hold", None)
+        if hold is not None:
+            hold.release()
+            self._blas_hold = None
 
 
 @functools.lru_cache(maxsize=None)
