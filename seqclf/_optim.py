@@ -47,11 +47,6 @@ class _Optimizer:
                 f"{params.shape} and dtype {params.dtype}."
             )
 
-    def _scratch(self, state):
-        if self._tmp is None:
-            self._tmp = np.empty_like(state)
-        return self._tmp
-
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k != "_tmp"}
 
@@ -109,8 +104,9 @@ class SGDOptimizer(_Optimizer):
         """
         self._check(params, self.velocity)
         lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
-        v = self.velocity
-        tmp = self._scratch(v)
+        if self._tmp is None:
+            self._tmp = np.empty_like(self.velocity)
+        v, tmp = self.velocity, self._tmp
         np.multiply(grad, -lr, out=tmp)          # -lr * g
         v *= mu
         v += tmp                                 # v = mu v - lr g
@@ -202,7 +198,9 @@ class AdamOptimizer(_Optimizer):
         self.t += 1
         f = params.dtype.type
         b1, b2 = self.beta_1, self.beta_2
-        m, v, tmp = self.m, self.v, self._scratch(self.m)
+        if self._tmp is None:
+            self._tmp = np.empty_like(self.m)
+        m, v, tmp = self.m, self.v, self._tmp
         m *= f(b1)
         np.multiply(grad, f(1 - b1), out=tmp)
         m += tmp
