@@ -144,8 +144,12 @@ def _seqclf_worker(spec):
     from threadpoolctl import threadpool_limits
 
     seqclf, _ = _peer.import_seqclf()
-    # Kept for the lifetime of the worker (the estimator limits BLAS itself
-    # around fit and predict; this covers the data preparation).
+    # BLAS on one thread for the worker's whole run, as a user sets it (and
+    # as the worker's environment already does): fit and predict_proba take
+    # seqclf's single_threaded_blas around their kernels themselves, and
+    # each call then pays what it pays a user, which the latency of a
+    # one-sequence predict_proba (tens of microseconds) includes. Holding
+    # seqclf's limit here instead would skip part of that cost.
     threadpool_limits(limits=1, user_api="blas")
     cell, hidden, batch, _ = CONFIGS[spec["config"]]
     what = spec["what"]

@@ -114,12 +114,13 @@ def _flush_denormal(spec):
 
 
 def _seqclf_worker(spec):
-    from threadpoolctl import threadpool_limits
-
     flushed = _flush_denormal(spec)
     seqclf, _ = _peer.import_seqclf()
-    # The estimator limits BLAS itself around fit; this covers the data.
-    threadpool_limits(limits=1, user_api="blas")
+    from seqclf._openmp_helpers import single_threaded_blas
+
+    # seqclf's BLAS limit for the worker's lifetime (never released): fit
+    # takes it itself, this covers the data preparation between fits.
+    single_threaded_blas().acquire()
     X, lengths, y = _data(spec["n_samples"], spec["n_steps"], spec["variable"],
                           spec["seed"])
     # Ragged lists are what users pass for sequences of different lengths.

@@ -115,6 +115,12 @@ def run_child(helper, names):
         cg.cg_stop()
         cg.cg_dump(f"{name}/{phase}".encode())
 
+    # The phases run the bodies of fit's and predict_proba's loops, which
+    # those take under seqclf's BLAS limit: taken here once, outside the
+    # counted runs (BLAS is on one thread by the environment already).
+    from seqclf._openmp_helpers import single_threaded_blas
+
+    single_threaded_blas().acquire()
     for name in names:
         cell, hidden, steps, features, batch = CONFIGS[name]
         rng = np.random.default_rng(0)

@@ -79,7 +79,9 @@ def main():
 
     data = load_mnist(args.data_home)
     names = list(MODELS) if args.model == "all" else [args.model]
-    with threadpool_limits(args.threads, user_api="openmp"):
+    # The OpenMP thread count for the whole run, as users set it (None: no
+    # limit); seqclf reads it, and limits BLAS itself around its kernels.
+    with threadpool_limits(limits=args.threads, user_api="openmp"):
         for name in names:
             result = run(name, data, args.epochs, verbose=0 if args.quiet else 1)
             if args.json:

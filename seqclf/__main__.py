@@ -72,7 +72,10 @@ def main(argv=None):
     clf = RNNClassifier(args.cell, tuple(args.hidden), batch_size=batch,
                         max_iter=epochs, random_state=args.random_state,
                         verbose=1)
-    with threadpool_limits(args.threads, user_api="openmp"):
+    # The OpenMP thread count for the whole run, set as users set it (None:
+    # no limit); fit and score read it through effective_n_threads() and
+    # limit BLAS to one thread themselves.
+    with threadpool_limits(limits=args.threads, user_api="openmp"):
         print(f"Training {epochs} epochs, batch {batch}, "
               f"{effective_n_threads()} threads:", flush=True)
         tic = time.perf_counter()
