@@ -363,7 +363,7 @@ def _failing(kind, k):
         return loss
 
     def set_param(opt, out, args):
-        params, grad = args
+        params = args[0]            # update(params, grad)
         params[0] = np.nan
 
     table = {
