@@ -28,7 +28,7 @@ Each measurement runs in a process of its own (this script re-runs itself
 with ``--worker``) so that the OpenMP, BLAS and PyTorch thread pools of one
 measurement cannot disturb another. A worker sets ``OMP_NUM_THREADS`` before
 the interpreter starts, then ``torch.set_num_threads(n)`` (PyTorch) or passes
-``n_threads=n`` to the kernels with BLAS limited to one thread by threadpoolctl
+``n_threads=n`` to the kernels with BLAS limited to one thread (seqclf's ``single_threaded_blas``)
 (seqclf: the kernels call single-threaded BLAS inside their own OpenMP
 threads). It warms up, then takes ``--repeat`` samples, each timing enough
 batches to last at least ``--min-time`` seconds, and reports the median time
@@ -86,13 +86,14 @@ N_FEATURES = 28
 
 def _seqclf_step(cell, n_hidden, n_threads, batch, seed):
     import numpy as np
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_info
 
     seqclf, layers = _peer.import_seqclf()
     from seqclf._cells import cache_shapes, param_shapes
+    from seqclf._openmp_helpers import single_threaded_blas
 
-    # Kept for the lifetime of the worker.
-    threadpool_limits(limits=1, user_api="blas")
+    # seqclf's BLAS limit, held for the lifetime of the worker.
+    single_threaded_blas().acquire()
 
     dtype = np.float32
     rng = np.random.default_rng(seed)

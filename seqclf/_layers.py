@@ -127,7 +127,8 @@ class _Checker:
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}.")
         if a.dtype != self.dtype:
-            raise TypeError(f"{name} must have dtype {self.dtype} like X, got {a.dtype}.")
+            raise TypeError(
+                f"{name} must have dtype {self.dtype} like X, got {a.dtype}.")
         if a.shape != shape:
             raise ValueError(f"{name} must have shape {shape}, got {a.shape}.")
         if not a.flags.c_contiguous:
@@ -379,7 +380,8 @@ def embedding_forward(ids, lengths, E, *, out=None, n_threads=1):
     _check_float("E", E, 2)
     N, T = ids.shape
     if E.shape[0] == 0 or E.shape[1] == 0:
-        raise ValueError(f"E must have at least one row and column, got shape {E.shape}.")
+        raise ValueError(
+            f"E must have at least one row and column, got shape {E.shape}.")
     if out is None:
         out = np.empty((N, T, E.shape[1]), dtype=E.dtype)
     _check_float("out", out, 3, E.dtype)

@@ -26,7 +26,7 @@ thread count either).
 import numpy as np
 
 from . import _layers
-from ._cells import cache_shapes, check_cell, param_shapes
+from ._cells import CELLS, cache_shapes, check_cell, param_shapes
 
 
 class _Workspace:
@@ -247,7 +247,10 @@ class RecurrentNetwork:
         self.layers = []
         n_in = self.n_features
         for cell, H in zip(self.cells, self.hidden_sizes):
-            act = self.activation if cell == "rnn" else "tanh"
+            # ``activation`` applies to the cells that offer a choice; the
+            # others keep their fixed nonlinearities.
+            accepted = CELLS[cell].activations
+            act = self.activation if len(accepted) > 1 else accepted[0]
             self.layers.append([_Unit(cell, n_in, H, bool(d), act)
                                 for d in range(self.n_directions)])
             n_in = self.n_directions * H

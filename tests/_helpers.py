@@ -70,3 +70,14 @@ def run_inference(cell, X, lengths, params, *, reverse=False,
             reverse=reverse, activation=activation, training=False,
             return_sequences=with_seq, out=out, n_threads=n_threads)
     return h_last, h_seq
+
+
+def token_ids(N, T, V, seed, min_length=1):
+    """Random ids in ``[0, V)`` and lengths; padding holds -7, an id no row
+    has, so that reading it would fail."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, size=(N, T)).astype(np.intp)
+    lengths = rng.integers(min_length, T + 1, size=N).astype(np.intp)
+    lengths[0] = T
+    ids[np.arange(T)[None, :] >= lengths[:, None]] = -7
+    return ids, lengths

@@ -1,4 +1,4 @@
-"""The IDX reader, the MNIST loader and its download path, the demo."""
+"""The IDX reader, the MNIST loader and its download path (seqclf.datasets)."""
 
 import gzip
 import hashlib
@@ -10,36 +10,9 @@ import numpy as np
 import pytest
 
 from seqclf import datasets
-from seqclf.__main__ import main as demo_main
 from seqclf.datasets import get_data_home, load_mnist, read_idx
 
-
-def idx_bytes(arr, code=0x08):
-    """Serialise ``arr`` in the IDX format (big-endian)."""
-    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4",
-              0x0D: ">f4", 0x0E: ">f8"}
-    header = bytes([0, 0, code, arr.ndim])
-    header += b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    return header + arr.astype(dtypes[code]).tobytes()
-
-
-def write_mnist(folder, n_train=6, n_test=4, seed=0, gz=True):
-    """Tiny MNIST-format files; returns the arrays written."""
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, a in arrays.items():
-        data = idx_bytes(a)
-        if gz:
-            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
-        else:
-            (folder / name).write_bytes(data)
-    return arrays
+from .conftest import idx_bytes, write_mnist
 
 
 # ---------------------------------------------------------------------------
@@ -198,27 +171,3 @@ def test_no_network_error_says_where_to_put_files(tmp_path):
     # A closed local port: the connection is refused at once.
     with pytest.raises(FileNotFoundError, match="Put the four MNIST files"):
         load_mnist(tmp_path, mirrors=["http://127.0.0.1:9/"], timeout=2)
-
-
-# ---------------------------------------------------------------------------
-# Demo
-# ---------------------------------------------------------------------------
-
-def test_demo_falls_back_to_digits(tmp_path, capsys):
-    assert demo_main(["--data-home", str(tmp_path), "--no-download",
-                      "--epochs", "3", "--hidden", "16"]) == 0
-    captured = capsys.readouterr()
-    assert "digits" in captured.err and "Put the four MNIST files" in captured.err
-    lines = captured.out.strip().splitlines()
-    assert re.fullmatch(r"test accuracy: 0\.\d{4}|test accuracy: 1\.0000", lines[-1])
-    assert any(l.startswith("Total params: ") for l in lines)
-    assert sum(l.startswith("Epoch ") for l in lines) == 3
-
-
-def test_demo_on_mnist_files(tmp_path, capsys):
-    write_mnist(tmp_path, n_train=40, n_test=10)
-    assert demo_main(["--data-home", str(tmp_path), "--epochs", "1",
-                      "--cell", "gru", "--hidden", "8", "--threads", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "MNIST, 40 training and 10 test sequences of 28 steps x 28 features" in out
-    assert out.strip().splitlines()[-1].startswith("test accuracy: ")

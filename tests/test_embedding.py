@@ -1,43 +1,24 @@
-"""The embedding front: kernels, gradients and the estimator (its lazy
-optimizer updates are tested in ``test_optim.py``)."""
+"""The embedding kernels (seqclf._embedding, called through seqclf._layers).
 
-import pickle
+The embedding front's gradients through the network are tested in
+``test_network.py``, its lazy optimizer updates in ``test_optim.py`` and
+the estimator on token ids in ``test_rnn_embedding.py``."""
+
 import tracemalloc
 
 import numpy as np
 import pytest
-from sklearn.base import clone
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, KFold
-from threadpoolctl import threadpool_limits
 
-from seqclf import RNNClassifier, reference
+from seqclf import reference
 from seqclf._layers import embedding_backward, embedding_forward
-from seqclf._network import RecurrentNetwork
-from seqclf._openmp_helpers import single_threaded_blas
 
-from ._fd import central_differences
+from ._helpers import token_ids
 
-
-def _ids(N, T, V, seed, min_length=1):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(0, V, size=(N, T)).astype(np.intp)
-    lengths = rng.integers(min_length, T + 1, size=N).astype(np.intp)
-    lengths[0] = T
-    # Padding positions hold ids no row has: the kernels must not read them.
-    ids[np.arange(T)[None, :] >= lengths[:, None]] = -7
-    return ids, lengths
-
-
-# ---------------------------------------------------------------------------
-# Kernels
-# ---------------------------------------------------------------------------
 
 @pytest.mark.memcheck
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_forward_matches_reference(dtype):
-    ids, lengths = _ids(37, 9, 11, seed=0)
+    ids, lengths = token_ids(37, 9, 11, seed=0)
     E = np.random.default_rng(1).normal(size=(11, 5)).astype(dtype)
     out = np.full((37, 9, 5), np.nan, dtype=dtype)
     embedding_forward(ids, lengths, E, out=out, n_threads=2)
@@ -49,7 +30,7 @@ def test_forward_matches_reference(dtype):
 @pytest.mark.parametrize("V", [3, 50])
 def test_backward_matches_reference(dtype, V):
     # V=3: every id repeats dozens of times in the batch.
-    ids, lengths = _ids(40, 12, V, seed=2)
+    ids, lengths = token_ids(40, 12, V, seed=2)
     dX = np.random.default_rng(3).normal(size=(40, 12, 6)).astype(dtype)
     dX[np.arange(12)[None, :] >= lengths[:, None]] = np.nan    # never read
     rows, grad = embedding_backward(ids, lengths, dX, V, n_threads=2)
@@ -66,7 +47,7 @@ def test_backward_matches_reference(dtype, V):
 @pytest.mark.memcheck
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_bit_identical_for_any_thread_count(dtype):
-    ids, lengths = _ids(64, 30, 20, seed=4)
+    ids, lengths = token_ids(64, 30, 20, seed=4)
     rng = np.random.default_rng(5)
     E = rng.normal(size=(20, 8)).astype(dtype)
     dX = rng.normal(size=(64, 30, 8)).astype(dtype)
@@ -83,7 +64,7 @@ def test_kernels_bit_identical_for_any_thread_count(dtype):
 
 
 def test_backward_memory_follows_the_batch_not_the_vocabulary():
-    ids, lengths = _ids(16, 10, 50, seed=6)
+    ids, lengths = token_ids(16, 10, 50, seed=6)
     dX = np.ones((16, 10, 32))
     peaks = []
     for n_rows in (50, 10_000_000):
@@ -99,7 +80,7 @@ def test_backward_memory_follows_the_batch_not_the_vocabulary():
 
 @pytest.mark.memcheck
 def test_kernels_reject_ids_outside_the_rows():
-    ids, lengths = _ids(4, 5, 6, seed=7)
+    ids, lengths = token_ids(4, 5, 6, seed=7)
     ids[2, 0] = 6
     E = np.zeros((6, 3))
     with pytest.raises(ValueError, match=r"Token id 6 \(sample 2, step 0\).*\[0, 6\)"):
@@ -115,289 +96,3 @@ def test_kernels_reject_ids_outside_the_rows():
         embedding_forward(ids, np.zeros(4, dtype=np.intp), E, out=np.empty((4, 5, 3)))
     with pytest.raises(TypeError, match="dtype"):
         embedding_forward(np.abs(ids), lengths, E, out=np.empty((4, 5, 3), np.float32))
-
-
-# ---------------------------------------------------------------------------
-# Network: gradients through the whole model
-# ---------------------------------------------------------------------------
-
-def _token_network(cells, sizes, bidirectional, V=7, E=3, K=3, seed=0):
-    net = RecurrentNetwork(cells, sizes, E, K, bidirectional=bidirectional,
-                           n_tokens=V)
-    net.initialize(np.random.RandomState(seed))
-    net.coefs += np.random.default_rng(seed).uniform(-0.3, 0.3, net.coefs.size)
-    return net
-
-
-@pytest.mark.parametrize("cells, sizes, bidirectional", [
-    (("rnn",), (4,), False),
-    (("gru",), (3,), True),
-    (("lstm", "gru"), (3, 2), False),
-])
-@pytest.mark.parametrize("regularised", [False, True])
-def test_embedding_gradient_matches_finite_differences(cells, sizes, bidirectional,
-                                                       regularised):
-    V = 7
-    ids, lengths = _ids(5, 6, V - 2, seed=8)    # rows 5 and 6 never used
-    ids[1, 0] = ids[1, 1] = 3                  # a repeated id
-    y = np.array([0, 1, 2, 1, 0])
-    net = _token_network(cells, sizes, bidirectional, V=V)
-    kw = dict(alpha=0.3, dropout=0.25, recurrent_dropout=0.3) if regularised else {}
-    sw = np.array([1.0, 2.0, 0.5, 1.5, 1.0]) if regularised else None
-
-    def loss():
-        return net.train_step(ids, lengths, y, sw, rng=np.random.default_rng(7), **kw)
-
-    with single_threaded_blas():
-        loss()
-        rows, grad = net.embedding_grad
-        dense_grad = net.grads.copy()
-        full = np.zeros_like(net.embedding)
-        full[rows] = grad
-        fd = central_differences(loss, net.embedding, range(net.embedding.size), 1e-6)
-        fd_dense = central_differences(loss, net.dense_coefs, range(0, net.dense_coefs.size, 7), 1e-6)
-    np.testing.assert_allclose(full.ravel(), fd, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(dense_grad[::7], fd_dense, rtol=1e-6, atol=1e-8)
-    assert set(rows) <= set(range(V - 2))
-    assert np.abs(grad).max() > 1e-3
-
-
-def test_network_pickles_and_clips_with_embedding():
-    ids, lengths = _ids(6, 5, 7, seed=9)
-    net = _token_network(("gru",), (3,), False)
-    y = np.array([0, 1, 2, 0, 1, 2])
-    net.train_step(ids, lengths, y)
-    # Nothing vocabulary-sized holds the gradient: only the batch's rows.
-    assert net.grads.size == net.coefs.size - net.embedding.size
-    assert net.embedding_grad[1].shape == (np.unique(ids[ids >= 0]).size, 3)
-    before = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
-    assert np.isclose(net.clip_gradient(before / 2), before)
-    after = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
-    assert np.isclose(after, before / 2)
-
-    loaded = pickle.loads(pickle.dumps(net))
-    assert np.shares_memory(loaded.embedding, loaded.coefs)
-    np.testing.assert_array_equal(loaded.embedding, net.embedding)
-    np.testing.assert_array_equal(loaded.decision_function(ids, lengths),
-                                  net.decision_function(ids, lengths))
-
-
-# ---------------------------------------------------------------------------
-# Estimator
-# ---------------------------------------------------------------------------
-
-def _order_task(N, T=16, V=40, seed=0):
-    """Tokens 1 and 2 appear once each; the class is whether 1 comes first."""
-    rng = np.random.default_rng(seed)
-    X = rng.integers(3, V, size=(N, T))
-    a = rng.integers(0, T, size=N)
-    b = (a + rng.integers(1, T, size=N)) % T
-    X[np.arange(N), a] = 1
-    X[np.arange(N), b] = 2
-    return X, (a < b).astype(int)
-
-
-@pytest.mark.parametrize("cell, bidirectional", [
-    ("rnn", False), ("gru", False), ("lstm", False), ("gru", True)])
-def test_learns_order_that_bag_of_words_cannot(cell, bidirectional):
-    X, y = _order_task(3000)
-    Xtr, ytr, Xte, yte = X[:2000], y[:2000], X[2000:], y[2000:]
-    clf = RNNClassifier(cell, (24,), embedding_dim=8, bidirectional=bidirectional,
-                        batch_size=32, max_iter=8, learning_rate_init=0.01,
-                        random_state=0).fit(Xtr, ytr)
-    assert clf.score(Xte, yte) >= 0.95
-
-    def bag(X):
-        counts = np.zeros((len(X), 40))
-        np.add.at(counts, (np.arange(len(X))[:, None], X), 1)
-        return counts
-
-    lr = LogisticRegression(max_iter=1000).fit(bag(Xtr), ytr)
-    assert lr.score(bag(Xte), yte) < 0.58        # chance is 0.5
-
-
-@pytest.mark.parametrize("kwargs, layers, total", [
-    # Keras: Embedding(1000, 64) -> LSTM(128) -> Dense(10)
-    (dict(cell="lstm", hidden_layer_sizes=128),
-     [("embedding (Embedding)", "(None, 12, 64)", "64,000"),
-      ("lstm (LSTM)", "(None, 128)", "98,816"),
-      ("dense (Dense)", "(None, 10)", "1,290")], "164,106"),
-    # Embedding(1000, 64) -> GRU(256, return_sequences) -> SimpleRNN(128) -> Dense(10)
-    (dict(cell=("gru", "rnn"), hidden_layer_sizes=(256, 128)),
-     [("embedding (Embedding)", "(None, 12, 64)", "64,000"),
-      ("gru (GRU)", "(None, 12, 256)", "247,296"),
-      ("simple_rnn (SimpleRNN)", "(None, 128)", "49,280"),
-      ("dense (Dense)", "(None, 10)", "1,290")], "361,866"),
-])
-def test_summary_matches_keras(kwargs, layers, total):
-    rng = np.random.default_rng(11)
-    X = rng.integers(0, 1000, size=(40, 12))
-    y = np.arange(40) % 10
-    clf = RNNClassifier(embedding_dim=64, vocab_size=1000, max_iter=1,
-                        random_state=0, **kwargs).fit(X, y)
-    lines = []
-    clf.summary(print_fn=lines.append)
-    rows = [line.split() for line in lines if "(None" in line]
-    assert [(" ".join(r[:2]), " ".join(r[2:-1]), r[-1]) for r in rows] == layers
-    assert f"Total params: {total}" in lines
-    assert clf.embedding_.shape == (1000, 64)
-
-
-def test_learned_vocabulary_and_unseen_ids():
-    X, y = _order_task(400, V=30)
-    clf = RNNClassifier("gru", (8,), embedding_dim=4, batch_size=32, max_iter=2,
-                        random_state=0).fit(X, y)
-    assert clf.vocab_size_ == 30
-    assert clf.embedding_.shape == (31, 4)
-    assert not clf.embedding_[30].any()          # the untrained OOV row
-    X_new = X[:5].copy()
-    X_new[:, 3] = [30, 31, 1000, 10 ** 9, 29]
-    X_oov = X_new.copy()
-    X_oov[:4, 3] = 30
-    np.testing.assert_array_equal(clf.predict_proba(X_new), clf.predict_proba(X_oov))
-    # Cross-validation folds may hold ids that training never saw.
-    search = GridSearchCV(
-        RNNClassifier("rnn", (8,), embedding_dim=4, batch_size=32, max_iter=2,
-                      random_state=0),
-        {"embedding_dim": [2, 4]}, cv=KFold(3))
-    X_cv = X.copy()
-    X_cv[:130, 0] = 35                          # ids only in the first fold
-    search.fit(X_cv, y)
-    assert set(search.cv_results_["param_embedding_dim"]) == {2, 4}
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-
-
-def test_partial_fit_and_warm_start_vocabulary():
-    X, y = _order_task(200, V=20)
-    clf = RNNClassifier("lstm", (8,), embedding_dim=4, batch_size=32,
-                        random_state=0)
-    clf.partial_fit(X, y, classes=[0, 1])
-    clf.partial_fit(X[:50], y[:50])
-    X_big = X[:50].copy()
-    X_big[7, 2] = 20
-    with pytest.raises(ValueError, match=r"Token id 20 \(sample 7, step 2\) is beyond the "
-                                         r"vocabulary learned"):
-        clf.partial_fit(X_big, y[:50])
-    fixed = RNNClassifier("lstm", (8,), embedding_dim=4, vocab_size=25,
-                          batch_size=32, random_state=0)
-    fixed.partial_fit(X, y, classes=[0, 1]).partial_fit(X_big, y[:50])
-    X_big[7, 2] = 25
-    with pytest.raises(ValueError, match=r"Token id 25 \(sample 7, step 2\) is not below "
-                                         r"vocab_size=25"):
-        fixed.partial_fit(X_big, y[:50])
-    with pytest.raises(ValueError, match="not below vocab_size=25"):
-        fixed.predict(X_big)
-    # Warm starts continue exactly, the lazy optimizer state included.
-    kw = dict(embedding_dim=4, batch_size=32, random_state=0, dropout=0.2)
-    a = RNNClassifier("gru", (8,), max_iter=5, **kw).fit(X, y)
-    b = RNNClassifier("gru", (8,), max_iter=2, warm_start=True, **kw).fit(X, y)
-    b.set_params(max_iter=3).fit(X, y)
-    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    b.set_params(embedding_dim=6)
-    with pytest.raises(ValueError, match="embedding_dim"):
-        b.fit(X, y)
-
-
-@pytest.mark.parametrize("padding", ["pre", "post"])
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_mask_value_padding_equals_ragged_lists(padding, bidirectional):
-    rng = np.random.default_rng(12)
-    seqs = [rng.integers(1, 15, size=n) for n in rng.integers(1, 9, size=60)]
-    y = np.array([s[0] % 2 for s in seqs])
-    padded = np.zeros((60, 8), dtype=np.int32)
-    for i, s in enumerate(seqs):
-        if padding == "post":
-            padded[i, :len(s)] = s
-        else:
-            padded[i, 8 - len(s):] = s
-    kw = dict(embedding_dim=3, vocab_size=15, bidirectional=bidirectional,
-              batch_size=16, max_iter=2, random_state=0)
-    ragged = RNNClassifier("gru", (5,), **kw).fit(seqs, y)
-    masked = RNNClassifier("gru", (5,), mask_value=0, **kw).fit(padded, y)
-    np.testing.assert_array_equal(ragged.embedding_, masked.embedding_)
-    np.testing.assert_array_equal(ragged.predict_proba(seqs), masked.predict_proba(padded))
-    # And each sequence alone gives the same as in a batch.
-    alone = np.vstack([ragged.predict_proba([s]) for s in seqs[:10]])
-    np.testing.assert_allclose(alone, ragged.predict_proba(seqs[:10]), rtol=1e-6)
-
-
-def test_same_model_for_any_thread_count_and_pickle():
-    X, y = _order_task(300)
-    models = []
-    for n in (1, 2):
-        with threadpool_limits(n, user_api="openmp"):
-            models.append(RNNClassifier("lstm", (8,), embedding_dim=4,
-                                        batch_size=32, max_iter=2, dropout=0.1,
-                                        random_state=0).fit(X, y))
-    assert models[0]._network.coefs.tobytes() == models[1]._network.coefs.tobytes()
-    loaded = pickle.loads(pickle.dumps(models[0]))
-    np.testing.assert_array_equal(loaded.predict_proba(X), models[0].predict_proba(X))
-    assert np.shares_memory(loaded.embedding_, loaded._network.coefs)
-    assert clone(models[0]).get_params()["embedding_dim"] == 4
-    loaded.set_params(warm_start=True, max_iter=1).fit(X, y)     # trains on
-
-
-@pytest.mark.parametrize("X, match", [
-    (np.zeros((4, 5)), "must hold integer token ids, got dtype float64"),
-    (np.array([[0, 1, -3], [1, 2, 3]] * 2), r"sample 0 holds -3 at step 2"),
-    ([np.array([1, 2]), np.array([], dtype=int), np.array([3])], r"X\[1\] has zero steps"),
-    (np.zeros((4, 0), dtype=int), "0 feature"),
-    ([np.array([1, 2]), np.array([1.5])], r"X\[1\] must hold integer"),
-    ([np.array([[1, 2]]), np.array([3])], r"X\[0\] has shape \(1, 2\)"),
-    (np.zeros((4, 3, 2), dtype=int), "2-D integer array"),
-    (np.array([["a", "b"]] * 4), "integer token ids, got dtype <U1"),
-])
-def test_bad_token_input(X, match):
-    clf = RNNClassifier("rnn", (4,), embedding_dim=2, max_iter=1)
-    with pytest.raises(ValueError, match=match):
-        clf.fit(X, np.arange(len(X)) % 2)
-
-
-def test_bad_token_input_at_predict_and_bad_parameters():
-    X, y = _order_task(64, V=10)
-    clf = RNNClassifier("rnn", (4,), embedding_dim=2, vocab_size=10,
-                        max_iter=1).fit(X, y)
-    with pytest.raises(ValueError, match=r"Token id 10 \(sample 1, step 0\)"):
-        clf.predict(np.vstack([X[:1], [10] + [1] * 15]))
-    with pytest.raises(ValueError, match="integer token ids"):
-        clf.predict(X.astype(float))
-    with pytest.raises(ValueError, match="sample 2 holds -1 at step 4"):
-        bad = X[:3].copy()
-        bad[2, 4] = -1
-        clf.predict(bad)
-    with pytest.raises(ValueError, match="vocab_size=9"):
-        RNNClassifier(embedding_dim=2, vocab_size=9, max_iter=1).fit(X, y)
-    with pytest.raises(ValueError, match="mask_value must be an integer token id"):
-        RNNClassifier(embedding_dim=2, mask_value=np.nan).fit(X, y)
-    with pytest.raises(ValueError, match="mask_value must be an integer token id"):
-        RNNClassifier(embedding_dim=2, mask_value=0.5).fit(X, y)
-    with pytest.raises(ValueError, match="set embedding_dim too"):
-        RNNClassifier(vocab_size=10).fit(X.astype(float), y)
-    with pytest.raises(ValueError, match="embedding_dim"):
-        RNNClassifier(embedding_dim=0).fit(X, y)
-
-
-def test_count_vectorizer_vocabulary_feeds_the_classifier():
-    docs = ["the cat sat", "a dog ran far", "the dog sat", "a cat ran"] * 10
-    y = [0, 1, 0, 1] * 10
-    analyzer = CountVectorizer().fit(docs)
-    vocab, analyze = analyzer.vocabulary_, analyzer.build_analyzer()
-    seqs = [np.array([vocab[w] for w in analyze(d)]) for d in docs]
-    clf = RNNClassifier("gru", (8,), embedding_dim=4, vocab_size=len(vocab),
-                        batch_size=8, max_iter=20, learning_rate_init=0.02,
-                        random_state=0).fit(seqs, y)
-    assert clf.score(seqs, y) == 1.0
-
-
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_learns_with_every_option(solver):
-    X, y = _order_task(600)
-    sw = np.random.default_rng(13).uniform(0.5, 1.5, size=600)
-    clf = RNNClassifier(
-        ("gru", "lstm"), (12, 8), embedding_dim=6, bidirectional=True,
-        solver=solver, early_stopping=True, clip_norm=1.0, alpha=1e-3,
-        dropout=0.1, recurrent_dropout=0.1, batch_size=32, max_iter=6,
-        learning_rate_init=0.01 if solver == "adam" else 0.1, random_state=0,
-    ).fit(X, y, sample_weight=sw)
-    assert clf.score(X, y) > 0.9
-    assert len(clf.validation_scores_) == clf.n_iter_

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from .test_datasets import write_mnist
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(),
                                 reason="examples/ is not beside tests/")
 
 
-def test_mnist_tutorials_script(tmp_path):
-    write_mnist(tmp_path / "data", n_train=64, n_test=16)
+def test_mnist_tutorials_script(tmp_path, mnist_files):
+    mnist_files(n_train=64, n_test=16, folder=tmp_path / "data")
     out = tmp_path / "results.jsonl"
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "mnist_tutorials.py"), "rnn31",
@@ -31,9 +29,10 @@ def test_mnist_tutorials_script(tmp_path):
     assert 0.0 <= result["test_accuracy"] <= 1.0
 
 
-def test_learning_curves_script(tmp_path):
+@pytest.mark.slow
+def test_learning_curves_script(tmp_path, mnist_files):
     pytest.importorskip("matplotlib")
-    write_mnist(tmp_path / "data", n_train=200, n_test=8)
+    mnist_files(n_train=200, n_test=8, folder=tmp_path / "data")
     png = tmp_path / "curves.png"
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "plot_learning_curves.py"),
@@ -44,6 +43,7 @@ def test_learning_curves_script(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_text_fortunes_script(tmp_path):
     rng = random.Random(0)
     words = {"cats": ["cat", "purr", "whisker", "mouse"],

@@ -28,9 +28,9 @@ from seqclf._network import RecurrentNetwork
 from seqclf._optim import AdamOptimizer, SGDOptimizer
 
 from ._state import assert_same_state, snapshot
+from .conftest import CELL_NAMES as CELLS
 
 CLEAR = (ValueError, TypeError)
-CELLS = ["rnn", "gru", "lstm"]
 FLOAT_DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int64, np.bool_]
 
 

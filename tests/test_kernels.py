@@ -40,12 +40,10 @@ from seqclf._openmp_helpers import single_threaded_blas
 
 from ._fd import central_differences
 from ._helpers import run_inference, run_kernels
-
-CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
-CELL_IDS = ["rnn-tanh", "rnn-relu", "gru", "lstm"]
-DTYPES = [np.float32, np.float64]
-DTYPE_IDS = ["f32", "f64"]
-RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
+from .conftest import CELL_ACTIVATION_IDS as CELL_IDS
+from .conftest import CELL_ACTIVATIONS as CELLS
+from .conftest import DTYPE_IDS, DTYPES, FD_ATOL, FD_EPS, FD_RTOL
+from .conftest import KERNEL_RTOL as RTOL
 
 CHUNK = _kernels.chunk_size()
 T, F, H = 6, 4, 5
@@ -877,11 +875,7 @@ def test_output_sharing_memory_with_lengths(func):
 # 9. Finite differences on the kernels themselves (float64)
 # ---------------------------------------------------------------------------
 
-# Central differences with eps = 1e-6: truncation error ~eps**2 = 1e-12 times
-# a third derivative of order 1, rounding error ~1e-16 * |loss| / eps ~ 1e-9
-# for losses of order 10; rtol 1e-6 / atol 1e-8 keeps two orders of margin
-# while a wrong derivative is off by 1e-2 or more.
-FD_EPS, FD_RTOL, FD_ATOL = 1e-6, 1e-6, 1e-8
+# FD_EPS, FD_RTOL, FD_ATOL: see tests/conftest.py.
 
 
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)

@@ -10,6 +10,8 @@ from seqclf._network import RecurrentNetwork, _orthogonal
 from seqclf._openmp_helpers import single_threaded_blas
 
 from ._fd import central_differences
+from ._helpers import token_ids
+from .conftest import FD_ATOL, FD_EPS, FD_RTOL
 
 
 def _data(N, T, F, n_classes, seed, dtype=np.float64):
@@ -58,8 +60,8 @@ def test_gradient_matches_finite_differences(cells, sizes, bidirectional,
     with single_threaded_blas():
         loss()
         grad = net.grads.copy()
-        fd = central_differences(loss, net.coefs, range(net.coefs.size), 1e-6)
-    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+        fd = central_differences(loss, net.coefs, range(net.coefs.size), FD_EPS)
+    np.testing.assert_allclose(grad, fd, rtol=FD_RTOL, atol=FD_ATOL)
     assert np.abs(grad).max() > 1e-3
 
 
@@ -142,3 +144,71 @@ def test_train_step_same_for_any_thread_count(dtype):
         grads.append(net.grads.copy())
     for g in grads[1:]:
         np.testing.assert_array_equal(g, grads[0])
+
+
+# ---------------------------------------------------------------------------
+# The embedding front: gradients through the whole model
+# ---------------------------------------------------------------------------
+
+
+def _token_network(cells, sizes, bidirectional, V=7, E=3, K=3, seed=0):
+    net = RecurrentNetwork(cells, sizes, E, K, bidirectional=bidirectional,
+                           n_tokens=V)
+    net.initialize(np.random.RandomState(seed))
+    net.coefs += np.random.default_rng(seed).uniform(-0.3, 0.3, net.coefs.size)
+    return net
+
+
+@pytest.mark.parametrize("cells, sizes, bidirectional", [
+    (("rnn",), (4,), False),
+    (("gru",), (3,), True),
+    (("lstm", "gru"), (3, 2), False),
+])
+@pytest.mark.parametrize("regularised", [False, True])
+def test_embedding_gradient_matches_finite_differences(cells, sizes, bidirectional,
+                                                       regularised):
+    V = 7
+    ids, lengths = token_ids(5, 6, V - 2, seed=8)    # rows 5 and 6 never used
+    ids[1, 0] = ids[1, 1] = 3                  # a repeated id
+    y = np.array([0, 1, 2, 1, 0])
+    net = _token_network(cells, sizes, bidirectional, V=V)
+    kw = dict(alpha=0.3, dropout=0.25, recurrent_dropout=0.3) if regularised else {}
+    sw = np.array([1.0, 2.0, 0.5, 1.5, 1.0]) if regularised else None
+
+    def loss():
+        return net.train_step(ids, lengths, y, sw, rng=np.random.default_rng(7), **kw)
+
+    with single_threaded_blas():
+        loss()
+        rows, grad = net.embedding_grad
+        dense_grad = net.grads.copy()
+        full = np.zeros_like(net.embedding)
+        full[rows] = grad
+        fd = central_differences(loss, net.embedding, range(net.embedding.size),
+                                 FD_EPS)
+        fd_dense = central_differences(loss, net.dense_coefs,
+                                       range(0, net.dense_coefs.size, 7), FD_EPS)
+    np.testing.assert_allclose(full.ravel(), fd, rtol=FD_RTOL, atol=FD_ATOL)
+    np.testing.assert_allclose(dense_grad[::7], fd_dense, rtol=FD_RTOL, atol=FD_ATOL)
+    assert set(rows) <= set(range(V - 2))
+    assert np.abs(grad).max() > 1e-3
+
+
+def test_network_pickles_and_clips_with_embedding():
+    ids, lengths = token_ids(6, 5, 7, seed=9)
+    net = _token_network(("gru",), (3,), False)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    net.train_step(ids, lengths, y)
+    # Nothing vocabulary-sized holds the gradient: only the batch's rows.
+    assert net.grads.size == net.coefs.size - net.embedding.size
+    assert net.embedding_grad[1].shape == (np.unique(ids[ids >= 0]).size, 3)
+    before = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
+    assert np.isclose(net.clip_gradient(before / 2), before)
+    after = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
+    assert np.isclose(after, before / 2)
+
+    loaded = pickle.loads(pickle.dumps(net))
+    assert np.shares_memory(loaded.embedding, loaded.coefs)
+    np.testing.assert_array_equal(loaded.embedding, net.embedding)
+    np.testing.assert_array_equal(loaded.decision_function(ids, lengths),
+                                  net.decision_function(ids, lengths))

@@ -18,14 +18,14 @@ from seqclf._cells import n_params, param_shapes
 
 from ._fd import central_differences
 
+from .conftest import CELL_ACTIVATION_IDS as CELL_IDS
+from .conftest import CELL_ACTIVATIONS as CELLS
+from .conftest import FD_ATOL as ATOL
+from .conftest import FD_EPS as EPS
+from .conftest import FD_RTOL as RTOL
+
 N, T, F, H = 4, 5, 3, 4
 LENGTHS = np.array([T, 2, 1, T - 1], dtype=np.intp)
-EPS = 1e-6
-RTOL, ATOL = 1e-6, 1e-8
-
-# (cell, activation) pairs covering every supported computation.
-CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
-CELL_IDS = ["rnn-tanh", "rnn-relu", "gru", "lstm"]
 
 
 # Seed 2 keeps every ReLU pre-activation at least 6e-3 away from 0 in all

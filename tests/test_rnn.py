@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from seqclf import RNNClassifier
 
-CELLS = ["rnn", "gru", "lstm"]
+from .conftest import CELL_NAMES as CELLS
 
 
 def memory_task(n, n_steps=10, n_features=2, seed=0, dtype=np.float64):
@@ -43,6 +43,7 @@ def small(**kw):
 # Learning
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", CELLS)
 def test_learns_a_task_that_needs_memory(cell):
     X, y = memory_task(600, seed=0)

@@ -53,6 +53,7 @@ def test_level_in_use():
     assert set(AVAILABLE) <= set(_simd.LEVELS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", _simd.LEVELS)
 def test_kernels_match_reference_under_level(level):
     _skip_unless_available(level)

@@ -366,6 +366,7 @@ needs_openmp = pytest.mark.skipif(
     reason="serial build: no OpenMP threads in the parent to lose in a child")
 
 
+@pytest.mark.slow
 @needs_fork
 @needs_openmp
 def test_forked_children_after_multithreaded_fits(tmp_path):

@@ -18,12 +18,16 @@ torch = pytest.importorskip("torch")
 
 
 from ._helpers import run_layer  # noqa: E402
+from .conftest import CELL_ACTIVATION_IDS, CELL_ACTIVATIONS  # noqa: E402
 
 N, T, F, H = 5, 6, 3, 4
 LENGTHS = np.array([T, 2, 1, T - 1, 3], dtype=np.intp)
 
-CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")]
-CELL_IDS = ["rnn-tanh", "rnn-relu", "gru", "lstm"]
+# The registered computations that PyTorch has a module for.
+TORCH_CELLS = ("rnn", "gru", "lstm")
+CELLS = [p for p in CELL_ACTIVATIONS if p[0] in TORCH_CELLS]
+CELL_IDS = [i for p, i in zip(CELL_ACTIVATIONS, CELL_ACTIVATION_IDS)
+            if p[0] in TORCH_CELLS]
 
 # float64 on both sides: only the order of floating-point operations
 # differs, so the results agree to a few units of roundoff (~1e-16) times
