@@ -18,8 +18,8 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call, check_classification_targets,
 )
 from sklearn.utils.validation import (
-    _check_feature_names, _check_sample_weight, check_consistent_length,
-    check_is_fitted, column_or_1d,
+    _check_feature_names, _check_sample_weight, _get_feature_names,
+    check_consistent_length, check_is_fitted, column_or_1d,
 )
 
 from . import _sequences
@@ -293,7 +293,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         Columns of a 2-D ``X`` at fit; for a 3-D ``X`` or a list of
         sequences, the number of features per step (1 for token ids).
     feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names of a 2-D ``X`` given as a DataFrame with string names.
+        Column names of a 2-D ``X`` given as a DataFrame with string names;
+        defined only when the last fit's ``X`` had such names.
     n_iter_ : int
         Epochs run by the last ``fit`` (counted across ``partial_fit``
         calls).
@@ -327,7 +328,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         of classes (two for a binary problem). Views, as ``weights_``.
     vocab_size_ : int
         With ``embedding_dim`` set: ``vocab_size``, or the vocabulary
-        learned at the first fit (largest id + 1).
+        learned at the first fit (largest id + 1); defined only when the
+        last fit read token ids.
     embedding_ : ndarray of shape (n_rows, embedding_dim)
         With ``embedding_dim`` set: the embedding matrix, row ``k`` for id
         ``k`` (Keras' ``Embedding`` weights), plus the out-of-vocabulary row
@@ -524,30 +526,48 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     def _validate_X(self, X, reset, fitting=False):
         """Return ``(X3, lengths)``: the post-padded batch and its lengths.
 
-        With ``reset`` (a first fit) the facts of the input are recorded:
-        ``_input_spec``, and from it ``n_features_in_``, ``vocab_size_`` and,
-        through scikit-learn's check, ``feature_names_in_``. Otherwise ``X``
-        must agree with them (the caller has checked that the model is
+        With ``reset`` (a first fit) the facts of the input are recorded,
+        once ``X`` has been read without error: ``_input_spec``, and with it
+        ``n_features_in_``, ``feature_names_in_`` (the column names
+        scikit-learn's rule finds) and ``vocab_size_``. The last two are
+        removed when this ``X`` has none (no column names, real values), so
+        that nothing of an earlier fit on another input form is left; a fit
+        that fails later is rolled back to the previous ones. Otherwise
+        ``X`` must agree with them (the caller has checked that the model is
         fitted), and they decide how it is read whatever ``set_params``
         changed since; ``n_steps`` and ``mask_value`` always say how to read
         this ``X``. With ``embedding_dim`` set, X3 holds token ids
         ``(n_samples, n_steps)``; ``fitting`` says whether they are training
         ids (not mapped to the out-of-vocabulary row).
         """
+        if reset:
+            # Found where scikit-learn's validate_data would look (only
+            # some input forms have names), recorded below with the rest.
+            names = [None]
+
+            def check_feature_names(X_named):
+                names[0] = _get_feature_names(X_named)
+        else:
+            check_feature_names = functools.partial(
+                _check_feature_names, self, reset=False)
         X3, lengths, spec = _sequences.prepare(
             X, spec=None if reset else self._input_spec,
             n_steps=self.n_steps, mask_value=self.mask_value,
             token_ids=self.embedding_dim is not None,
             vocab_size=self.vocab_size, fitting=fitting,
             estimator_name=type(self).__name__,
-            check_feature_names=functools.partial(
-                _check_feature_names, self, reset=reset),
+            check_feature_names=check_feature_names,
         )
         if reset:
-            self._input_spec = spec
-            self.n_features_in_ = spec.n_features_in
-            if spec.vocab_size is not None:
-                self.vocab_size_ = spec.vocab_size
+            facts = {"_input_spec": spec,
+                     "n_features_in_": spec.n_features_in,
+                     "feature_names_in_": names[0],
+                     "vocab_size_": spec.vocab_size}
+            for name, value in facts.items():
+                if value is None:
+                    vars(self).pop(name, None)
+                else:
+                    setattr(self, name, value)
         return X3, lengths
 
     def _validate_y(self, y, n_samples):

@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from seqclf import RNNClassifier
 
+from ._state import assert_same_state, snapshot
 from .conftest import CELL_NAMES as CELLS
 
 
@@ -620,3 +622,113 @@ def test_docstring_examples():
 
     result = doctest.testmod(seqclf._rnn, raise_on_error=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---------------------------------------------------------------------------
+# Refitting on another input form
+# ---------------------------------------------------------------------------
+#
+# A fit without warm_start starts afresh: every fitted attribute describes
+# the last fit only, as if the estimator had never been fitted before.
+
+def id_task(n=32, n_steps=5, vocab=10, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, vocab, size=(n, n_steps))
+    return ids, (ids[:, 0] >= vocab // 2).astype(int)
+
+
+def ragged_id_task(n=32, vocab=12, seed=1):
+    rng = np.random.default_rng(seed)
+    seqs = [rng.integers(0, vocab, size=rng.integers(2, 7)) for _ in range(n)]
+    seqs[0][0] = vocab - 1              # the learned vocabulary is `vocab`
+    return seqs, np.array([int(s[0] >= vocab // 2) for s in seqs])
+
+
+def refit_model(**kw):
+    return small(cell="gru", hidden_layer_sizes=(4,), max_iter=2, batch_size=8,
+                 **kw)
+
+
+def assert_as_fresh(clf, X, y):
+    """``clf`` holds exactly what a fresh estimator fitted on ``X, y`` holds."""
+    fresh = clone(clf).fit(X, y)
+    assert_same_state(clf, snapshot(fresh))
+
+
+def test_refit_dataframe_then_ragged_ids_drops_feature_names():
+    pd = pytest.importorskip("pandas")
+    ids, y = id_task()
+    df = pd.DataFrame(ids, columns=[f"t{i}" for i in range(ids.shape[1])])
+    clf = refit_model(embedding_dim=3).fit(df, y)
+    assert list(clf.feature_names_in_) == list(df.columns)
+    assert clf.n_features_in_ == 5 and clf.vocab_size_ == 10
+    seqs, y2 = ragged_id_task()
+    clf.fit(seqs, y2)
+    assert not hasattr(clf, "feature_names_in_")
+    assert clf.n_features_in_ == 1 and clf.vocab_size_ == 12
+    assert_as_fresh(clf, seqs, y2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted with feature names"
+        clf.predict(seqs)
+
+
+def test_refit_ids_then_floats_drops_vocab_size():
+    ids, y = id_task()
+    clf = refit_model(embedding_dim=3).fit(ids, y)
+    assert clf.vocab_size_ == 10
+    X, y2 = memory_task(32, n_steps=4)
+    clf.set_params(embedding_dim=None).fit(X, y2)
+    assert not hasattr(clf, "vocab_size_")
+    assert not hasattr(clf, "embedding_")
+    assert clf.n_features_in_ == 2
+    assert_as_fresh(clf, X, y2)
+
+
+def test_refit_floats_then_ids_records_the_new_input_only():
+    pd = pytest.importorskip("pandas")
+    X, y = memory_task(32, n_steps=4, n_features=1)
+    df = pd.DataFrame(X[:, :, 0], columns=["a", "b", "c", "d"])
+    clf = refit_model().fit(df, y)
+    assert list(clf.feature_names_in_) == ["a", "b", "c", "d"]
+    assert not hasattr(clf, "vocab_size_")
+    seqs, y2 = ragged_id_task()
+    clf.set_params(embedding_dim=3).fit(seqs, y2)
+    assert not hasattr(clf, "feature_names_in_")
+    assert clf.n_features_in_ == 1 and clf.vocab_size_ == 12
+    assert clf.embedding_.shape == (13, 3)  # one out-of-vocabulary row
+    assert_as_fresh(clf, seqs, y2)
+
+
+def test_failed_refit_on_another_form_keeps_the_previous_attributes():
+    pd = pytest.importorskip("pandas")
+    ids, y = id_task()
+    df = pd.DataFrame(ids, columns=[f"t{i}" for i in range(ids.shape[1])])
+    clf = refit_model(embedding_dim=3).fit(df, y)
+    expected = clf.predict_proba(df)
+    X, _ = memory_task(32, n_steps=4)
+    clf.set_params(embedding_dim=None)
+    before = snapshot(clf)
+    # Fails once the new input has been read (its facts recorded) ...
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.zeros(len(X)))
+    assert_same_state(clf, before)
+    # ... and while reading it.
+    X_nan = X.copy()
+    X_nan[3, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(X_nan, y)
+    assert_same_state(clf, before)
+    assert list(clf.feature_names_in_) == list(df.columns)
+    assert clf.vocab_size_ == 10 and clf.n_features_in_ == 5
+    clf.set_params(embedding_dim=3)
+    np.testing.assert_array_equal(clf.predict_proba(df), expected)
+
+    # The other way: a failed fit records no names or vocabulary.
+    clf = refit_model().fit(X, y)
+    clf.set_params(embedding_dim=3)
+    before = snapshot(clf)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(df, np.zeros(len(df)))
+    assert_same_state(clf, before)
+    assert not hasattr(clf, "feature_names_in_")
+    assert not hasattr(clf, "vocab_size_")
