@@ -19,6 +19,7 @@ The kernels call BLAS from their own threads: the caller limits BLAS to one
 thread around the calls (``seqclf._openmp_helpers.single_threaded_blas``).
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -27,6 +28,11 @@ from . import _embedding, _kernels
 from ._cells import CELLS, cache_shapes, check_activation, check_cell, param_shapes
 
 __all__ = ["forward", "backward", "embedding_forward", "embedding_backward"]
+
+# The shapes of a call, computed once per size (callers only read them): a
+# network calls the layers with the same sizes batch after batch.
+_param_shapes = functools.lru_cache(maxsize=256)(param_shapes)
+_cache_shapes = functools.lru_cache(maxsize=256)(cache_shapes)
 
 
 def _kernel_code(cell, activation):
@@ -70,7 +76,7 @@ class _Checker:
     share no memory with any other array of the call.
     """
 
-    def __init__(self, cell, X, lengths, params, n_threads):
+    def __init__(self, cell, X, lengths, params, n_threads, biases_read=True):
         if not isinstance(X, np.ndarray):
             raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}.")
         if X.dtype != np.float32 and X.dtype != np.float64:
@@ -105,7 +111,7 @@ class _Checker:
         if self.H == 0:
             raise ValueError("U must have n_hidden >= 1 rows.")
         self.G = CELLS[cell].n_gates * self.H
-        self.param_shapes = param_shapes(cell, self.F, self.H)
+        self.param_shapes = _param_shapes(cell, self.F, self.H)
         if not params.keys() <= self.param_shapes.keys():
             unknown = sorted(map(str, params.keys() - self.param_shapes.keys()))
             raise ValueError(
@@ -116,10 +122,13 @@ class _Checker:
         self.array("U", U, self.param_shapes["U"])
         for name, shape in self.param_shapes.items():
             if name != "U":
-                self.array(name, params.get(name), shape)
+                # The backward pass does not read the biases: checked, but
+                # not among the inputs an output must not overlap.
+                self.array(name, params.get(name), shape,
+                           register=biases_read or name == "W")
         self.n_threads = _check_n_threads(n_threads)
 
-    def array(self, name, a, shape, out=False, optional=False):
+    def array(self, name, a, shape, out=False, optional=False, register=True):
         if a is None:
             if optional:
                 return None
@@ -142,7 +151,7 @@ class _Checker:
                         f"{name} must not share memory with {other_name}."
                     )
             self.outputs.append((name, a))
-        else:
+        elif register:
             self.inputs.append((name, a))
         return a
 
@@ -168,9 +177,9 @@ def _check_out(out, allowed):
         return {}
     if not isinstance(out, dict):
         raise TypeError(f"out must be a dict or None, got {type(out).__name__}.")
-    if not out.keys() <= set(allowed):
-        unknown = sorted(map(str, out.keys() - set(allowed)))
-        raise ValueError(f"out has unknown keys {unknown}; allowed: {list(allowed)}.")
+    if not out.keys() <= allowed:
+        unknown = sorted(map(str, out.keys() - allowed))
+        raise ValueError(f"out has unknown keys {unknown}; allowed: {sorted(allowed)}.")
     return out
 
 
@@ -213,10 +222,10 @@ def forward(cell, X, lengths, params, *, mask=None, reverse=False,
     if training:
         if not return_sequences:
             raise ValueError("return_sequences=False applies to inference only.")
-        shapes = cache_shapes(cell, N, T, H)
-        names = ["h_last", *shapes]
+        shapes = _cache_shapes(cell, N, T, H)
+        names = shapes.keys() | {"h_last"}
     else:
-        names = ["h_last", "h_seq"] if return_sequences else ["h_last"]
+        names = {"h_last", "h_seq"} if return_sequences else {"h_last"}
     out = _check_out(out, names)
     if training:
         chk.array("mask", mask, (N, H), optional=True)
@@ -265,13 +274,13 @@ def backward(cell, X, lengths, params, cache, dh_last=None, dh_seq=None, *,
         None when ``compute_dX`` is False.
     """
     code = _kernel_code(cell, activation)
-    chk = _Checker(cell, X, lengths, params, n_threads)
+    chk = _Checker(cell, X, lengths, params, n_threads, biases_read=False)
     N, T, F, H = chk.N, chk.T, chk.F, chk.H
     if not isinstance(cache, dict):
         raise TypeError(f"cache must be a dict, got {type(cache).__name__}.")
-    out = _check_out(out, ["d" + k for k in chk.param_shapes] + ["dX"])
+    out = _check_out(out, _backward_outputs(cell))
     chk.array("mask", mask, (N, H), optional=True)
-    for k, s in cache_shapes(cell, N, T, H).items():
+    for k, s in _cache_shapes(cell, N, T, H).items():
         chk.array(k, cache.get(k), s)
     if dh_last is None and dh_seq is None:
         raise ValueError("At least one of dh_last and dh_seq must be given.")
@@ -290,6 +299,11 @@ def backward(cell, X, lengths, params, cache, dh_last=None, dh_seq=None, *,
                           dh_last, dh_seq, grads["W"], grads["U"],
                           _bias(cell, grads), grads.get("b_hh"), dX)
     return grads, dX
+
+
+@functools.lru_cache(maxsize=None)
+def _backward_outputs(cell):
+    return frozenset(["d" + k for k in param_shapes(cell, 1, 1)] + ["dX"])
 
 
 def _bias(cell, arrays):
