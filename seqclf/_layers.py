@@ -45,6 +45,8 @@ def _kernel_code(cell, activation):
 
 
 def _check_n_threads(n_threads):
+    if type(n_threads) is int and n_threads >= 1:      # the common case, fast
+        return n_threads
     if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
             or n_threads < 1):
         raise ValueError(f"n_threads must be an int >= 1, got {n_threads!r}.")
