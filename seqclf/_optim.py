@@ -26,20 +26,60 @@ import numpy as np
 
 
 class _Optimizer:
-    """What the optimizers share: the step count and a scratch buffer.
+    """What the optimizers share: the step count, a scratch buffer and the
+    checks of an update; subclasses write the steps (``_step``,
+    ``_step_rows``) on the arrays ``_state_names`` lists.
 
     ``_tmp`` is scratch for dense updates, made at the first one (an
     embedding's optimizer, which only steps rows, never needs one); it is
     not state, so pickles leave it out.
     """
 
+    _state_names = ()
+
     def __init__(self):
         self._tmp = None
         self.t = 0
 
-    def _check(self, params, state):
+    def update(self, params, grad):
+        """Apply one step to ``params`` in place.
+
+        Parameters
+        ----------
+        params : ndarray of shape ``shape``
+            Updated in place.
+        grad : ndarray of shape ``shape``
+            The gradient of the loss at ``params``.
+        """
+        self._check(params)
+        if self._tmp is None:
+            self._tmp = np.empty_like(params)
+        self.t += 1
+        self._step(params, grad, self._tmp)
+
+    def update_rows(self, params, rows, grad):
+        """Step only ``params[rows]`` in place, and only their state (lazy).
+
+        The state of the other rows is left as it is; the step count (and
+        so Adam's bias correction) counts every update.
+
+        Parameters
+        ----------
+        params : ndarray of shape ``shape``, 2-D
+            An embedding matrix, updated in place.
+        rows : ndarray of int
+            Distinct row indices.
+        grad : ndarray of shape (len(rows), shape[1])
+            The gradient of those rows.
+        """
+        self._check(params)
+        self.t += 1
+        self._step_rows(params, rows, grad)
+
+    def _check(self, params):
         # The state is kept for one shape and dtype: a mismatch would
         # broadcast silently or round the step in another precision.
+        state = getattr(self, self._state_names[0])
         if params.shape != state.shape or params.dtype != state.dtype:
             raise ValueError(
                 f"{type(self).__name__} holds the state of parameters of shape "
@@ -92,21 +132,11 @@ class SGDOptimizer(_Optimizer):
         self.nesterov = nesterov
         self.velocity = np.zeros(shape, dtype=dtype)
 
-    def update(self, params, grad):
-        """Apply one step to ``params`` in place.
+    _state_names = ("velocity",)
 
-        Parameters
-        ----------
-        params : ndarray of shape ``shape``
-            Updated in place.
-        grad : ndarray of shape ``shape``
-            The gradient of the loss at ``params``.
-        """
-        self._check(params, self.velocity)
+    def _step(self, params, grad, tmp):
         lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
-        if self._tmp is None:
-            self._tmp = np.empty_like(self.velocity)
-        v, tmp = self.velocity, self._tmp
+        v = self.velocity
         np.multiply(grad, -lr, out=tmp)          # -lr * g
         v *= mu
         v += tmp                                 # v = mu v - lr g
@@ -116,21 +146,8 @@ class SGDOptimizer(_Optimizer):
             params += tmp
         else:
             params += v
-        self.t += 1
 
-    def update_rows(self, params, rows, grad):
-        """Step only ``params[rows]`` in place, and only their velocity.
-
-        Parameters
-        ----------
-        params : ndarray of shape ``shape``, 2-D
-            An embedding matrix, updated in place.
-        rows : ndarray of int
-            Distinct row indices.
-        grad : ndarray of shape (len(rows), shape[1])
-            The gradient of those rows.
-        """
-        self._check(params, self.velocity)
+    def _step_rows(self, params, rows, grad):
         lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
         step = grad * -lr
         v = self.velocity[rows]
@@ -142,7 +159,6 @@ class SGDOptimizer(_Optimizer):
             params[rows] += step
         else:
             params[rows] += v
-        self.t += 1
 
 
 class AdamOptimizer(_Optimizer):
@@ -184,23 +200,12 @@ class AdamOptimizer(_Optimizer):
         self.m = np.zeros(shape, dtype=dtype)
         self.v = np.zeros(shape, dtype=dtype)
 
-    def update(self, params, grad):
-        """Apply one step to ``params`` in place.
+    _state_names = ("m", "v")
 
-        Parameters
-        ----------
-        params : ndarray of shape ``shape``
-            Updated in place.
-        grad : ndarray of shape ``shape``
-            The gradient of the loss at ``params``.
-        """
-        self._check(params, self.m)
-        self.t += 1
+    def _step(self, params, grad, tmp):
         f = params.dtype.type
         b1, b2 = self.beta_1, self.beta_2
-        if self._tmp is None:
-            self._tmp = np.empty_like(self.m)
-        m, v, tmp = self.m, self.v, self._tmp
+        m, v = self.m, self.v
         m *= f(b1)
         np.multiply(grad, f(1 - b1), out=tmp)
         m += tmp
@@ -215,23 +220,7 @@ class AdamOptimizer(_Optimizer):
         tmp *= f(-lr_t)
         params += tmp
 
-    def update_rows(self, params, rows, grad):
-        """Step only ``params[rows]`` in place (lazy Adam).
-
-        The moments of the other rows are left as they are; the step count,
-        and so the bias correction, counts every update.
-
-        Parameters
-        ----------
-        params : ndarray of shape ``shape``, 2-D
-            An embedding matrix, updated in place.
-        rows : ndarray of int
-            Distinct row indices.
-        grad : ndarray of shape (len(rows), shape[1])
-            The gradient of those rows.
-        """
-        self._check(params, self.m)
-        self.t += 1
+    def _step_rows(self, params, rows, grad):
         f = params.dtype.type
         b1, b2 = self.beta_1, self.beta_2
         m = self.m[rows]

@@ -832,6 +832,19 @@ def test_bad_activation(func, activation):
     check_raises(func, _set("activation", lambda a: activation), "activation")
 
 
+def test_every_registered_computation_has_a_kernel():
+    # The cell registry and the kernels' codes list the same computations.
+    assert set(_kernels.CELL_CODES) == set(CELLS)
+    assert len(set(_kernels.CELL_CODES.values())) == len(CELLS)
+
+
+def test_dX_output_with_compute_dX_false_is_refused():
+    args = valid_args("gru_backward")
+    args["compute_dX"] = False
+    with pytest.raises(ValueError, match="compute_dX"):
+        call("gru_backward", args)
+
+
 @pytest.mark.parametrize("func", FUNCS)
 def test_output_sharing_memory_with_lengths(func):
     # An OUT array over the memory of ``lengths`` must be rejected like any
