@@ -19,7 +19,7 @@ off around the counted code through ``ctypes``. For each configuration:
   gathered from a permutation, ``RecurrentNetwork.train_step``: forward,
   loss, backward; then the optimizer's ``update``, Adam);
 * ``predict``: one batch of ``predict_proba``'s computation
-  (``RNNClassifier._forward_proba``: forward pass, head, softmax).
+  (``RNNClassifier._forward_outputs``: forward pass, head, softmax).
 
 The estimator is first fitted on one batch (so that the optimizer has its
 state), and each phase runs once uncounted (warm-up) before the counted
@@ -147,7 +147,7 @@ def run_child(helper, names):
             clf._optimizer.update(net.dense_coefs, net.grads)
 
         def predict_batch():
-            clf._forward_proba(X, lengths, 1)
+            clf._forward_outputs(X, lengths, 1)
 
         counted(name, "train", train_batch)
         counted(name, "predict", predict_batch)

@@ -1,8 +1,8 @@
-"""seqclf: recurrent-network sequence classification on CPUs."""
+"""seqclf: recurrent-network sequence classification and regression on CPUs."""
 
 from . import datasets
-from ._rnn import RNNClassifier
+from ._rnn import RNNClassifier, RNNRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["RNNClassifier", "datasets", "__version__"]
+__all__ = ["RNNClassifier", "RNNRegressor", "datasets", "__version__"]

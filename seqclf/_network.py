@@ -143,6 +143,34 @@ class SoftmaxCrossEntropy:
         return loss, dZ
 
 
+class SquaredError:
+    """Half the (sample-weighted) mean squared error: ``MLPRegressor``'s loss.
+
+    ``y`` holds the targets ``(N, n_outputs)`` in the outputs' dtype. The
+    loss is ``0.5 * sum_i w_i * mean_k (y_ik - z_ik)^2 / sum_i w_i``, the
+    sums accumulated in float64.
+    """
+
+    @staticmethod
+    def predict(Z):
+        """The outputs are the predictions."""
+        return Z
+
+    @staticmethod
+    def loss_gradient(Z, y, sample_weight, weight_sum):
+        """Return ``(loss, dZ)``: the mean loss and its gradient w.r.t. ``Z``."""
+        dZ = Z - y
+        per_sample = np.einsum("ij,ij->i", dZ, dZ, dtype=np.float64)
+        scale = 1.0 / (Z.shape[1] * weight_sum)
+        if sample_weight is None:
+            loss = 0.5 * scale * float(np.sum(per_sample))
+            dZ *= dZ.dtype.type(scale)
+        else:
+            loss = 0.5 * scale * float(np.dot(sample_weight, per_sample))
+            dZ *= (sample_weight * scale)[:, None].astype(dZ.dtype)
+        return loss, dZ
+
+
 class RecurrentNetwork:
     """Stacked, optionally bidirectional recurrent layers with a head.
 
@@ -167,8 +195,9 @@ class RecurrentNetwork:
         ``initialize``, ``forward``, ``backward``); a :class:`DenseHead`
         by default.
     loss : object, default=None
-        ``loss_gradient(Z, y, sample_weight, weight_sum)``;
-        :class:`SoftmaxCrossEntropy` by default.
+        ``loss_gradient(Z, y, sample_weight, weight_sum)`` and
+        ``predict(Z)``: :class:`SoftmaxCrossEntropy` by default, or
+        :class:`SquaredError`.
     n_tokens : int, default=None
         With ``n_tokens`` set, the input is token ids ``X (N, T)`` (intp) and
         an embedding matrix of ``n_tokens`` rows and ``n_features`` columns
@@ -378,8 +407,10 @@ class RecurrentNetwork:
             embedding).
         lengths : ndarray of shape (N,), intp
             Valid steps of each sequence, ``1 <= lengths[n] <= T``.
-        y : ndarray of shape (N,)
-            Targets for the loss (class indices for the default loss).
+        y : ndarray of shape (N,) or (N, n_outputs)
+            Targets for the loss: class indices (intp) for
+            :class:`SoftmaxCrossEntropy`, values in the network's dtype for
+            :class:`SquaredError`.
         sample_weight : ndarray of shape (N,) or None
         alpha : float
             L2 penalty ``alpha / 2 * ||w||^2 / sum(sample_weight)`` on the

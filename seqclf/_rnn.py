@@ -1,4 +1,9 @@
-"""RNNClassifier: a recurrent-network classifier with scikit-learn's API."""
+"""RNNClassifier and RNNRegressor: recurrent networks with scikit-learn's API.
+
+:class:`BaseRNN` holds what the two share (parameters, input handling, the
+training loop, rollback, weights and summary); each estimator adds its
+targets, loss and predictions.
+"""
 
 import contextlib
 import functools
@@ -9,7 +14,11 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from scipy.sparse import issparse
+from sklearn.base import (
+    BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context,
+)
+from sklearn.metrics import r2_score
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -18,13 +27,13 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call, check_classification_targets,
 )
 from sklearn.utils.validation import (
-    _check_feature_names, _check_sample_weight, _get_feature_names,
+    _check_feature_names, _check_sample_weight, _check_y, _get_feature_names,
     check_consistent_length, check_is_fitted, column_or_1d,
 )
 
 from . import _sequences
 from ._cells import BLAS_INT_MAX, CELLS, N_GATES, n_params
-from ._network import RecurrentNetwork
+from ._network import RecurrentNetwork, SoftmaxCrossEntropy, SquaredError
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
 from ._optim import make_optimizer
 
@@ -167,16 +176,8 @@ class _Position:
         self.rng_state = None       # dropout stream before this batch's draws
 
 
-class RNNClassifier(ClassifierMixin, BaseEstimator):
-    """Recurrent neural network classifier (tanh RNN, GRU or LSTM).
-
-    Stacked recurrent layers read each sequence step by step; a dense layer
-    on the last layer's final state gives one output per class, trained with
-    softmax cross-entropy by mini-batch Adam or SGD. The forward pass and
-    backpropagation through time run in compiled, multithreaded kernels.
-
-    Parameters
-    ----------
+# Docstring sections the estimators share, put in place by _document.
+_PARAMETERS_DOC = """\
     cell : {"rnn", "gru", "lstm"} or tuple of them, default="lstm"
         Recurrent cell of every layer, or one per layer, first layer first
         (``("gru", "rnn")`` is a GRU layer feeding a tanh-RNN layer).
@@ -196,7 +197,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         How to read a 2-D ``X``: with ``n_steps`` set, each row holds
         ``n_steps`` steps of ``n_features`` values, step-major (row ``i`` is
         ``X[i].reshape(n_steps, n_features)``), so that 2-D transformers can
-        precede the classifier in a pipeline; flattened 28 x 28 MNIST images
+        precede the estimator in a pipeline; flattened 28 x 28 MNIST images
         with ``n_steps=28`` are read row by row. With ``n_steps=None`` a 2-D
         ``X`` holds univariate sequences (one feature per step). Given with
         a 3-D ``X`` or a list, it must equal their number of steps.
@@ -207,7 +208,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         steps are skipped: the state carries over them and they do not
         influence the prediction. A sequence that is all padding, or
         padding between data steps, is an error. A transformer placed before
-        the classifier (e.g. ``StandardScaler``) changes the padding value;
+        the estimator (e.g. ``StandardScaler``) changes the padding value;
         pad with NaN and set ``mask_value=np.nan`` in that case, since
         scikit-learn's scalers keep NaN as NaN. With ``embedding_dim`` set it
         is a token id (Keras' ``mask_zero=True`` is ``mask_value=0``).
@@ -253,20 +254,20 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         end of training.
     alpha : float, default=0.0
         L2 penalty on all weights (not biases), added to the loss as
-        ``alpha / 2 * ||w||^2 / n_batch_samples`` like ``MLPClassifier``.
+        ``alpha / 2 * ||w||^2 / n_batch_samples`` like ``<mlp>``.
     clip_norm : float, default=None
         Rescale each mini-batch's gradient to at most this global L2 norm.
     shuffle : bool, default=True
         Shuffle the samples at each epoch.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified)
-        and stop when its accuracy has not improved by ``tol`` for
+        Hold out ``validation_fraction`` of the training data<split> and
+        stop when its <score> has not improved by ``tol`` for
         ``n_iter_no_change`` epochs; the best weights are restored.
     validation_fraction : float in (0, 1), default=0.1
         Held-out fraction for early stopping.
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping: on the validation
-        accuracy with ``early_stopping``, else on the training loss.
+        <score> with ``early_stopping``, else on the training loss.
     tol : float, default=1e-4
         Least improvement that counts.
     random_state : int, RandomState instance or None, default=None
@@ -279,16 +280,15 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         ``solver`` and its settings (``learning_rate_init``, ``beta_1``,
         ``beta_2``, ``epsilon``, ``momentum``, ``nesterovs_momentum``) are
         unchanged since the last call; otherwise a fresh optimizer with the
-        new settings takes over (as ``MLPClassifier`` builds a new one at
+        new settings takes over (as ``<mlp>`` builds a new one at
         each ``fit``). ``partial_fit`` follows the same rule.
     verbose : int, default=0
         With ``verbose >= 1``, print one line per epoch: the loss, the
         validation score when there is one, and the seconds taken.
 
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
+"""
+
+_ATTRIBUTES_DOC = """\
     n_features_in_ : int
         Columns of a 2-D ``X`` at fit; for a 3-D ``X`` or a list of
         sequences, the number of features per step (1 for token ids).
@@ -305,9 +305,9 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     best_loss_ : float or None
         Lowest training loss seen, or None with early stopping.
     validation_scores_ : list of float or None
-        Validation accuracy of each epoch with early stopping, else None.
+        Validation <score> of each epoch with early stopping, else None.
     best_validation_score_ : float or None
-        Best validation accuracy with early stopping, else None.
+        Best validation <score> with early stopping, else None.
     weights_ : list of list of dict
         ``weights_[l][d]`` holds the arrays of direction ``d`` (0 forward,
         1 backward) of layer ``l``: input weights ``W (n_in, G * H)``,
@@ -324,8 +324,8 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         (``clf.weights_[0][0]["W"][...] = W``) to set them.
     head_weights_ : dict
         ``W (D * H_last, n_outputs)`` and ``b (n_outputs,)`` of the dense
-        head, ``D`` being 2 when bidirectional; ``n_outputs`` is the number
-        of classes (two for a binary problem). Views, as ``weights_``.
+        head, ``D`` being 2 when bidirectional; ``n_outputs`` is <outputs>.
+        Views, as ``weights_``.
     vocab_size_ : int
         With ``embedding_dim`` set: ``vocab_size``, or the vocabulary
         learned at the first fit (largest id + 1); defined only when the
@@ -335,10 +335,11 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         ``k`` (Keras' ``Embedding`` weights), plus the out-of-vocabulary row
         last when the vocabulary was learned. A view, as ``weights_``.
 
-    Notes
-    -----
+"""
+
+_NOTES_DOC = """\
     Training runs in float32 when ``X`` is float32 and in float64 when it is
-    float64 (``MLPClassifier``'s rule); any other dtype (integers, booleans,
+    float64 (``<mlp>``'s rule); any other dtype (integers, booleans,
     float16, lists of numbers) is converted to float64. Prediction uses the
     dtype of the fitted weights. Token-id models (``embedding_dim`` set)
     compute in float32.
@@ -363,20 +364,70 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     ``GridSearchCV(n_jobs=2)``) limit each worker so that cores are not
     oversubscribed. Results do not depend on the thread count.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from seqclf import RNNClassifier
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(500, 10, 3))      # 500 sequences of 10 steps
-    >>> y = (X[:, 0, 0] > 0).astype(int)       # decided by the first step
-    >>> clf = RNNClassifier("gru", (16,), batch_size=32, learning_rate_init=0.01,
-    ...                     random_state=0).fit(X, y)
-    >>> clf.score(X, y) > 0.9
-    True
-    >>> clf.predict_proba(X[:2]).shape
-    (2, 2)
+"""
+
+
+def _document(cls, **words):
+    """Fill ``<parameters>``, ``<attributes>`` and ``<notes>`` in the class
+    docstring with the shared sections, and ``<word>`` in them from
+    ``words``."""
+    doc = cls.__doc__
+    for marker, text in (("    <parameters>\n", _PARAMETERS_DOC),
+                         ("    <attributes>\n", _ATTRIBUTES_DOC),
+                         ("    <notes>\n", _NOTES_DOC)):
+        doc = doc.replace(marker, text)
+    for key, value in words.items():
+        doc = doc.replace(f"<{key}>", value)
+    cls.__doc__ = doc
+    return cls
+
+
+class BaseRNN(BaseEstimator):
+    """The parameters, input handling, training loop and weights that
+    :class:`RNNClassifier` and :class:`RNNRegressor` share.
+
+    A subclass gives the targets' validation and encoding, the number of
+    outputs, the loss, the validation split and score, and the public
+    ``fit``, ``partial_fit`` and ``predict``: the hooks below.
     """
+
+    # -- targets: what a subclass gives -----------------------------------
+
+    def _validate_y(self, y, n_samples):
+        """Checked targets of ``n_samples`` sequences, as the user's labels
+        or values."""
+        raise NotImplementedError
+
+    def _set_targets(self, y, incremental):
+        """Record the facts of the targets at a first fit (classes_,
+        n_outputs_)."""
+        raise NotImplementedError
+
+    def _encode_y(self, y):
+        """The targets as the loss takes them; checked against the fitted
+        facts."""
+        raise NotImplementedError
+
+    def _n_outputs(self):
+        raise NotImplementedError
+
+    def _make_loss(self):
+        """The network's loss (:mod:`seqclf._network`)."""
+        raise NotImplementedError
+
+    def _initialize_head(self, y, sample_weight):
+        """Adjust the head's initial weights to the targets of a first fit."""
+
+    def _stratify(self, y):
+        """Labels for a stratified validation split, or None."""
+        return None
+
+    def _validation_score(self, validation, n_threads):
+        """Score on the held-out split ``(X, lengths, y, sample_weight)``,
+        higher being better."""
+        raise NotImplementedError
+
+    # -- parameters -------------------------------------------------------
 
     _parameter_constraints = {
         "cell": [StrOptions(set(_CELLS)), tuple, list],
@@ -570,77 +621,9 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                     setattr(self, name, value)
         return X3, lengths
 
-    def _validate_y(self, y, n_samples):
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(np.empty(n_samples), y)
-        check_classification_targets(y)
-        return y
-
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to sequences ``X`` and labels ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_steps, n_features), \
-                (n_samples, n_steps * n_features) or list of arrays
-            Sequences: a 3-D array, a 2-D array read through ``n_steps``,
-            or a list of 2-D arrays ``(n_steps_i, n_features)`` of different
-            lengths.
-        y : array-like of shape (n_samples,)
-            Class labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample in the loss.
-
-        Returns
-        -------
-        self : RNNClassifier
-
-        Raises
-        ------
-        ValueError
-            For invalid input, and when training diverges (a non-finite
-            loss, gradient or weight); the estimator is then left as it was
-            before the call.
-        KeyboardInterrupt
-            On Ctrl-C: training stops after the running mini-batch and the
-            model keeps its weights (see the Notes of the class).
-        """
-        with self._rollback_on_failure():
-            return self._fit(X, y, sample_weight, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """Run one epoch over ``X`` and ``y``, starting from the current weights.
-
-        Parameters
-        ----------
-        X : array-like or list of arrays
-            Sequences, as for :meth:`fit`.
-        y : array-like of shape (n_samples,)
-            Class labels; each must be in ``classes``.
-        classes : array-like of shape (n_classes,), default=None
-            Every class that can appear; required at the first call and
-            ignored afterwards.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self : RNNClassifier
-
-        Raises
-        ------
-        ValueError
-            As :meth:`fit`; a call that fails leaves the estimator as it was
-            before it.
-        """
-        with self._rollback_on_failure():
-            _check_partial_fit_first_call(self, classes)
-            return self._fit(X, y, sample_weight, incremental=True)
 
     @contextlib.contextmanager
     def _rollback_on_failure(self):
@@ -676,18 +659,24 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self._check_same_architecture(cells, sizes)
         X3, lengths = self._validate_X(X, reset=first, fitting=True)
         y = self._validate_y(y, X3.shape[0])
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
+            with np.errstate(over="ignore"):
+                weight_sum = np.sum(sample_weight)
+            if not np.isfinite(weight_sum):
+                raise ValueError(
+                    f"sample_weight sums to more than float64 holds (largest "
+                    f"weight {sample_weight.max():.4g}); the loss is the "
+                    f"weighted mean, so divide the weights by a common factor."
+                )
 
         if first:
-            if not incremental:
-                self.classes_ = np.unique(y)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"Classifier can't train when only one class is present: "
-                    f"y holds only {self.classes_[0]!r}."
-                )
+            self._set_targets(y, incremental)
             self._random_state = check_random_state(self.random_state)
             self._network = self._make_network(cells, sizes, X3)
             self._network.initialize(self._random_state)
+            self._initialize_head(y, sample_weight)
             if self.embedding_dim is not None and self.vocab_size is None:
                 self._network.embedding[-1] = 0     # out-of-vocabulary row
             # Dropout masks come from their own stream, drawn on as training
@@ -705,25 +694,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping and self.validation_scores_ is None:
             # A warm start turning early stopping on.
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
-        unseen = ~np.isin(y, self.classes_)
-        if unseen.any():
-            raise ValueError(
-                f"y contains labels not in classes_: {np.unique(y[unseen]).tolist()}; "
-                f"classes_ is {self.classes_.tolist()}."
-            )
-        y_idx = np.searchsorted(self.classes_, y).astype(np.intp)
-
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
-            with np.errstate(over="ignore"):
-                weight_sum = np.sum(sample_weight)
-            if not np.isfinite(weight_sum):
-                raise ValueError(
-                    f"sample_weight sums to more than float64 holds (largest "
-                    f"weight {sample_weight.max():.4g}); the loss is the "
-                    f"weighted mean, so divide the weights by a common factor."
-                )
+        y_enc = self._encode_y(y)
         net = self._network
         # Moments are kept only for the optimizer they were made by: a
         # change of solver or of its settings since the last call starts a
@@ -742,7 +713,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             self._optimizer_config = settings
 
         n_threads = effective_n_threads()
-        self._fit_epochs(X3, lengths, y_idx, sample_weight, incremental,
+        self._fit_epochs(X3, lengths, y_enc, sample_weight, incremental,
                          self._random_state, n_threads)
         return self
 
@@ -763,8 +734,9 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             n_rows = self.vocab_size_ + (self.vocab_size is None)
         n_params = self._check_sizes(cells, sizes, n_in, n_rows, dtype)
         try:
-            return RecurrentNetwork(cells, sizes, n_in, len(self.classes_),
-                                    dtype=dtype, n_tokens=n_rows, **kw)
+            return RecurrentNetwork(cells, sizes, n_in, self._n_outputs(),
+                                    dtype=dtype, n_tokens=n_rows,
+                                    loss=self._make_loss(), **kw)
         except MemoryError as exc:
             raise MemoryError(
                 f"Cannot allocate the {n_params:,} parameters "
@@ -806,7 +778,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 )
             total += D * n_params(cell, n_in, H)
             n_in = D * H
-        K = len(self.classes_)
+        K = self._n_outputs()
         total += n_in * K + K
         if total * dtype.itemsize > np.iinfo(np.intp).max:
             raise ValueError(
@@ -842,7 +814,7 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             idx = np.arange(X.shape[0])
             train_idx, val_idx = train_test_split(
                 idx, random_state=rs, test_size=self.validation_fraction,
-                stratify=y,
+                stratify=self._stratify(y),
             )
             if len(val_idx) < 2:
                 raise ValueError(
@@ -1029,13 +1001,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
             ". The estimator was left as it was before this call."
         )
 
-    def _validation_score(self, validation, n_threads):
-        """Accuracy on the held-out split ``(X, lengths, y, sample_weight)``."""
-        X_val, len_val, y_val, sw_val = validation
-        proba = self._forward_proba(X_val, len_val, n_threads)
-        correct = (proba.argmax(axis=1) == y_val).astype(np.float64)
-        return float(np.average(correct, weights=sw_val))
-
     def _update_no_improvement(self, score):
         """Update the stopping counters after an epoch; True means stop.
 
@@ -1062,8 +1027,10 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
     # Prediction
     # ------------------------------------------------------------------
 
-    def _forward_proba(self, X, lengths, n_threads):
-        """Class probabilities of post-padded sequences, in batches.
+    def _forward_outputs(self, X, lengths, n_threads):
+        """The loss's predictions for post-padded sequences, in batches:
+        class probabilities (classifier) or values (regressor), ``(n,
+        n_outputs)``.
 
         Sequences are grouped by length so that each batch runs only as many
         steps as its longest sequence.
@@ -1094,54 +1061,6 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                 f"hold non-finite values. Scale X as the training data was."
             )
         return out
-
-    def predict_proba(self, X):
-        """Probability of each class.
-
-        Parameters
-        ----------
-        X : array-like or list of arrays
-            Sequences, as for :meth:`fit`; with a 3-D ``X`` or a list they
-            may be longer or shorter than the training sequences.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
-        """
-        check_is_fitted(self)
-        X3, lengths = self._validate_X(X, reset=False)
-        n_threads = effective_n_threads()
-        with single_threaded_blas():
-            return self._forward_proba(X3, lengths, n_threads)
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like or list of arrays
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """Most probable class of each sequence.
-
-        Parameters
-        ----------
-        X : array-like or list of arrays
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------------
     # Weights and summary
@@ -1234,3 +1153,403 @@ class RNNClassifier(ClassifierMixin, BaseEstimator):
                                      and _sequences.is_nan(mv))
         tags.non_deterministic = False
         return tags
+
+
+class RNNClassifier(ClassifierMixin, BaseRNN):
+    """Recurrent neural network classifier (tanh RNN, GRU or LSTM).
+
+    Stacked recurrent layers read each sequence step by step; a dense layer
+    on the last layer's final state gives one output per class, trained with
+    softmax cross-entropy by mini-batch Adam or SGD. The forward pass and
+    backpropagation through time run in compiled, multithreaded kernels.
+
+    Parameters
+    ----------
+    <parameters>
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    <attributes>
+
+    Notes
+    -----
+    <notes>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqclf import RNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 10, 3))      # 500 sequences of 10 steps
+    >>> y = (X[:, 0, 0] > 0).astype(int)       # decided by the first step
+    >>> clf = RNNClassifier("gru", (16,), batch_size=32, learning_rate_init=0.01,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    # -- targets: the hooks of BaseRNN -----------------------------------
+
+    def _validate_y(self, y, n_samples):
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty(n_samples), y)
+        check_classification_targets(y)
+        return y
+
+    def _set_targets(self, y, incremental):
+        if not incremental:         # partial_fit's first call gave classes
+            self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"Classifier can't train when only one class is present: "
+                f"y holds only {self.classes_[0]!r}."
+            )
+
+    def _encode_y(self, y):
+        unseen = ~np.isin(y, self.classes_)
+        if unseen.any():
+            raise ValueError(
+                f"y contains labels not in classes_: {np.unique(y[unseen]).tolist()}; "
+                f"classes_ is {self.classes_.tolist()}."
+            )
+        return np.searchsorted(self.classes_, y).astype(np.intp)
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _make_loss(self):
+        return SoftmaxCrossEntropy()
+
+    def _stratify(self, y):
+        return y
+
+    def _validation_score(self, validation, n_threads):
+        """Accuracy on the held-out split ``(X, lengths, y, sample_weight)``."""
+        X_val, len_val, y_val, sw_val = validation
+        proba = self._forward_outputs(X_val, len_val, n_threads)
+        correct = (proba.argmax(axis=1) == y_val).astype(np.float64)
+        return float(np.average(correct, weights=sw_val))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features), \
+                (n_samples, n_steps * n_features) or list of arrays
+            Sequences: a 3-D array, a 2-D array read through ``n_steps``,
+            or a list of 2-D arrays ``(n_steps_i, n_features)`` of different
+            lengths.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss.
+
+        Returns
+        -------
+        self : RNNClassifier
+
+        Raises
+        ------
+        ValueError
+            For invalid input, and when training diverges (a non-finite
+            loss, gradient or weight); the estimator is then left as it was
+            before the call.
+        KeyboardInterrupt
+            On Ctrl-C: training stops after the running mini-batch and the
+            model keeps its weights (see the Notes of the class).
+        """
+        with self._rollback_on_failure():
+            return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch over ``X`` and ``y``, starting from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,)
+            Class labels; each must be in ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that can appear; required at the first call and
+            ignored afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : RNNClassifier
+
+        Raises
+        ------
+        ValueError
+            As :meth:`fit`; a call that fails leaves the estimator as it was
+            before it.
+        """
+        with self._rollback_on_failure():
+            _check_partial_fit_first_call(self, classes)
+            return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Probability of each class.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            Sequences, as for :meth:`fit`; with a 3-D ``X`` or a list they
+            may be longer or shorter than the training sequences.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X3, lengths = self._validate_X(X, reset=False)
+        n_threads = effective_n_threads()
+        with single_threaded_blas():
+            return self._forward_outputs(X3, lengths, n_threads)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class of each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+
+_document(RNNClassifier, mlp="MLPClassifier", score="accuracy",
+          split=" (stratified)",
+          outputs="the number of classes (two for a binary problem)")
+
+
+class RNNRegressor(RegressorMixin, BaseRNN):
+    """Recurrent neural network regressor (tanh RNN, GRU or LSTM).
+
+    Stacked recurrent layers read each sequence step by step; a linear
+    layer on the last layer's final state gives one output per target,
+    trained on half the mean squared error by mini-batch Adam or SGD. The
+    network, its inputs and its training are those of
+    :class:`RNNClassifier`; only the head's outputs, the loss and the
+    targets differ.
+
+    Parameters
+    ----------
+    <parameters>
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets (columns of a 2-D ``y``; 1 for a 1-D ``y``).
+    <attributes>
+
+    Notes
+    -----
+    The loss of a mini-batch is ``MLPRegressor``'s:
+    ``0.5 * sum_i w_i * mean_k (y_ik - p_ik)^2 / sum_i w_i`` (``w`` the
+    sample weights, 1 by default), plus the ``alpha`` penalty. The head's
+    bias starts at the (weighted) mean of the first fit's targets, so that
+    training starts from the constant prediction; the weights learn the
+    rest. The targets are not rescaled: those far from unit scale train
+    slowly with the default step size, and
+    ``TransformedTargetRegressor(regressor, transformer=StandardScaler())``
+    standardises them around the estimator.
+
+    <notes>
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqclf import RNNRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 10, 3))      # 500 sequences of 10 steps
+    >>> y = X[:, :, 0].mean(axis=1)            # the mean of the first feature
+    >>> reg = RNNRegressor("gru", (16,), batch_size=32, learning_rate_init=0.01,
+    ...                    max_iter=30, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    # -- targets: the hooks of BaseRNN -----------------------------------
+
+    def _validate_y(self, y, n_samples):
+        if issparse(y):
+            y = y.toarray()
+        y = _check_y(y, multi_output=True, y_numeric=True, estimator=self)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{type(self).__name__} needs numeric targets; y has dtype "
+                f"{y.dtype}. Encode labels as numbers, or use RNNClassifier "
+                f"for class labels."
+            )
+        if y.ndim > 2:
+            raise ValueError(
+                f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); "
+                f"got an array of shape {y.shape}."
+            )
+        check_consistent_length(np.empty(n_samples), y)
+        return y
+
+    def _set_targets(self, y, incremental):
+        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        # Predictions keep the targets' shape: (n,) for a 1-D y.
+        self._y_ndim = y.ndim
+
+    def _encode_y(self, y):
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"y has {n_outputs} output(s) (columns) but the model was "
+                f"fitted with {self.n_outputs_}; fit afresh with "
+                f"warm_start=False to change the targets."
+            )
+        dtype = self._network.dtype
+        with np.errstate(over="ignore"):
+            Y = np.ascontiguousarray(y.reshape(len(y), n_outputs), dtype=dtype)
+        if not _all_finite(Y):
+            raise ValueError(
+                f"y holds values beyond what {dtype} holds (largest |y| is "
+                f"{float(np.max(np.abs(y))):.4g}); the model computes in "
+                f"{dtype} as X is. Rescale y, e.g. with "
+                f"TransformedTargetRegressor and StandardScaler."
+            )
+        return Y
+
+    def _n_outputs(self):
+        return self.n_outputs_
+
+    def _make_loss(self):
+        return SquaredError()
+
+    def _initialize_head(self, y, sample_weight):
+        y = y.reshape(len(y), -1).astype(np.float64)
+        if sample_weight is not None and not sample_weight.any():
+            sample_weight = None        # no weight to average with
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.average(y, axis=0, weights=sample_weight)
+        if _all_finite(mean):           # else _encode_y reports the range
+            self._network.head_params["b"][...] = mean
+
+    def _validation_score(self, validation, n_threads):
+        """R² on the held-out split ``(X, lengths, y, sample_weight)``."""
+        X_val, len_val, y_val, sw_val = validation
+        pred = self._forward_outputs(X_val, len_val, n_threads)
+        return float(r2_score(y_val, pred, sample_weight=sw_val))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features), \
+                (n_samples, n_steps * n_features) or list of arrays
+            Sequences: a 3-D array, a 2-D array read through ``n_steps``,
+            or a list of 2-D arrays ``(n_steps_i, n_features)`` of different
+            lengths.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values (finite numbers).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss.
+
+        Returns
+        -------
+        self : RNNRegressor
+
+        Raises
+        ------
+        ValueError
+            For invalid input, and when training diverges (a non-finite
+            loss, gradient or weight); the estimator is then left as it was
+            before the call.
+        KeyboardInterrupt
+            On Ctrl-C: training stops after the running mini-batch and the
+            model keeps its weights (see the Notes of the class).
+        """
+        with self._rollback_on_failure():
+            return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over ``X`` and ``y``, starting from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            Sequences, as for :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values, with as many outputs as at the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : RNNRegressor
+
+        Raises
+        ------
+        ValueError
+            As :meth:`fit`; a call that fails leaves the estimator as it was
+            before it.
+        """
+        with self._rollback_on_failure():
+            return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted target values of each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            Sequences, as for :meth:`fit`; with a 3-D ``X`` or a list they
+            may be longer or shorter than the training sequences.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Of the shape of the targets at fit: 1-D for a 1-D ``y``.
+        """
+        check_is_fitted(self)
+        X3, lengths = self._validate_X(X, reset=False)
+        n_threads = effective_n_threads()
+        with single_threaded_blas():
+            out = self._forward_outputs(X3, lengths, n_threads)
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+_document(RNNRegressor, mlp="MLPRegressor", score="R²", split="",
+          outputs="the number of targets")
