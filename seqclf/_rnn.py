@@ -1403,20 +1403,23 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     # -- targets: the hooks of BaseRNN -----------------------------------
 
     def _validate_y(self, y, n_samples):
-        if issparse(y):
-            y = y.toarray()
-        y = _check_y(y, multi_output=True, y_numeric=True, estimator=self)
-        if y.dtype.kind not in "biuf":
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, "
+                             f"but the target y is None.")
+        y = y.toarray() if issparse(y) else np.asarray(y)
+        try:
+            if y.dtype.kind in "USV":
+                raise ValueError(f"dtype {y.dtype}")
+            # Object arrays of numbers are read as float64 (strings are not).
+            y = _check_y(y, multi_output=True, y_numeric=True, estimator=self)
+        except ValueError as exc:
+            if y.dtype.kind not in "OUSV":
+                raise
             raise ValueError(
-                f"{type(self).__name__} needs numeric targets; y has dtype "
-                f"{y.dtype}. Encode labels as numbers, or use RNNClassifier "
-                f"for class labels."
-            )
-        if y.ndim > 2:
-            raise ValueError(
-                f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); "
-                f"got an array of shape {y.shape}."
-            )
+                f"{type(self).__name__} needs numeric targets; y cannot be "
+                f"read as numbers ({exc}). Encode labels as numbers, or use "
+                f"RNNClassifier for class labels."
+            ) from exc
         check_consistent_length(np.empty(n_samples), y)
         return y
 
@@ -1457,8 +1460,11 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             sample_weight = None        # no weight to average with
         with np.errstate(over="ignore", invalid="ignore"):
             mean = np.average(y, axis=0, weights=sample_weight)
-        if _all_finite(mean):           # else _encode_y reports the range
-            self._network.head_params["b"][...] = mean
+        b = self._network.head_params["b"]
+        with np.errstate(over="ignore"):
+            b[...] = mean
+        if not _all_finite(b):          # _encode_y reports the range
+            b[...] = 0
 
     def _validation_score(self, validation, n_threads):
         """R² on the held-out split ``(X, lengths, y, sample_weight)``."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seqclf import reference
-from seqclf._network import RecurrentNetwork, _orthogonal
+from seqclf._network import RecurrentNetwork, SquaredError, _orthogonal
 from seqclf._openmp_helpers import single_threaded_blas
 
 from ._fd import central_differences
@@ -24,9 +24,10 @@ def _data(N, T, F, n_classes, seed, dtype=np.float64):
     return X, lengths, y
 
 
-def _network(cells, sizes, F, K, bidirectional, seed=0, dtype=np.float64):
+def _network(cells, sizes, F, K, bidirectional, seed=0, dtype=np.float64,
+             loss=None):
     net = RecurrentNetwork(cells, sizes, F, K, bidirectional=bidirectional,
-                           dtype=dtype)
+                           dtype=dtype, loss=loss)
     net.initialize(np.random.RandomState(seed))
     # Biases away from zero so that their gradients are tested too.
     net.coefs += np.random.default_rng(seed).uniform(-0.1, 0.1, net.coefs.size)
@@ -63,6 +64,51 @@ def test_gradient_matches_finite_differences(cells, sizes, bidirectional,
         fd = central_differences(loss, net.coefs, range(net.coefs.size), FD_EPS)
     np.testing.assert_allclose(grad, fd, rtol=FD_RTOL, atol=FD_ATOL)
     assert np.abs(grad).max() > 1e-3
+
+
+@pytest.mark.parametrize("cells, sizes, bidirectional", NETWORKS)
+@pytest.mark.parametrize("regularised", [False, True])
+def test_squared_error_gradient_matches_finite_differences(
+        cells, sizes, bidirectional, regularised):
+    F, K = 3, 2
+    X, lengths, _ = _data(5, 6, F, K, seed=1)
+    y = np.random.default_rng(3).normal(size=(5, K))
+    net = _network(cells, sizes, F, K, bidirectional, loss=SquaredError())
+    kw = dict(alpha=0.3, dropout=0.25, recurrent_dropout=0.3) if regularised else {}
+    sw = np.array([1.0, 2.0, 0.5, 1.5, 1.0]) if regularised else None
+
+    def loss():
+        return net.train_step(X, lengths, y, sw, rng=np.random.default_rng(7),
+                              **kw)
+
+    with single_threaded_blas():
+        loss()
+        grad = net.grads.copy()
+        fd = central_differences(loss, net.coefs, range(net.coefs.size), FD_EPS)
+    np.testing.assert_allclose(grad, fd, rtol=FD_RTOL, atol=FD_ATOL)
+    assert np.abs(grad).max() > 1e-3
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_squared_error_is_mlp_regressor_loss(weighted, dtype):
+    """Loss and gradient against scikit-learn's squared_loss written out."""
+    from sklearn.neural_network._base import squared_loss
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(6, 3)).astype(dtype)
+    y = rng.normal(size=(6, 3)).astype(dtype)
+    sw = rng.uniform(0.1, 3, size=6) if weighted else None
+    weight_sum = 6.0 if sw is None else float(sw.sum())
+    loss, dZ = SquaredError.loss_gradient(Z.copy(), y, sw, weight_sum)
+    Z64, y64 = Z.astype(np.float64), y.astype(np.float64)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert loss == pytest.approx(squared_loss(y64, Z64, sw), rel=rtol)
+    w = np.ones(6) if sw is None else sw
+    expected = w[:, None] * (Z64 - y64) / (3 * weight_sum)
+    assert dZ.dtype == dtype
+    np.testing.assert_allclose(dZ, expected, rtol=rtol * 10)
+    np.testing.assert_array_equal(SquaredError.predict(Z), Z)
 
 
 def test_loss_matches_reference_composition():

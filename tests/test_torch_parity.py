@@ -334,3 +334,69 @@ def test_embedding_classifier_matches_torch_model(cell):
     np.testing.assert_allclose(clf.predict_proba(seqs),
                                torch.softmax(logits(), dim=1).detach().numpy(),
                                rtol=RTOL32, atol=ATOL32)
+
+
+def _assert_weights_equal(est, module, head, rtol, atol):
+    """``est``'s weights against the torch module's and head's (one bias
+    ``bias_ih + bias_hh`` where seqclf has one)."""
+    for l, layer in enumerate(est.weights_):
+        for d, w in enumerate(layer):
+            sfx = f"_l{l}" + ("_reverse" if d else "")
+            t = {k: getattr(module, k + sfx).detach().numpy()
+                 for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+            np.testing.assert_allclose(w["W"], t["weight_ih"].T, rtol=rtol, atol=atol)
+            np.testing.assert_allclose(w["U"], t["weight_hh"].T, rtol=rtol, atol=atol)
+            if "b" in w:
+                np.testing.assert_allclose(w["b"], t["bias_ih"] + t["bias_hh"],
+                                           rtol=rtol, atol=atol)
+            else:
+                np.testing.assert_allclose(w["b_ih"], t["bias_ih"], rtol=rtol, atol=atol)
+                np.testing.assert_allclose(w["b_hh"], t["bias_hh"], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(est.head_weights_["W"], head.weight.detach().numpy().T,
+                               rtol=rtol, atol=atol)
+    np.testing.assert_allclose(est.head_weights_["b"], head.bias.detach().numpy(),
+                               rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_regressor_matches_torch_model(cell, bidirectional):
+    """Predictions, then one full-batch Adam step on ``0.5 * MSELoss`` (two
+    targets), against a torch module with a linear head."""
+    from seqclf import RNNRegressor
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    F, H, K = 3, 5, 2
+    seqs = [rng.normal(size=(rng.integers(2, 8), F)) for _ in range(12)]
+    y = rng.normal(size=(12, K))
+    module = getattr(torch.nn, TORCH_MODULES[cell])(
+        F, H, num_layers=2, bidirectional=bidirectional, batch_first=True,
+    ).double()
+    if cell != "gru":       # one bias, as seqclf: see the classifier's test
+        for name, p in module.named_parameters():
+            if name.startswith("bias_hh"):
+                p.requires_grad_(False)
+                p.zero_()
+    head = torch.nn.Linear((2 if bidirectional else 1) * H, K).double()
+
+    reg = RNNRegressor(cell, (H, H), bidirectional=bidirectional, max_iter=1,
+                       batch_size=12, shuffle=False, random_state=0)
+    reg.fit(seqs, y)
+    _port_weights(reg, module, head)
+    out = _torch_logits(module, head, seqs, bidirectional, H)
+    np.testing.assert_allclose(reg.predict(seqs), out.detach().numpy(),
+                               rtol=RTOL64, atol=ATOL64)
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    params += list(head.parameters())
+    opt = torch.optim.Adam(params, lr=0.01, eps=1e-8 / np.sqrt(1 - 0.999))
+    loss = 0.5 * torch.nn.functional.mse_loss(out, torch.from_numpy(y))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    reg.set_params(warm_start=True, learning_rate_init=0.01)
+    reg._optimizer = None          # a fresh Adam, as on the torch side
+    reg.fit(seqs, y)
+    assert reg.loss_curve_[-1] == pytest.approx(loss.item(), rel=1e-10)
+    _assert_weights_equal(reg, module, head, rtol=1e-8, atol=1e-10)
