@@ -66,3 +66,40 @@ def test_text_fortunes_script(tmp_path):
          str(tmp_path), "--categories", "birds"],
         capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "apt install fortunes" in missing.stderr
+
+
+@pytest.mark.slow
+def test_regress_tecator_script(tmp_path):
+    pytest.importorskip("sktime", reason="the Tecator data ship in sktime "
+                        '(pip install "seqclf[sktime]")')
+    out = tmp_path / "tecator.json"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "regress_tecator.py"), "--epochs", "2",
+         "--hidden", "4", "--derivatives", "1", "--threads", "1", "--json",
+         str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "172 spectra to train, 43 to test, 100 wavelengths" in proc.stdout
+    assert "CPU: " in proc.stdout and "test R²" in proc.stdout
+    result = json.loads(out.read_text())
+    models = [r["model"] for r in result["results"]]
+    assert models == ["RNNRegressor('gru', 4)", "RidgeCV",
+                      "HistGradientBoostingRegressor"]
+    for r in result["results"]:
+        assert r["model"] in proc.stdout
+        assert r["test_r2"] <= 1.0 and r["test_rmse"] > 0 and r["fit_seconds"] >= 0
+    assert result["results"][0]["epochs"] == 2
+    # The baselines do not depend on the network's settings: Ridge reaches
+    # the literature's R² of 0.9 and more on these features.
+    assert result["results"][1]["test_r2"] > 0.9
+
+
+def test_regress_tecator_without_sktime():
+    # sktime hidden from the import system, as where it is not installed.
+    script = str(EXAMPLES / "regress_tecator.py")
+    code = ("import runpy, sys; sys.modules['sktime'] = None; "
+            f"sys.argv = [{script!r}]; runpy.run_path({script!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert 'pip install "seqclf[sktime]"' in proc.stderr
