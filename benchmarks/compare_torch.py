@@ -6,6 +6,7 @@ Usage (from the repository root)::
     python benchmarks/compare_torch.py [--quick] [--threads 1 2]
                                        [--configs lstm128 gru2x256 ...]
                                        [--repeat N] [--min-time S]
+                                       [--task {classify,regress}]
                                        [--tries 3] [--max-load 0.25]
                                        [--json PATH]
 
@@ -24,6 +25,13 @@ cross-entropy, Adam with learning rate 1e-3, the same batch size.
   ``randperm``, and each step gathers the batch, zeroes the gradients, runs
   forward and backward, steps the optimizer and reads the loss
   (``loss.item()``).
+
+``--task regress`` trains the regressor on the same rows instead, with one
+numeric target (standard normal, float32): ``RNNRegressor`` (half the mean
+squared error, as ``MLPRegressor``) against the same PyTorch loop with a
+linear head of one output and ``0.5 * MSELoss()``; prediction is then
+``predict`` against the module's forward (no softmax). Everything else is as
+for the default ``--task classify``, targets included.
 
 Measurements, each in a process of its own (the script re-runs itself with
 ``--worker``; ``OMP_NUM_THREADS`` set before the interpreter starts, BLAS on
@@ -78,6 +86,7 @@ N_FEATURES = 28
 N_CLASSES = 10
 N_GATES = _peer.cell_registry().N_GATES
 PREDICT_BATCH = 1024
+TASKS = ("classify", "regress")
 
 # name: (cell, hidden sizes, batch size, training speed-up wanted over PyTorch)
 CONFIGS = {
@@ -122,12 +131,17 @@ def _label(name):
 # ---------------------------------------------------------------------------
 
 
-def _data(n_samples, seed):
+def _data(n_samples, seed, task="classify"):
+    """Synthetic rows ``X`` and targets: labels in ``range(10)`` or, for
+    ``task="regress"``, standard normal float32 values (the same ``X``)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     X = rng.random((n_samples, N_STEPS, N_FEATURES), dtype=np.float32)
-    y = rng.integers(0, N_CLASSES, size=n_samples)
+    if task == "regress":
+        y = rng.standard_normal(n_samples, dtype=np.float32)
+    else:
+        y = rng.integers(0, N_CLASSES, size=n_samples)
     return X, y
 
 
@@ -153,26 +167,28 @@ def _seqclf_worker(spec):
     threadpool_limits(limits=1, user_api="blas")
     cell, hidden, batch, _ = CONFIGS[spec["config"]]
     what = spec["what"]
+    task = spec.get("task", "classify")
+    estimator = seqclf.RNNRegressor if task == "regress" else seqclf.RNNClassifier
 
     def make(seed=0):
-        return seqclf.RNNClassifier(cell, hidden, batch_size=batch, max_iter=1,
-                                    random_state=seed)
+        return estimator(cell, hidden, batch_size=batch, max_iter=1,
+                         random_state=seed)
 
     if what == "train":
-        X, y = _data(64 * batch, spec["seed"])
+        X, y = _data(64 * batch, spec["seed"], task)
 
         def epoch(n_batches):
             make().fit(X[:n_batches * batch], y[:n_batches * batch])
 
         n_batches = _n_batches(epoch, batch, spec["min_time"])
-        X, y = _data(n_batches * batch, spec["seed"])
+        X, y = _data(n_batches * batch, spec["seed"], task)
         times, _, load = _peer.time_per_call(lambda: make().fit(X, y),
                                              spec["repeat"], 0.0, spec["min_time"], 1)
         return {"seconds_per_sample": [t / len(X) for t in times],
                 "n_samples": len(X), "other_load": load}
 
     if what == "memory":
-        X, y = _data(spec["n_samples"], spec["seed"])
+        X, y = _data(spec["n_samples"], spec["seed"], task)
         from seqclf._cells import cache_shapes
 
         activations = 0
@@ -183,7 +199,7 @@ def _seqclf_worker(spec):
         # A tiny fit of another shape loads what fit imports lazily and starts
         # the thread pools (memory the process keeps, not the epoch's demand)
         # without leaving blocks of the measured shapes to reuse.
-        seqclf.RNNClassifier("rnn", (3,), batch_size=4, max_iter=1).fit(
+        estimator("rnn", (3,), batch_size=4, max_iter=1).fit(
             X[:8, :5, :3], np.arange(8) % 2)
         gc.collect()
         clf = make()
@@ -194,10 +210,11 @@ def _seqclf_worker(spec):
         return {"increase": None if peak is None else 1024 * (peak - base),
                 "activations": activations, "X": X.nbytes, "n_samples": len(X)}
 
-    X, y = _data(max(2 * batch, PREDICT_BATCH), spec["seed"])
+    X, y = _data(max(2 * batch, PREDICT_BATCH), spec["seed"], task)
     clf = make().fit(X[:2 * batch], y[:2 * batch])
+    predict = clf.predict if task == "regress" else clf.predict_proba
     Xp = X[:PREDICT_BATCH] if what == "predict" else X[:1]
-    times, _, load = _peer.time_per_call(lambda: clf.predict_proba(Xp),
+    times, _, load = _peer.time_per_call(lambda: predict(Xp),
                                          spec["repeat"], spec["min_time"],
                                          spec["warmup_time"])
     return {"seconds_per_sample": [t / len(Xp) for t in times],
@@ -235,25 +252,39 @@ def _torch_worker(spec):
     cell, hidden, batch, _ = CONFIGS[spec["config"]]
     rnn_class = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
     what = spec["what"]
+    task = spec.get("task", "classify")
+    regress = task == "regress"
 
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.rnn = rnn_class(N_FEATURES, hidden[0], num_layers=len(hidden),
                                  batch_first=True)
-            self.head = torch.nn.Linear(hidden[-1], N_CLASSES)
+            self.head = torch.nn.Linear(hidden[-1], 1 if regress else N_CLASSES)
 
         def forward(self, x):
             out, _ = self.rnn(x)
             return self.head(out[:, -1])
 
     assert len(set(hidden)) == 1, "nn.RNN/GRU/LSTM stack layers of one size"
-    X, y = _data(64 * batch if what == "train" else PREDICT_BATCH, spec["seed"])
-    X, y = torch.from_numpy(X), torch.from_numpy(y)
+
+    def tensors(X, y):
+        # Regression targets as a column, the shape of the head's output.
+        X, y = torch.from_numpy(X), torch.from_numpy(y)
+        return X, (y[:, None] if regress else y)
+
+    X, y = tensors(*_data(64 * batch if what == "train" else PREDICT_BATCH,
+                          spec["seed"], task))
     model = Net()
 
     if what == "train":
-        loss_fn = torch.nn.CrossEntropyLoss()
+        if regress:
+            mse = torch.nn.MSELoss()
+
+            def loss_fn(output, target):    # MLPRegressor's (and seqclf's) loss
+                return 0.5 * mse(output, target)
+        else:
+            loss_fn = torch.nn.CrossEntropyLoss()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
         def epoch(n_batches, X=X, y=y):
@@ -272,8 +303,7 @@ def _torch_worker(spec):
             return total / n
 
         n_batches = _n_batches(epoch, batch, spec["min_time"])
-        Xn, yn = _data(n_batches * batch, spec["seed"])
-        Xt, yt = torch.from_numpy(Xn), torch.from_numpy(yn)
+        Xt, yt = tensors(*_data(n_batches * batch, spec["seed"], task))
         times, _, load = _peer.time_per_call(
             lambda: epoch(n_batches, Xt, yt), spec["repeat"], 0.0, spec["min_time"], 1)
         return {"seconds_per_sample": [t / len(Xt) for t in times],
@@ -285,7 +315,8 @@ def _torch_worker(spec):
 
     def predict():
         with torch.inference_mode():
-            return torch.softmax(model(Xp), dim=1)
+            out = model(Xp)
+            return out if regress else torch.softmax(out, dim=1)
 
     times, _, load = _peer.time_per_call(predict, spec["repeat"], spec["min_time"],
                                          spec["warmup_time"])
@@ -356,6 +387,10 @@ def main(argv=None):
                              "prediction samples last a tenth of it")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurements")
+    parser.add_argument("--task", choices=TASKS, default="classify",
+                        help="classify: RNNClassifier vs CrossEntropyLoss on 10 classes "
+                             "(default); regress: RNNRegressor vs a linear head and "
+                             "0.5 * MSELoss on one numeric target")
     _peer.add_common_arguments(parser)
     args = parser.parse_args(argv)
     if _peer.run_if_worker(args, run_worker):
@@ -368,10 +403,17 @@ def main(argv=None):
     threads = sorted(set(args.threads))
     timing = {"repeat": repeat, "min_time": min_time, "warmup_time": min_time / 4,
               "seed": args.seed}
+    regress = args.task == "regress"
+    # The task is named in the headings of a regression run; a classification
+    # run prints what it always printed.
+    task_note = ", regression (RNNRegressor)" if regress else ""
+    predict_call = "predict" if regress else "predict_proba"
 
     info = _peer.spawn(script, {"kind": "info"}, 1, 1, args.timeout) or {}
     have_seqclf, have_torch = _peer.print_header(info)
-    print(f"{N_STEPS} steps x {N_FEATURES} features, float32, {N_CLASSES} classes; "
+    targets = ("one numeric target (RNNRegressor; PyTorch: linear head, 0.5 x MSELoss)"
+               if regress else f"{N_CLASSES} classes")
+    print(f"{N_STEPS} steps x {N_FEATURES} features, float32, {targets}; "
           f"median of {repeat}; one process per measurement", flush=True)
 
     matmul = _peer.measure_matmul(script, sorted(set(threads) | {1, 2}), args, timing)
@@ -381,7 +423,8 @@ def main(argv=None):
             for what in whats for lib in libraries]
     raw = {}
     for i, (name, n, what, lib) in enumerate(jobs, 1):
-        spec = {"kind": lib, "config": name, "what": what, "n_threads": n, **timing}
+        spec = {"kind": lib, "config": name, "what": what, "n_threads": n,
+                "task": args.task, **timing}
         if what != "train":
             spec["min_time"] = min_time / 10
         blas_threads = 1 if lib == "seqclf" else n
@@ -398,7 +441,8 @@ def main(argv=None):
         for name in configs:
             batch = CONFIGS[name][2]
             spec = {"kind": "seqclf", "config": name, "what": "memory",
-                    "n_threads": n_mem, "n_samples": 64 * batch, **timing}
+                    "n_threads": n_mem, "n_samples": 64 * batch, "task": args.task,
+                    **timing}
             memory[name] = _peer.spawn(script, spec, n_mem, 1, args.timeout)
 
     base_matmul = matmul.get(1, {}).get("gflops")
@@ -430,7 +474,7 @@ def main(argv=None):
             rows.append(r)
 
     print()
-    print("Training (samples/s; ratio = seqclf / PyTorch, target in brackets; "
+    print(f"Training{task_note} (samples/s; ratio = seqclf / PyTorch, target in brackets; "
           "% matmul: of the 1-thread matmul x threads)")
     headers = ["config (batch)", "threads", "seqclf", "torch", "ratio", "seqclf GFLOP/s",
                "torch GFLOP/s", "% matmul", "nT/1T", "other load"]
@@ -454,8 +498,8 @@ def main(argv=None):
     _peer.print_table(headers, lines)
 
     print()
-    print(f"Prediction (predict_proba on {PREDICT_BATCH:,} sequences, samples/s; latency of "
-          "one sequence, microseconds; ratio = seqclf speed / PyTorch speed)")
+    print(f"Prediction{task_note} ({predict_call} on {PREDICT_BATCH:,} sequences, samples/s; "
+          "latency of one sequence, microseconds; ratio = seqclf speed / PyTorch speed)")
     headers = ["config (batch)", "threads", "seqclf", "torch", "ratio", "seqclf us",
                "torch us", "ratio "]
     lines = []
@@ -474,8 +518,8 @@ def main(argv=None):
 
     if memory:
         print()
-        print(f"Memory of one epoch's fit on {max(threads)} thread(s) (MB): peak increase of "
-              "the resident set; allowance = 2 x BPTT activations of a batch + X")
+        print(f"Memory of one epoch's fit{task_note} on {max(threads)} thread(s) (MB): peak "
+              "increase of the resident set; allowance = 2 x BPTT activations of a batch + X")
         headers = ["config (batch)", "samples", "X", "activations", "allowance",
                    "peak increase", "share"]
         lines = []
@@ -505,7 +549,8 @@ def main(argv=None):
           "re-run them.")
 
     if args.json:
-        out = {"config": {"configs": configs, "threads": threads, **timing},
+        out = {"config": {"configs": configs, "threads": threads, "task": args.task,
+                          **timing},
                "info": info, "matmul": {str(n): m for n, m in matmul.items()},
                "rows": rows, "memory": memory,
                "raw": [{"config": k[0], "threads": k[1], "what": k[2], "library": k[3],

@@ -1,9 +1,13 @@
-"""Timings, peak memory and accuracy of ``RNNClassifier``.
+"""Timings, peak memory and accuracy of ``RNNClassifier`` and ``RNNRegressor``.
 
 ``EstimatorFit`` times one epoch of ``fit`` (batch 128) and measures its peak
 memory, ``EstimatorPredict`` times ``predict_proba``, both on synthetic MNIST
 rows (28 steps x 28 features, 10 classes), for each cell, hidden layer sizes
 ("32", "128" and "256x2", two layers of 256), dtype and thread count.
+``RegressorFit`` and ``RegressorPredict`` do the same for ``RNNRegressor``
+(``predict``) on the same rows with one numeric target, over the same grid
+and numbers of sequences, so that each timing sits beside the classifier's
+on the same network (samples/s = ``N_SAMPLES[hidden]`` / seconds).
 ``EstimatorScore`` tracks the test accuracy of a short fit on scikit-learn's
 bundled digits (8 x 8 images read row by row), and ``EstimatorScoreMNIST``
 that of a fit on a subset of MNIST when its files are in ``SEQCLF_DATA``
@@ -13,8 +17,8 @@ The thread count is set as users set it, with ``threadpool_limits(n,
 user_api="openmp")``, from ``setup`` to ``teardown``, and BLAS is held at
 one thread by seqclf's own limit (see ``EstimatorThreads``); ``setup``
 checks that
-``seqclf._openmp_helpers.effective_n_threads`` (what ``fit`` and
-``predict_proba`` read) then returns ``n``, and skips the benchmark when it
+``seqclf._openmp_helpers.effective_n_threads`` (what ``fit``, ``predict``
+and ``predict_proba`` read) then returns ``n``, and skips the benchmark when it
 does not (more threads than CPUs, or a build without OpenMP).
 """
 
@@ -25,7 +29,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from seqclf import RNNClassifier
+from seqclf import RNNClassifier, RNNRegressor
 from seqclf._openmp_helpers import effective_n_threads, single_threaded_blas
 from seqclf.datasets import load_mnist
 
@@ -70,6 +74,29 @@ def make_classification_sequences(n_samples, dtype="float32"):
     """
     X, _ = make_sequences(n_samples, N_STEPS, N_FEATURES, dtype)
     y = np.random.default_rng(1).integers(0, N_CLASSES, size=n_samples)
+    return X, y
+
+
+def make_regression_sequences(n_samples, dtype="float32"):
+    """Synthetic MNIST rows with a random numeric target, for timings.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of sequences.
+    dtype : {"float32", "float64"}, default="float32"
+        Dtype of ``X`` and ``y``; ``fit`` trains in that of ``X``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 28, 28)
+        The rows of :func:`make_classification_sequences`; cached and
+        shared, not to be modified.
+    y : ndarray of shape (n_samples,)
+        Standard normal values, from a fixed seed.
+    """
+    X, _ = make_sequences(n_samples, N_STEPS, N_FEATURES, dtype)
+    y = np.random.default_rng(1).standard_normal(n_samples).astype(dtype)
     return X, y
 
 
@@ -118,13 +145,13 @@ def load_mnist_subset():
 class EstimatorThreads:
     """Mixin holding seqclf's thread count from ``setup`` to ``teardown``.
 
-    ``fit`` and ``predict_proba`` take their thread count from
+    ``fit``, ``predict`` and ``predict_proba`` take their thread count from
     ``effective_n_threads()``, i.e. from the OpenMP runtime's maximum, which
     ``threadpool_limits(n, user_api="openmp")`` sets; asv times between
     ``setup`` and ``teardown``, so the limit is in force while timing.
 
     BLAS is held at one thread as well, as in the other benchmarks, with
-    the limit ``fit`` and ``predict_proba`` take themselves
+    the limit ``fit``, ``predict`` and ``predict_proba`` take themselves
     (``single_threaded_blas``): nothing run between ``setup`` and
     ``teardown`` may wake a multithreaded OpenBLAS, whose worker threads
     would spin beside the kernels' threads and take a core from them (and
@@ -228,6 +255,62 @@ class EstimatorPredict(EstimatorThreads, Benchmark):
 
     def time_predict_proba(self, models, cell, hidden, dtype, n_threads):
         self.estimator.predict_proba(self.X)
+
+
+class RegressorFit(EstimatorThreads, Benchmark):
+    """One epoch of ``RNNRegressor(cell, hidden, batch_size=128, max_iter=1)``.
+
+    As :class:`EstimatorFit`, on the same ``N_SAMPLES[hidden]`` rows with one
+    numeric target; ``peakmem_fit`` includes the data and the imports.
+    """
+
+    param_names = ["cell", "hidden", "dtype", "n_threads"]
+    params = (CELLS, list(HIDDEN), DTYPES, Benchmark.n_threads_vals)
+
+    def setup(self, cell, hidden, dtype, n_threads):
+        self.X, self.y = make_regression_sequences(N_SAMPLES[hidden], dtype)
+        self.set_threads(n_threads)
+
+    def _fit(self, cell, hidden):
+        # A new estimator each time: every repeat trains from scratch.
+        return RNNRegressor(cell, HIDDEN[hidden], batch_size=128, max_iter=1,
+                            random_state=0).fit(self.X, self.y)
+
+    def time_fit(self, cell, hidden, dtype, n_threads):
+        self._fit(cell, hidden)
+
+    def peakmem_fit(self, cell, hidden, dtype, n_threads):
+        self._fit(cell, hidden)
+
+
+class RegressorPredict(EstimatorThreads, Benchmark):
+    """``RNNRegressor.predict`` on ``N_SAMPLES[hidden]`` synthetic MNIST rows.
+
+    As :class:`EstimatorPredict`: the models are fitted once, in
+    ``setup_cache``, for one batch.
+    """
+
+    param_names = ["cell", "hidden", "dtype", "n_threads"]
+    params = (CELLS, list(HIDDEN), DTYPES, Benchmark.n_threads_vals)
+
+    def setup_cache(self):
+        X, y = make_regression_sequences(128)
+        return {
+            (cell, hidden, dtype): RNNRegressor(
+                cell, sizes, batch_size=128, max_iter=1, random_state=0
+            ).fit(X.astype(dtype), y.astype(dtype))
+            for cell in CELLS
+            for hidden, sizes in HIDDEN.items()
+            for dtype in DTYPES
+        }
+
+    def setup(self, models, cell, hidden, dtype, n_threads):
+        self.estimator = models[cell, hidden, dtype]
+        self.X, _ = make_regression_sequences(N_SAMPLES[hidden], dtype)
+        self.set_threads(n_threads)
+
+    def time_predict(self, models, cell, hidden, dtype, n_threads):
+        self.estimator.predict(self.X)
 
 
 class EstimatorScore(Benchmark):
