@@ -22,6 +22,7 @@ from sklearn.metrics import r2_score
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call, check_classification_targets,
@@ -36,6 +37,7 @@ from ._cells import BLAS_INT_MAX, CELLS, N_GATES, n_params
 from ._network import RecurrentNetwork, SoftmaxCrossEntropy, SquaredError
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
 from ._optim import make_optimizer
+from ._progress import EpochProgress
 
 _CELLS = tuple(CELLS)
 
@@ -260,17 +262,20 @@ _PARAMETERS_DOC = """\
     shuffle : bool, default=True
         Shuffle the samples at each epoch.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data<split> and
-        stop when its <score> has not improved by ``tol`` for
+        Hold out ``validation_fraction`` of the training data<split>, or
+        score the validation data given to ``fit`` (``X_val``, ``y_val``),
+        and stop when the <score> has not improved by ``tol`` for
         ``n_iter_no_change`` epochs; the best weights are restored.
     validation_fraction : float in (0, 1), default=0.1
         Held-out fraction for early stopping.
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping: on the validation
         <score> with ``early_stopping``, else on the training loss.
-    tol : float, default=1e-4
-        Least improvement that counts.
-    random_state : int, RandomState instance or None, default=None
+    tol : float or None, default=1e-4
+        Least improvement that counts. With ``None`` training runs exactly
+        ``max_iter`` epochs (early stopping still records the validation
+        scores and restores the best weights).
+<class_weight>    random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling, the validation split and
         the dropout masks. A fixed seed gives the same model whatever the
         number of threads.
@@ -283,9 +288,21 @@ _PARAMETERS_DOC = """\
         new settings takes over (as ``<mlp>`` builds a new one at
         each ``fit``). ``partial_fit`` follows the same rule.
     verbose : int, default=0
-        With ``verbose >= 1``, print one line per epoch: the loss, the
-        validation score when there is one, and the seconds taken.
+        With ``verbose >= 1``, print one line per epoch (the loss, the
+        validation score when there is one, and the seconds taken) and why
+        training stopped. With ``verbose >= 2``, also the progress within
+        each epoch, at most twice a second: sequences done, sequences per
+        second, the loss so far and the time left (one line rewritten in
+        place on a terminal, new lines elsewhere).
 
+"""
+
+_CLASS_WEIGHT_DOC = """\
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, ``{label: weight}``, multiplied into
+        ``sample_weight``; ``"balanced"`` weighs each class by
+        ``n_samples / (n_classes * np.bincount(y))``, as scikit-learn's
+        linear models. ``partial_fit`` refuses ``"balanced"`` (give a dict).
 """
 
 _ATTRIBUTES_DOC = """\
@@ -306,6 +323,13 @@ _ATTRIBUTES_DOC = """\
         Lowest training loss seen, or None with early stopping.
     validation_scores_ : list of float or None
         Validation <score> of each epoch with early stopping, else None.
+    stop_reason_ : str
+        Why the last ``fit`` or ``partial_fit`` stopped: ``"max_iter"``
+        (every epoch ran), ``"training_loss"`` or ``"validation_score"``
+        (no improvement by ``tol`` for ``n_iter_no_change`` epochs),
+        ``"partial_fit"`` (the call's one epoch ran) or ``"interrupted"``
+        (Ctrl-C). A fit that diverges raises instead, and leaves the
+        estimator, this attribute included, as it was.
     best_validation_score_ : float or None
         Best validation <score> with early stopping, else None.
     weights_ : list of list of dict
@@ -422,6 +446,10 @@ class BaseRNN(BaseEstimator):
         """Labels for a stratified validation split, or None."""
         return None
 
+    def _class_weighted(self, y, sample_weight, incremental):
+        """The training sample weights, with the class weights multiplied in."""
+        return sample_weight
+
     def _validation_score(self, validation, n_threads):
         """Score on the held-out split ``(X, lengths, y, sample_weight)``,
         higher being better."""
@@ -455,7 +483,7 @@ class BaseRNN(BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -646,7 +674,8 @@ class BaseRNN(BaseEstimator):
     # From the start: the orthogonal initialisation's QR would otherwise
     # wake BLAS threads that spin beside the kernels' own threads.
     @single_threaded_blas()
-    def _fit(self, X, y, sample_weight, incremental):
+    def _fit(self, X, y, sample_weight, incremental, X_val=None, y_val=None,
+             sample_weight_val=None):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
         for name in _INTEGER_PARAMS:
@@ -695,6 +724,9 @@ class BaseRNN(BaseEstimator):
             # A warm start turning early stopping on.
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         y_enc = self._encode_y(y)
+        sample_weight = self._class_weighted(y_enc, sample_weight, incremental)
+        validation = self._check_validation_data(X_val, y_val,
+                                                 sample_weight_val)
         net = self._network
         # Moments are kept only for the optimizer they were made by: a
         # change of solver or of its settings since the last call starts a
@@ -714,8 +746,38 @@ class BaseRNN(BaseEstimator):
 
         n_threads = effective_n_threads()
         self._fit_epochs(X3, lengths, y_enc, sample_weight, incremental,
-                         self._random_state, n_threads)
+                         self._random_state, n_threads, validation)
         return self
+
+    def _check_validation_data(self, X_val, y_val, sample_weight_val):
+        """``(X, lengths, y, sample_weight)`` of the validation data given to
+        fit, checked as the training data are; None without any."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is provided, but X_val "
+                                 "and y_val were not provided.")
+            return None
+        if y_val is None:
+            raise ValueError("X_val is provided, but y_val was not provided.")
+        if X_val is None:
+            raise ValueError("y_val is provided, but X_val was not provided.")
+        if not self.early_stopping:
+            raise ValueError(
+                "X_val and y_val are passed to fit while early_stopping is "
+                "False. They are what early stopping scores: set "
+                "early_stopping=True to use them."
+            )
+        try:
+            X3, lengths = self._validate_X(X_val, reset=False)
+            y = self._encode_y(self._validate_y(y_val, X3.shape[0]))
+            if sample_weight_val is not None:
+                sample_weight_val = _check_sample_weight(
+                    sample_weight_val, X3, dtype=np.float64,
+                    ensure_non_negative=True)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"Validation data (X_val, y_val, "
+                            f"sample_weight_val): {exc}") from exc
+        return X3, lengths, y, sample_weight_val
 
     def _optimizer_settings(self):
         """The solver and the settings its optimizer is built with."""
@@ -806,26 +868,46 @@ class BaseRNN(BaseEstimator):
                 "model was fitted; fit afresh with warm_start=False."
             )
 
-    def _fit_epochs(self, X, lengths, y, sample_weight, incremental, rs,
-                    n_threads):
-        net = self._network
-        validation = None
-        if self.early_stopping:
-            idx = np.arange(X.shape[0])
+    def _split_validation(self, X, lengths, y, sample_weight, rs):
+        """Hold out ``validation_fraction`` of the training data (stratified
+        for a classifier); return ``(train, validation)`` tuples."""
+        idx = np.arange(X.shape[0])
+        what = (f"early_stopping holds out validation_fraction="
+                f"{self.validation_fraction:g} of the {len(idx):,} training "
+                f"sequences")
+        try:
             train_idx, val_idx = train_test_split(
                 idx, random_state=rs, test_size=self.validation_fraction,
                 stratify=self._stratify(y),
             )
-            if len(val_idx) < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase "
-                    "validation_fraction or the size of your dataset."
-                )
-            validation = (X[val_idx], lengths[val_idx], y[val_idx],
-                          None if sample_weight is None else sample_weight[val_idx])
-            X, lengths, y = X[train_idx], lengths[train_idx], y[train_idx]
-            if sample_weight is not None:
-                sample_weight = sample_weight[train_idx]
+        except ValueError as exc:
+            raise ValueError(
+                f"{what}, and that split failed: {exc} Raise "
+                f"validation_fraction or the size of the data set, or pass "
+                f"validation data to fit (X_val, y_val)."
+            ) from exc
+        if len(val_idx) < 2:
+            raise ValueError(
+                f"The validation set is too small: {what}, {len(val_idx)} of "
+                f"them. Raise validation_fraction, or pass validation data "
+                f"to fit (X_val, y_val)."
+            )
+
+        def part(i):
+            return (X[i], lengths[i], y[i],
+                    None if sample_weight is None else sample_weight[i])
+        return part(train_idx), part(val_idx)
+
+    def _fit_epochs(self, X, lengths, y, sample_weight, incremental, rs,
+                    n_threads, validation=None):
+        """Train for ``max_iter`` epochs (one with ``incremental``) or until
+        stopping says so; ``validation`` is the checked ``(X, lengths, y,
+        sample_weight)`` passed to fit, or None."""
+        net = self._network
+        if self.early_stopping:
+            if validation is None:
+                (X, lengths, y, sample_weight), validation = (
+                    self._split_validation(X, lengths, y, sample_weight, rs))
             if self._best_coefs is None:
                 self._best_coefs = net.coefs.copy()
         n = X.shape[0]
@@ -835,6 +917,7 @@ class BaseRNN(BaseEstimator):
             self.n_iter_ = 0
         where = _Position(-(-n // batch_size))
         data = (X, lengths, y, sample_weight)
+        reason = "partial_fit" if incremental else "max_iter"
         try:
             # Overflows are caught by the finiteness checks, which say more
             # than NumPy's warnings.
@@ -843,7 +926,10 @@ class BaseRNN(BaseEstimator):
                 for _ in range(n_epochs):
                     if self._run_epoch(data, batch_size, validation, rs,
                                        interrupt, where, n_threads):
-                        break
+                        if not incremental:
+                            reason = ("validation_score" if validation is not None
+                                      else "training_loss")
+                            break
             if interrupt.requested:         # Ctrl-C after the last check
                 raise KeyboardInterrupt
         except KeyboardInterrupt as exc:
@@ -851,23 +937,74 @@ class BaseRNN(BaseEstimator):
             raise
         if self.early_stopping:
             net.coefs[...] = self._best_coefs
+        self.stop_reason_ = reason
+        if self.verbose and not incremental:
+            print(self._stop_message(reason), flush=True)
+
+    def _stop_message(self, reason):
+        if reason == "max_iter":
+            return f"Stopping: reached max_iter={self.max_iter} epochs."
+        what = ("Validation score" if reason == "validation_score"
+                else "Training loss")
+        return (f"Stopping: {what.lower()} did not improve more than "
+                f"tol={self.tol} for {self.n_iter_no_change} consecutive "
+                f"epochs (epoch {self.n_iter_}).")
 
     def _run_epoch(self, data, batch_size, validation, rs, interrupt, where,
                    n_threads):
         """One pass over the training data; True when training should stop."""
-        X, lengths, y, sample_weight = data
-        net = self._network
-        dropout_rng = self._dropout_rng
-        uses_rng = self.dropout > 0 or self.recurrent_dropout > 0
-        n = X.shape[0]
+        n = data[0].shape[0]
         tic = time.perf_counter()
         where.epoch = self.n_iter_ + 1
         where.batch = 0
         order = rs.permutation(n) if self.shuffle else np.arange(n)
+        progress = EpochProgress(where.epoch, n) if self.verbose >= 2 else None
+        try:
+            total = self._run_batches(data, order, batch_size, interrupt,
+                                      where, progress, n_threads)
+        finally:
+            if progress is not None:
+                progress.close()
+
+        # The epoch's scores first, then every counter in one step, so that
+        # an interrupt sees them all before or all after the epoch.
+        score = None
+        if validation is not None:
+            try:
+                score = self._validation_score(validation, n_threads)
+            except ValueError as exc:       # the held-out outputs overflowed
+                raise self._divergence("the validation output", where,
+                                       data[0], None) from exc
+        where.updating = True
+        self.n_iter_ += 1
+        self.loss_ = total / n
+        self.loss_curve_.append(self.loss_)
+        stop = self._update_no_improvement(score)
+        where.updating = False
+        if self.verbose:
+            msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
+            if validation is not None:
+                msg += f", validation score = {self.validation_scores_[-1]:.6f}"
+            print(f"{msg}, {time.perf_counter() - tic:.2f} s", flush=True)
+        if interrupt.requested:
+            raise KeyboardInterrupt
+        return stop
+
+    def _run_batches(self, data, order, batch_size, interrupt, where,
+                     progress, n_threads):
+        """Train on each mini-batch of ``order``; return the epoch's summed
+        loss (each batch's mean loss times its size)."""
+        X, lengths, y, sample_weight = data
+        net = self._network
+        dropout_rng = self._dropout_rng
+        uses_rng = self.dropout > 0 or self.recurrent_dropout > 0
+        n = len(order)
         total = 0.0
         for start in range(0, n, batch_size):
             if interrupt.requested:
                 raise KeyboardInterrupt
+            if progress is not None and start > 0:
+                progress.update(start, total)
             where.batch += 1
             batch = order[start:start + batch_size]
             swb = None if sample_weight is None else sample_weight[batch]
@@ -912,35 +1049,9 @@ class BaseRNN(BaseEstimator):
             where.completed += 1
             where.rng_state = None
             where.updating = False
-
-        # The epoch's scores first, then every counter in one step, so that
-        # an interrupt sees them all before or all after the epoch.
-        score = None
-        if validation is not None:
-            try:
-                score = self._validation_score(validation, n_threads)
-            except ValueError as exc:       # the held-out outputs overflowed
-                raise self._divergence("the validation output", where, X,
-                                       None) from exc
-        where.updating = True
-        self.n_iter_ += 1
-        self.loss_ = total / n
-        self.loss_curve_.append(self.loss_)
-        stop = self._update_no_improvement(score)
-        where.updating = False
-        if self.verbose:
-            msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
-            if self.early_stopping:
-                msg += f", validation score = {self.validation_scores_[-1]:.6f}"
-            print(f"{msg}, {time.perf_counter() - tic:.2f} s", flush=True)
-        if interrupt.requested:
-            raise KeyboardInterrupt
-        if stop and self.verbose:
-            what = "Validation score" if self.early_stopping else "Training loss"
-            print(f"{what} did not improve more than tol={self.tol} for "
-                  f"{self.n_iter_no_change} consecutive epochs. Stopping.",
-                  flush=True)
-        return stop
+        if progress is not None:
+            progress.update(n, total)
+        return total
 
     def _keep_interrupted_state(self, exc, where):
         """Settle the model after Ctrl-C, or leave it to the rollback.
@@ -970,9 +1081,19 @@ class BaseRNN(BaseEstimator):
                 f"completed epochs{restored}.",
             )
         self._interrupted = exc
+        self.stop_reason_ = "interrupted"
+        if self.verbose:
+            print(f"Stopping: interrupted in epoch {where.epoch}, after "
+                  f"mini-batch {where.batch} of {where.n_batches}.", flush=True)
 
     def _divergence(self, what, where, X, sample_weight):
-        """The ValueError of a fit whose loss, gradient or weights went non-finite."""
+        """The ValueError of a fit whose loss, gradient or weights went
+        non-finite (said at once with ``verbose``)."""
+        if self.verbose:
+            print(f"Stopping: training diverged ({what} became non-finite in "
+                  f"epoch {where.epoch}, mini-batch {where.batch} of "
+                  f"{where.n_batches}); the estimator is left as it was "
+                  f"before this call.", flush=True)
         causes = []
         if sample_weight is not None:
             causes.append(
@@ -1004,11 +1125,14 @@ class BaseRNN(BaseEstimator):
     def _update_no_improvement(self, score):
         """Update the stopping counters after an epoch; True means stop.
 
-        ``score`` is the validation accuracy with early stopping, else None.
+        ``score`` is the validation score with early stopping, else None.
+        With ``tol=None`` the scores are kept but training never stops on
+        them.
         """
+        tol = 0.0 if self.tol is None else self.tol
         if score is not None:
             self.validation_scores_.append(score)
-            if score < self.best_validation_score_ + self.tol:
+            if score < self.best_validation_score_ + tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
@@ -1016,12 +1140,13 @@ class BaseRNN(BaseEstimator):
                 self.best_validation_score_ = score
                 self._best_coefs = self._network.coefs.copy()
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+            if self.loss_curve_[-1] > self.best_loss_ - tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
             self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
-        return self._no_improvement_count >= self.n_iter_no_change
+        return (self.tol is not None
+                and self._no_improvement_count >= self.n_iter_no_change)
 
     # ------------------------------------------------------------------
     # Prediction
@@ -1192,6 +1317,77 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
     (2, 2)
     """
 
+    _parameter_constraints = {
+        **BaseRNN._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_layer_sizes=(128,),
+        *,
+        activation="tanh",
+        bidirectional=False,
+        n_steps=None,
+        mask_value=None,
+        embedding_dim=None,
+        vocab_size=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        solver="adam",
+        learning_rate_init=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        batch_size=128,
+        max_iter=10,
+        alpha=0.0,
+        clip_norm=None,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        class_weight=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        super().__init__(
+            cell, hidden_layer_sizes,
+            activation=activation,
+            bidirectional=bidirectional,
+            n_steps=n_steps,
+            mask_value=mask_value,
+            embedding_dim=embedding_dim,
+            vocab_size=vocab_size,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            solver=solver,
+            learning_rate_init=learning_rate_init,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            alpha=alpha,
+            clip_norm=clip_norm,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+        self.class_weight = class_weight
+
     # -- targets: the hooks of BaseRNN -----------------------------------
 
     def _validate_y(self, y, n_samples):
@@ -1227,6 +1423,22 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
     def _stratify(self, y):
         return y
 
+    def _class_weighted(self, y, sample_weight, incremental):
+        class_weight = self.class_weight
+        if class_weight is None:
+            return sample_weight
+        if isinstance(class_weight, str) and incremental:
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: "
+                "one call's labels do not say how frequent each class is. "
+                "Compute the weights once, compute_class_weight('balanced', "
+                "classes=classes, y=y) on a large enough sample of the "
+                "labels, and pass them as class_weight (a dict)."
+            )
+        weights = compute_class_weight(class_weight, classes=self.classes_,
+                                       y=self.classes_[y])[y]
+        return weights if sample_weight is None else sample_weight * weights
+
     def _validation_score(self, validation, n_threads):
         """Accuracy on the held-out split ``(X, lengths, y, sample_weight)``."""
         X_val, len_val, y_val, sw_val = validation
@@ -1235,7 +1447,8 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         return float(np.average(correct, weights=sw_val))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit the model to sequences ``X`` and labels ``y``.
 
         Parameters
@@ -1248,7 +1461,21 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample in the loss.
+            Weight of each sample in the loss (multiplied by the class
+            weights with ``class_weight`` set).
+        X_val : array-like or list of arrays, default=None
+            Validation sequences, in any form ``X`` takes, for early
+            stopping (which then holds nothing out of ``X``): their score
+            after each epoch is recorded in ``validation_scores_``. Requires
+            ``early_stopping=True`` and ``y_val``. In a ``Pipeline``,
+            ``X_val`` reaches this estimator untransformed, unless the
+            pipeline transforms it as ``X``: ``Pipeline(...,
+            transform_input=["X_val"])`` with metadata routing enabled and
+            ``set_fit_request(X_val=True, y_val=True)`` on this estimator.
+        y_val : array-like, default=None
+            Targets of ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation score.
 
         Returns
         -------
@@ -1265,7 +1492,9 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             model keeps its weights (see the Notes of the class).
         """
         with self._rollback_on_failure():
-            return self._fit(X, y, sample_weight, incremental=False)
+            return self._fit(X, y, sample_weight, incremental=False,
+                             X_val=X_val, y_val=y_val,
+                             sample_weight_val=sample_weight_val)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -1347,7 +1576,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
 
 
 _document(RNNClassifier, mlp="MLPClassifier", score="accuracy",
-          split=" (stratified)",
+          split=" (stratified)", class_weight=_CLASS_WEIGHT_DOC,
           outputs="the number of classes (two for a binary problem)")
 
 
@@ -1473,7 +1702,8 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         return float(r2_score(y_val, pred, sample_weight=sw_val))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit the model to sequences ``X`` and targets ``y``.
 
         Parameters
@@ -1487,6 +1717,19 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             Target values (finite numbers).
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample in the loss.
+        X_val : array-like or list of arrays, default=None
+            Validation sequences, in any form ``X`` takes, for early
+            stopping (which then holds nothing out of ``X``): their score
+            after each epoch is recorded in ``validation_scores_``. Requires
+            ``early_stopping=True`` and ``y_val``. In a ``Pipeline``,
+            ``X_val`` reaches this estimator untransformed, unless the
+            pipeline transforms it as ``X``: ``Pipeline(...,
+            transform_input=["X_val"])`` with metadata routing enabled and
+            ``set_fit_request(X_val=True, y_val=True)`` on this estimator.
+        y_val : array-like, default=None
+            Targets of ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation score.
 
         Returns
         -------
@@ -1503,7 +1746,9 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             model keeps its weights (see the Notes of the class).
         """
         with self._rollback_on_failure():
-            return self._fit(X, y, sample_weight, incremental=False)
+            return self._fit(X, y, sample_weight, incremental=False,
+                             X_val=X_val, y_val=y_val,
+                             sample_weight_val=sample_weight_val)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -1558,4 +1803,5 @@ class RNNRegressor(RegressorMixin, BaseRNN):
 
 
 _document(RNNRegressor, mlp="MLPRegressor", score="R²", split="",
+          class_weight="",
           outputs="the number of targets")

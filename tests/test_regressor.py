@@ -352,3 +352,17 @@ def test_divergence_raises_and_leaves_the_previous_model():
     with pytest.raises(ValueError, match="Training diverged"):
         reg.fit(10 * X, 1e3 * y)
     assert_same_state(reg, before)
+
+
+def test_validation_data_and_tol_none():
+    X, y = running_sum_task(150)
+    Xv, yv = running_sum_task(50, seed=9)
+    reg = small(early_stopping=True, max_iter=8, tol=None, n_iter_no_change=1,
+                learning_rate_init=0.02).fit(X, y, X_val=Xv, y_val=yv)
+    assert reg.n_iter_ == 8 and reg.stop_reason_ == "max_iter"
+    assert reg.best_validation_score_ == pytest.approx(reg.score(Xv, yv))
+    with pytest.raises(ValueError, match=r"Validation data.*y has 2 output"):
+        reg.fit(X, y, X_val=Xv, y_val=np.stack([yv, yv], axis=1))
+    with pytest.raises(ValueError, match="Validation data.*y contains NaN"):
+        reg.fit(X, y, X_val=Xv, y_val=np.r_[np.nan, yv[1:]])
+    assert "class_weight" not in reg.get_params()

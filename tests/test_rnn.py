@@ -348,11 +348,12 @@ def test_verbose_prints_one_line_per_epoch(capsys):
     X, y = memory_task(60)
     small(max_iter=3, verbose=1).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4          # the epochs, then why training stopped
     assert re.fullmatch(r"Epoch 1, loss = [0-9.]+, [0-9.]+ s", lines[0])
+    assert lines[3] == "Stopping: reached max_iter=3 epochs."
     small(max_iter=2, verbose=1, early_stopping=True, n_iter_no_change=5).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and "validation score = " in lines[0]
+    assert len(lines) == 3 and "validation score = " in lines[0]
 
 
 def test_max_iter_reached_without_warning(recwarn):
@@ -732,3 +733,163 @@ def test_failed_refit_on_another_form_keeps_the_previous_attributes():
     assert_same_state(clf, before)
     assert not hasattr(clf, "feature_names_in_")
     assert not hasattr(clf, "vocab_size_")
+
+
+# ---------------------------------------------------------------------------
+# Training controls: class weights, validation data, stopping
+# ---------------------------------------------------------------------------
+
+def test_class_weight_multiplies_sample_weight():
+    X, y = memory_task(60)
+    kw = dict(batch_size=60, shuffle=False, max_iter=2)
+    weights = {0: 0.5, 1: 3.0}
+    a = small(class_weight=weights, **kw).fit(X, y)
+    b = small(**kw).fit(X, y, sample_weight=np.where(y == 1, 3.0, 0.5))
+    np.testing.assert_array_equal(a._network.coefs, b._network.coefs)
+    sw = np.linspace(0.5, 2, 60)
+    c = small(class_weight=weights, **kw).fit(X, y, sample_weight=sw)
+    d = small(**kw).fit(X, y, sample_weight=sw * np.where(y == 1, 3.0, 0.5))
+    np.testing.assert_array_equal(c._network.coefs, d._network.coefs)
+
+
+def test_class_weight_balanced_and_partial_fit():
+    X, y = memory_task(80)
+    y[:70], y[70:] = 0, 1                            # 70 zeros, 10 ones
+    kw = dict(batch_size=80, shuffle=False, max_iter=1)
+    a = small(class_weight="balanced", **kw).fit(X, y)
+    balanced = np.where(y == 1, 80 / (2 * 10), 80 / (2 * 70))
+    b = small(**kw).fit(X, y, sample_weight=balanced)
+    np.testing.assert_array_equal(a._network.coefs, b._network.coefs)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        small(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+    small(class_weight={0: 1.0, 1: 7.0}).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="class_weight"):
+        small(class_weight="auto").fit(X, y)
+
+
+def test_validation_data_replaces_the_split():
+    X, y = memory_task(200)
+    seqs, y_seqs = ragged_task(60, seed=5)
+    # Ragged validation sequences of another length than the training ones.
+    clf = small(early_stopping=True, max_iter=6, n_iter_no_change=50,
+                learning_rate_init=0.05)
+    Xv = [s[:, :2] for s in seqs]
+    clf.fit(X, y, X_val=Xv, y_val=y_seqs)
+    assert len(clf.validation_scores_) == 6
+    assert clf.best_validation_score_ == pytest.approx(clf.score(Xv, y_seqs))
+    # All of X is trained on: the same training as without early stopping
+    # up to the best epoch (no split takes sequences out).
+    n_best = int(np.argmax(clf.validation_scores_)) + 1
+    plain = small(max_iter=n_best, learning_rate_init=0.05,
+                  n_iter_no_change=50).fit(X, y)
+    np.testing.assert_array_equal(clf._network.coefs, plain._network.coefs)
+    sw_val = np.linspace(0, 1, 60)
+    clf.fit(X, y, X_val=Xv, y_val=y_seqs, sample_weight_val=sw_val)
+    assert clf.best_validation_score_ == pytest.approx(
+        clf.score(Xv, y_seqs, sample_weight=sw_val))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(X_val="X"), "X_val is provided, but y_val was not provided"),
+    (dict(y_val="y"), "y_val is provided, but X_val was not provided"),
+    (dict(sample_weight_val=np.ones(5)), "sample_weight_val is provided, but X_val"),
+])
+def test_validation_data_incomplete(kwargs, match):
+    X, y = memory_task(40)
+    kwargs = {k: {"X": X[:5], "y": y[:5]}.get(v, v) if isinstance(v, str) else v
+              for k, v in kwargs.items()}
+    with pytest.raises(ValueError, match=match):
+        small(early_stopping=True).fit(X, y, **kwargs)
+
+
+def test_validation_data_errors_name_it_and_roll_back():
+    X, y = memory_task(40)
+    clf = small()
+    with pytest.raises(ValueError, match="early_stopping is False"):
+        clf.fit(X, y, X_val=X[:5], y_val=y[:5])
+    clf = small(early_stopping=True)
+    with pytest.raises(ValueError, match=r"Validation data.*labels not in classes_: \[7\]"):
+        clf.fit(X, y, X_val=X[:3], y_val=[0, 1, 7])
+    with pytest.raises(ValueError, match=r"Validation data.*3 features"):
+        clf.fit(X, y, X_val=np.zeros((3, 10, 3)), y_val=[0, 1, 1])
+    with pytest.raises(ValueError, match="Validation data.*inconsistent"):
+        clf.fit(X, y, X_val=X[:3], y_val=[0, 1])
+    assert not hasattr(clf, "classes_")
+
+
+def test_early_stopping_split_error_names_validation_fraction_and_X_val():
+    X, y = memory_task(20)
+    y[:] = 0
+    y[0] = 1                                # a class of one member
+    with pytest.raises(ValueError, match=r"validation_fraction=0\.1.*X_val, y_val"):
+        small(early_stopping=True).fit(X, y)
+    # Validation data given: no split, so one member is fine.
+    small(early_stopping=True).fit(X, y, X_val=X[:4], y_val=y[:4])
+
+
+def test_validation_data_through_a_pipeline():
+    from sklearn import config_context
+    from sklearn.pipeline import Pipeline
+
+    X, y = memory_task(120, n_steps=5)
+    flat = X.reshape(120, -1) * 10 + 3              # far from unit scale
+    Xv, yv = flat[:40], y[:40]
+    with config_context(enable_metadata_routing=True):
+        clf = small(n_steps=5, early_stopping=True, max_iter=3,
+                    n_iter_no_change=50).set_fit_request(X_val=True, y_val=True)
+        pipe = Pipeline([("scale", StandardScaler()), ("rnn", clf)],
+                        transform_input=["X_val"])
+        pipe.fit(flat, y, X_val=Xv, y_val=yv)
+        # The scores are those of the scaled validation rows.
+        fitted = pipe[-1]
+        assert fitted.best_validation_score_ == pytest.approx(pipe.score(Xv, yv))
+    # Without routing, the classifier gets X_val as given (untransformed).
+    raw = make_pipeline(StandardScaler(), small(n_steps=5, early_stopping=True,
+                                                max_iter=3, n_iter_no_change=50))
+    raw.fit(flat, y, rnnclassifier__X_val=Xv, rnnclassifier__y_val=yv)
+    assert raw[-1].best_validation_score_ == pytest.approx(raw[-1].score(Xv, yv))
+
+
+def test_tol_none_runs_max_iter_epochs():
+    X, y = memory_task(60)
+    clf = small(max_iter=25, n_iter_no_change=2, learning_rate_init=1e-6)
+    assert clf.fit(X, y).n_iter_ < 25                  # the loss stalls
+    assert clf.stop_reason_ == "training_loss"
+    clf.set_params(tol=None).fit(X, y)
+    assert clf.n_iter_ == 25 and clf.stop_reason_ == "max_iter"
+    es = small(max_iter=12, n_iter_no_change=1, tol=None, early_stopping=True,
+               learning_rate_init=0.05).fit(X, y)
+    assert es.n_iter_ == 12 and len(es.validation_scores_) == 12
+    assert es.best_validation_score_ == max(es.validation_scores_)
+
+
+def test_stop_reason_and_its_message(capsys):
+    X, y = memory_task(60)
+    clf = small(max_iter=2, verbose=1).fit(X, y)
+    assert clf.stop_reason_ == "max_iter"
+    assert capsys.readouterr().out.splitlines()[-1] == \
+        "Stopping: reached max_iter=2 epochs."
+    clf = small(max_iter=100, n_iter_no_change=2, learning_rate_init=1e-6,
+                verbose=1).fit(X, y)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert clf.stop_reason_ == "training_loss"
+    assert last == (f"Stopping: training loss did not improve more than "
+                    f"tol=0.0001 for 2 consecutive epochs (epoch {clf.n_iter_}).")
+    clf = small(max_iter=100, n_iter_no_change=2, early_stopping=True,
+                learning_rate_init=1e-6, verbose=1).fit(X, y)
+    assert clf.stop_reason_ == "validation_score"
+    assert "validation score did not improve" in capsys.readouterr().out
+    clf.set_params(early_stopping=False, verbose=0).partial_fit(X, y)
+    assert clf.stop_reason_ == "partial_fit"
+
+
+def test_divergence_is_printed_and_keeps_stop_reason(capsys):
+    X, y = memory_task(64, n_steps=5)
+    clf = small(cell="rnn", hidden_layer_sizes=(8,), activation="relu",
+                solver="sgd", learning_rate_init=1.0, max_iter=20, verbose=1)
+    with pytest.raises(ValueError, match="diverged"):
+        clf.fit(10 * X, y)
+    out = capsys.readouterr().out
+    assert re.search(r"Stopping: training diverged \(.* in epoch \d+, "
+                     r"mini-batch \d+ of 4\); the estimator is left", out)
+    assert not hasattr(clf, "stop_reason_")
