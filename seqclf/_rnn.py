@@ -187,7 +187,8 @@ _PARAMETERS_DOC = """\
         with the reset gate applied after the recurrent product (PyTorch's
         and Keras' ``reset_after=True``), ``"lstm"`` the LSTM.
     hidden_layer_sizes : int or tuple of int, default=(128,)
-        Units of each recurrent layer (per direction).
+        Units of each recurrent layer (per direction); one int gives every
+        layer that ``cell`` names that many.
     activation : {"tanh", "relu"}, default="tanh"
         Nonlinearity of the ``"rnn"`` layers (GRU and LSTM layers always use
         sigmoid gates and tanh).
@@ -203,6 +204,24 @@ _PARAMETERS_DOC = """\
         with ``n_steps=28`` are read row by row. With ``n_steps=None`` a 2-D
         ``X`` holds univariate sequences (one feature per step). Given with
         a 3-D ``X`` or a list, it must equal their number of steps.
+    channels_first : bool, default=False
+        How a sequence of an array or a list is laid out. ``False``: steps
+        first, ``(n_steps, n_features)``, as Keras and PyTorch's
+        ``batch_first``; ``True``: channels first, ``(n_channels,
+        n_steps)``, as sktime's and aeon's ``numpy3D`` and aeon's lists::
+
+            channels_first=False          channels_first=True
+            X[i] = [[x00, x01, x02],      X[i] = [[x00, x10, x20, x30],
+                    [x10, x11, x12],              [x01, x11, x21, x31],
+                    [x20, x21, x22],              [x02, x12, x22, x32]]
+                    [x30, x31, x32]]
+            (4 steps of 3 features)       (3 channels of 4 steps)
+
+        With ``True`` a 2-D ``X`` read through ``n_steps`` is channel-major
+        (row ``i`` is ``X[i].reshape(n_features, n_steps)``, as sktime
+        flattens a panel). Containers with named axes (sktime's nested
+        DataFrame, ``pd-multiindex`` frames, lists of DataFrames) are read
+        in their own layout whatever it says.
     mask_value : float, default=None
         Steps whose features all equal ``mask_value`` (all NaN when it is
         NaN) are padding, before the data of a sequence or after it (Keras'
@@ -463,6 +482,7 @@ class BaseRNN(BaseEstimator):
         "activation": [StrOptions({"tanh", "relu"})],
         "bidirectional": ["boolean"],
         "n_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "channels_first": ["boolean"],
         "mask_value": [Real, None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
         "vocab_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -497,6 +517,7 @@ class BaseRNN(BaseEstimator):
         activation="tanh",
         bidirectional=False,
         n_steps=None,
+        channels_first=False,
         mask_value=None,
         embedding_dim=None,
         vocab_size=None,
@@ -527,6 +548,7 @@ class BaseRNN(BaseEstimator):
         self.activation = activation
         self.bidirectional = bidirectional
         self.n_steps = n_steps
+        self.channels_first = channels_first
         self.mask_value = mask_value
         self.embedding_dim = embedding_dim
         self.vocab_size = vocab_size
@@ -565,7 +587,10 @@ class BaseRNN(BaseEstimator):
                 f"of each layer), got the bool {sizes!r}."
             )
         if isinstance(sizes, numbers.Integral):
-            sizes = [sizes]
+            # One size for every layer that ``cell`` names.
+            n_layers = (max(len(self.cell), 1)
+                        if isinstance(self.cell, (tuple, list)) else 1)
+            sizes = [sizes] * n_layers
         if isinstance(sizes, str) or not np.iterable(sizes):
             raise TypeError(
                 f"hidden_layer_sizes must be an int or a tuple of ints (units "
@@ -634,6 +659,7 @@ class BaseRNN(BaseEstimator):
             n_steps=self.n_steps, mask_value=self.mask_value,
             token_ids=self.embedding_dim is not None,
             vocab_size=self.vocab_size, fitting=fitting,
+            channels_first=self.channels_first,
             estimator_name=type(self).__name__,
             check_feature_names=check_feature_names,
         )
@@ -1330,6 +1356,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         activation="tanh",
         bidirectional=False,
         n_steps=None,
+        channels_first=False,
         mask_value=None,
         embedding_dim=None,
         vocab_size=None,
@@ -1361,6 +1388,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             activation=activation,
             bidirectional=bidirectional,
             n_steps=n_steps,
+            channels_first=channels_first,
             mask_value=mask_value,
             embedding_dim=embedding_dim,
             vocab_size=vocab_size,

@@ -76,11 +76,12 @@ class _Reading(NamedTuple):
     finite: object                  # check_array's ensure_all_finite
     estimator_name: str | None
     check_feature_names: Callable | None
+    channels_first: bool = False
 
 
 def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
             vocab_size=None, fitting=False, estimator_name=None,
-            check_feature_names=None):
+            check_feature_names=None, channels_first=False):
     """Read ``X`` in any accepted form into the padded batch and its lengths.
 
     Parameters
@@ -88,9 +89,11 @@ def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
     X : array-like or list of array-like
         A 3-D array ``(n_samples, n_steps, n_features)``; a 2-D array, read
         through ``n_steps``; a list or tuple of sequences of different
-        lengths, each 2-D ``(n_steps_i, n_features)`` or 1-D; with token
-        ids, a 2-D integer array ``(n_samples, n_steps)`` or a list of 1-D
-        integer arrays.
+        lengths, each 2-D ``(n_steps_i, n_features)`` or 1-D; an object
+        array or a pandas Series of such sequences; with token ids, a 2-D
+        integer array ``(n_samples, n_steps)`` or a list of 1-D integer
+        arrays. The time-series containers of sktime and aeon are read in
+        their own layout (see :func:`unwrap_container`).
     spec : SequenceSpec, default=None
         What fit recorded. None (at fit) infers it from ``X``; given, ``X``
         must agree with it, and it decides how ``X`` is read (real values
@@ -122,6 +125,12 @@ def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
         first thing for a 2-D ``X`` read as a table, and at fit with the
         padded array of any other real-valued input, which has no names,
         so that those of an earlier fit are dropped.
+    channels_first : bool, default=False
+        Whether each sequence of an array or list is ``(n_features,
+        n_steps)`` (sktime's and aeon's ``numpy3D``) rather than
+        ``(n_steps, n_features)``; a 2-D ``X`` read through ``n_steps`` is
+        then channel-major (row ``i`` is ``X[i].reshape(n_features,
+        n_steps)``). Containers with named axes ignore it.
 
     Returns
     -------
@@ -158,14 +167,15 @@ def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
     else:
         finite = ("allow-nan" if mask_value is not None and is_nan(mask_value)
                   else True)
+    X, native = unwrap_container(X)
     r = _Reading(spec, n_steps, mask_value, finite, estimator_name,
-                 check_feature_names)
+                 check_feature_names, bool(channels_first) and not native)
     if token_ids:
         return _prepare_ids(X, r, vocab_size, fitting)
     return _prepare_floats(X, r)
 
 
-def input_form(X, spec=None, n_steps=None):
+def input_form(X, spec=None, n_steps=None, channels_first=False):
     """How ``X`` is to be read: the one place where input forms are told apart.
 
     Parameters
@@ -186,7 +196,8 @@ def input_form(X, spec=None, n_steps=None):
         reader in ``_FLOAT_READERS`` and, but for ``"fitted"``, in
         ``_ID_READERS``.
     """
-    if spec is not None and _is_fitted_array(X, spec, n_steps):
+    if (spec is not None and not channels_first
+            and _is_fitted_array(X, spec, n_steps)):
         return "fitted"
     if is_ragged(X):
         return "ragged"
@@ -200,10 +211,12 @@ def _ndim(X):
 
 
 def _is_fitted_array(X, spec, n_steps):
-    """Whether ``X`` is a 3-D float ndarray that the fitted model takes as is.
+    """Whether ``X`` is a 3-D float ndarray that the fitted model takes as is
+    (steps first).
 
     Anything else (lists, DataFrames, other dtypes, shapes that do not
-    agree with the fit) goes through the full validation and its errors.
+    agree with the fit, channels-first arrays) goes through the full
+    validation and its errors.
     """
     return (type(X) is np.ndarray and X.ndim == 3
             and X.dtype in (np.float32, np.float64)
@@ -226,7 +239,8 @@ def _is_fitted_array(X, spec, n_steps):
 def _prepare_floats(X, r):
     """:func:`prepare` for real values: mask, convert, check finiteness."""
     spec, mask = r.spec, r.mask_value
-    X3, lengths, pad, layout = _FLOAT_READERS[input_form(X, spec, r.n_steps)](X, r)
+    form = input_form(X, spec, r.n_steps, r.channels_first)
+    X3, lengths, pad, layout = _FLOAT_READERS[form](X, r)
     if lengths is None:
         lengths = np.full(X3.shape[0], X3.shape[1], dtype=np.intp)
     if mask is not None and pad is None:
@@ -250,6 +264,8 @@ def _read_fitted(X, r):
 
 def _read_ragged(X, r):
     dtype = None if r.spec is None else r.spec.dtype
+    if r.channels_first:
+        X = [_steps_first(seq, i) for i, seq in enumerate(X)]
     X3, lengths, pad = ragged_to_padded(X, dtype, r.mask_value)
     check_n_steps_ragged(r.n_steps, lengths)
     if r.spec is None and r.check_feature_names is not None:
@@ -266,7 +282,7 @@ def _read_table(X, r):
     X2 = check_array(X, input_name="X", estimator=r.estimator_name,
                      dtype="numeric", order="C", ensure_all_finite=r.finite)
     _check_columns(X2, r)
-    X3 = reshape_2d(X2, r.n_steps)
+    X3 = reshape_2d(X2, r.n_steps, r.channels_first)
     return X3, None, None, _step_layout(r, X3.shape[2], width=X2.shape[1])
 
 
@@ -276,8 +292,11 @@ def _read_array(X, r):
         ensure_all_finite=r.finite, ensure_2d=True, input_name="X",
     )
     if X3.ndim == 2:
-        X3 = reshape_2d(X3, r.n_steps)
+        _check_one_sequence(X3, r)
+        X3 = reshape_2d(X3, r.n_steps, r.channels_first)
     elif X3.ndim == 3:
+        if r.channels_first:
+            X3 = np.ascontiguousarray(X3.transpose(0, 2, 1))
         check_n_steps(r.n_steps, X3.shape[1], "the 3-D X")
     else:
         raise ValueError(
@@ -441,6 +460,102 @@ _ID_READERS = {"ragged": _read_ragged_ids, "table": _read_id_table,
 # ---------------------------------------------------------------------------
 # The steps the readers share
 # ---------------------------------------------------------------------------
+
+def _is_pandas(X, kind):
+    # pandas stays optional: only an object of its own can be one.
+    return (type(X).__module__.split(".")[0] == "pandas"
+            and type(X).__name__ == kind)
+
+
+def unwrap_container(X):
+    """The sequences of a time-series container, as a list of
+    ``(n_steps_i, n_features)`` arrays.
+
+    Returns ``(X, native)``. ``native`` is True when ``X`` was a container
+    whose axes are named, read in its own layout whatever
+    ``channels_first`` says:
+
+    * sktime's nested DataFrame (a row per sequence, a column per channel,
+      each cell a Series or 1-D array of that channel's values);
+    * a DataFrame with a two-level MultiIndex ``(instance, timepoint)`` and
+      a column per channel (sktime's ``pd-multiindex``);
+    * a list or tuple of DataFrames ``(timepoints, channels)``.
+
+    An object ndarray of sequences or a pandas Series of them becomes a
+    list (``native`` False: its items are read as a list's are). Anything
+    else is returned as it is.
+    """
+    if _is_pandas(X, "DataFrame"):
+        index = X.index
+        if getattr(index, "nlevels", 1) > 1:
+            if index.nlevels != 2:
+                raise ValueError(
+                    f"X is a DataFrame with a {index.nlevels}-level "
+                    f"MultiIndex; a sequence frame has two levels, "
+                    f"(instance, timepoint), and a column per channel."
+                )
+            return [g.to_numpy() for _, g in X.groupby(level=0, sort=False)], True
+        if X.shape[0] and X.shape[1] and X.dtypes.eq(object).all() and all(
+                np.ndim(v) == 1 for v in X.iloc[0]):
+            return [_nested_row(X, i) for i in range(X.shape[0])], True
+        return X, False
+    if isinstance(X, (list, tuple)) and X and all(
+            _is_pandas(x, "DataFrame") for x in X):
+        return [x.to_numpy() for x in X], True
+    if _is_pandas(X, "Series") and X.dtype == object:
+        return list(X.to_numpy()), False
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1 and (
+            X.size and all(np.ndim(x) >= 1 for x in X)):
+        return list(X), False
+    return X, False
+
+
+def _nested_row(X, i):
+    """Row ``i`` of a nested DataFrame as ``(n_steps, n_channels)``."""
+    cells = [np.asarray(v) for v in X.iloc[i]]
+    lengths = {c.shape[0] for c in cells}
+    if len(lengths) > 1:
+        shown = {str(col): c.shape[0] for col, c in zip(X.columns, cells)}
+        raise ValueError(
+            f"Row {i} of the nested DataFrame X has channels of different "
+            f"lengths {shown}; the channels of one sequence must have a "
+            f"value at every step."
+        )
+    return np.column_stack(cells)
+
+
+def _steps_first(seq, i):
+    """Sequence ``i`` of a channels-first list, as ``(n_steps, n_channels)``."""
+    a = np.asarray(seq)
+    if a.ndim == 2:
+        return a.T
+    if a.ndim == 1:
+        return a
+    raise ValueError(
+        f"Each sequence must be a 2-D array (n_channels, n_steps) with "
+        f"channels_first=True, or 1-D (n_steps,); X[{i}] has shape "
+        f"{a.shape}."
+    )
+
+
+def _check_one_sequence(X2, r):
+    """A 2-D array given to a model fitted on multivariate steps: most
+    likely one sequence, which the 2-D rule reads as univariate rows."""
+    spec = r.spec
+    if (spec is None or spec.flat or r.n_steps is not None
+            or spec.n_step_features == 1):
+        return
+    F = spec.n_step_features
+    if F in X2.shape:
+        layout = ("(n_features, n_steps)" if r.channels_first
+                  else "(n_steps, n_features)")
+        raise ValueError(
+            f"X is a 2-D array of shape {X2.shape}, which reads as "
+            f"{X2.shape[0]} univariate sequences, but {_name(r)} was fitted "
+            f"on sequences of {F} features per step. To pass one sequence "
+            f"{layout}, give [X] or X[None]."
+        )
+
 
 def is_ragged(X):
     """True when ``X`` is a list or tuple of sequences that is not an array.
@@ -771,19 +886,25 @@ def check_n_steps_ragged(n_steps, lengths):
         )
 
 
-def reshape_2d(X, n_steps):
+def reshape_2d(X, n_steps, channels_first=False):
     """View a 2-D ``(n_samples, width)`` array as ``(n_samples, T, F)``.
 
-    With ``n_steps`` set the rows are step-major: ``F = width / n_steps``.
-    Without it each row is a univariate sequence (``F = 1``).
+    With ``n_steps`` set the rows are step-major, ``F = width / n_steps``
+    (channel-major with ``channels_first``: each row is ``F`` channels of
+    ``n_steps`` values, as sktime flattens; then a copy). Without it each
+    row is a univariate sequence (``F = 1``).
     """
     n, width = X.shape
     if n_steps is None:
         return X.reshape(n, width, 1)
     if not isinstance(n_steps, numbers.Integral) or width % n_steps:
+        layout = ("channel by channel" if channels_first else "step by step")
         raise ValueError(
             f"X has {width} columns, which is not a multiple of n_steps="
             f"{n_steps}: a 2-D X holds n_steps * n_features values per row, "
-            f"step by step."
+            f"{layout}."
         )
+    if channels_first:
+        return np.ascontiguousarray(
+            X.reshape(n, width // n_steps, n_steps).transpose(0, 2, 1))
     return X.reshape(n, n_steps, width // n_steps)
