@@ -467,6 +467,11 @@ def _is_pandas(X, kind):
             and type(X).__name__ == kind)
 
 
+def is_pandas_frame(X):
+    """Whether ``X`` is a pandas DataFrame (without importing pandas)."""
+    return _is_pandas(X, "DataFrame")
+
+
 def unwrap_container(X):
     """The sequences of a time-series container, as a list of
     ``(n_steps_i, n_features)`` arrays.

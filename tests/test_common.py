@@ -1,9 +1,10 @@
 """scikit-learn's estimator checks on small RNNClassifier and RNNRegressor
-configurations."""
+configurations, and on SequenceScaler."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from seqclf import RNNClassifier, RNNRegressor
+from seqclf.preprocessing import SequenceScaler
 
 
 def _estimators():
@@ -21,6 +22,8 @@ def _estimators():
         RNNRegressor("gru", (8,), **common),
         RNNRegressor("lstm", (8,), **common),
         RNNRegressor(("gru", "rnn"), (6, 4), bidirectional=True, **common),
+        SequenceScaler(),
+        SequenceScaler(with_mean=False),
     ]
 
 

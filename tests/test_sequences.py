@@ -425,3 +425,103 @@ def test_check_array_errors_name_the_model_for_tables_only():
         prepare(np.zeros((0, 4)), estimator_name="MyModel")
     with pytest.raises(ValueError, match=r"minimum of 1 is required\.$"):
         prepare(np.zeros((0, 4, 2)), estimator_name="MyModel")
+
+
+# ---------------------------------------------------------------------------
+# Time-series layouts and containers (sktime, aeon)
+# ---------------------------------------------------------------------------
+
+def _panel(n=12, C=3, T=7, seed=0):
+    """A channels-first panel (n, C, T), as sktime's and aeon's numpy3D."""
+    return np.random.default_rng(seed).normal(size=(n, C, T))
+
+
+def test_channels_first_forms_read_as_steps_first():
+    from seqclf._sequences import prepare
+
+    X = _panel()
+    expected = X.transpose(0, 2, 1)
+    for form in (X, list(X), X.reshape(len(X), -1)):
+        batch, lengths, spec = prepare(form, channels_first=True,
+                                       n_steps=7 if np.ndim(form) == 2 else None)
+        np.testing.assert_array_equal(batch, expected)
+        assert spec.n_step_features == 3 and (lengths == 7).all()
+    ragged = [x[:, :k] for x, k in zip(X, range(2, 14))]
+    batch, lengths, _ = prepare(ragged, channels_first=True)
+    np.testing.assert_array_equal(lengths, [min(k, 7) for k in range(2, 14)])
+    np.testing.assert_array_equal(batch[3, :5], X[3, :, :5].T)
+
+
+def test_sktime_and_aeon_containers_in_their_own_layout():
+    pd = pytest.importorskip("pandas")
+    from seqclf._sequences import prepare
+
+    X = _panel()
+    expected = X.transpose(0, 2, 1)
+    nested = pd.DataFrame({f"dim_{c}": [pd.Series(x[c]) for x in X]
+                           for c in range(3)})
+    multi = pd.DataFrame(expected.reshape(-1, 3), index=pd.MultiIndex.from_product(
+        [range(12), range(7)], names=["instance", "timepoints"]))
+    frames = [pd.DataFrame(x.T) for x in X]
+    objects = np.empty(12, dtype=object)
+    objects[:] = list(expected)
+    for form in (nested, multi, frames, objects, pd.Series(list(expected))):
+        # channels_first does not apply to containers with named axes.
+        native = form is not objects and not isinstance(form, pd.Series)
+        for cf in ((False, True) if native else (False,)):
+            batch, lengths, _ = prepare(form, channels_first=cf)
+            np.testing.assert_array_equal(batch, expected)
+
+
+def test_unequal_length_nested_frame_is_ragged():
+    pd = pytest.importorskip("pandas")
+    from seqclf._sequences import prepare
+
+    X = _panel()
+    nested = pd.DataFrame({f"dim_{c}": [pd.Series(x[c, :k]) for x, k in
+                                        zip(X, range(2, 14))] for c in range(3)})
+    batch, lengths, _ = prepare(nested)
+    np.testing.assert_array_equal(lengths, [min(k, 7) for k in range(2, 14)])
+    bad = nested.copy()
+    bad.iloc[1, 2] = pd.Series(np.arange(5.0))
+    with pytest.raises(ValueError, match="Row 1 of the nested DataFrame.*different lengths"):
+        prepare(bad)
+    deep = pd.DataFrame(np.zeros((8, 2)), index=pd.MultiIndex.from_product(
+        [range(2), range(2), range(2)]))
+    with pytest.raises(ValueError, match="3-level MultiIndex"):
+        prepare(deep)
+
+
+def test_classifier_on_channels_first_panel_equals_transposed():
+    from seqclf import RNNClassifier
+
+    X = _panel(n=40, seed=1)
+    y = (X[:, 0, 0] > 0).astype(int)
+    kw = dict(cell="gru", hidden_layer_sizes=5, max_iter=2, random_state=0)
+    a = RNNClassifier(channels_first=True, **kw).fit(X, y)
+    b = RNNClassifier(**kw).fit(X.transpose(0, 2, 1), y)
+    np.testing.assert_array_equal(a.predict_proba(X),
+                                  b.predict_proba(X.transpose(0, 2, 1)))
+    assert a.n_features_in_ == 3
+    # Without channels_first the panel reads as 3 steps of 7 features:
+    # a different model, which then refuses the transposed data.
+    c = RNNClassifier(**kw).fit(X, y)
+    assert c.n_features_in_ == 7
+
+
+def test_one_sequence_at_predict_says_how_to_pass_it():
+    from seqclf import RNNClassifier
+
+    X = _panel(n=20).transpose(0, 2, 1)              # (20, 7, 3)
+    clf = RNNClassifier("rnn", 3, max_iter=1, random_state=0).fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match=r"give \[X\] or X\[None\]"):
+        clf.predict(X[0])
+    assert clf.predict([X[0]]).shape == (1,) == clf.predict(X[0][None]).shape
+
+
+def test_one_size_for_every_layer():
+    from seqclf import RNNClassifier
+
+    X = _panel(n=20).transpose(0, 2, 1)
+    clf = RNNClassifier(("gru", "lstm"), 8, max_iter=1).fit(X, np.arange(20) % 2)
+    assert clf._network.hidden_sizes == (8, 8)
