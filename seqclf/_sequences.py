@@ -287,6 +287,7 @@ def _read_table(X, r):
 
 
 def _read_array(X, r):
+    _check_has_sample_axis(X)
     X3 = check_array(
         X, dtype="numeric", order="C", allow_nd=True,
         ensure_all_finite=r.finite, ensure_2d=True, input_name="X",
@@ -509,9 +510,17 @@ def unwrap_container(X):
         return [x.to_numpy() for x in X], True
     if _is_pandas(X, "Series") and X.dtype == object:
         return list(X.to_numpy()), False
-    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1 and (
-            X.size and all(np.ndim(x) >= 1 for x in X)):
-        return list(X), False
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1 and X.size:
+        dims = [np.ndim(x) for x in X]
+        if all(d >= 1 for d in dims):
+            return list(X), False
+        if any(d >= 1 for d in dims):
+            i = dims.index(0)
+            raise ValueError(
+                f"X is an object array of sequences, but X[{i}] is a "
+                f"{type(X[i]).__name__}, not a sequence; every item must "
+                f"be a 2-D (n_steps, n_features) or 1-D array."
+            )
     return X, False
 
 
@@ -541,6 +550,22 @@ def _steps_first(seq, i):
         f"channels_first=True, or 1-D (n_steps,); X[{i}] has shape "
         f"{a.shape}."
     )
+
+
+def _check_has_sample_axis(X):
+    """Inputs with no axis of samples: say what was given and how to pass it."""
+    if isinstance(X, (str, bytes, dict)) or np.isscalar(X):
+        raise ValueError(
+            f"X must hold sequences (a 3-D array, a 2-D array, a list of "
+            f"2-D arrays or a time-series DataFrame); got a "
+            f"{type(X).__name__}."
+        )
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype != object:
+        raise ValueError(
+            f"X is a 1-D array of shape {X.shape}. Reshape your data: one "
+            f"univariate sequence is [X] or X[None]; {X.shape[0]} sequences "
+            f"of one step each, X[:, None]."
+        )
 
 
 def _check_one_sequence(X2, r):

@@ -525,3 +525,15 @@ def test_one_size_for_every_layer():
     X = _panel(n=20).transpose(0, 2, 1)
     clf = RNNClassifier(("gru", "lstm"), 8, max_iter=1).fit(X, np.arange(20) % 2)
     assert clf._network.hidden_sizes == (8, 8)
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.arange(5.0), r"1-D array of shape \(5,\).*sequence is \[X\] or X\[None\]"),
+    ({"a": 1}, "must hold sequences.*got a dict"),
+    ("abc", "must hold sequences.*got a str"),
+    (3.0, "must hold sequences.*got a float"),
+    (np.array([np.zeros((2, 2)), "a"], dtype=object), r"X\[1\] is a str, not a sequence"),
+])
+def test_inputs_without_sequences_say_what_they_are(X, match):
+    with pytest.raises(ValueError, match=match):
+        prepare(X)
