@@ -26,7 +26,10 @@ its test accuracy and fit time.
 The GRU's settings (64 units each way, learning rate 0.005, batch size 16,
 at most 50 epochs, seed 0) were fixed before any test score was seen, the
 same as for the five other data sets of ``benchmarks/uea_as_it_comes.py``;
-they are not tuned for this data set.
+they are not tuned for this data set. On a 2-core AMD EPYC, one thread,
+the default settings print test accuracy 0.986 (3 s to fit, 26 epochs) for
+the GRU, 0.986 (0.1 s) for the summary features and 0.989 (2 s) for
+MiniRocket; seeds 1-4 give the GRU 0.976-0.986.
 
 sktime's own ``evaluate`` (``sktime.classification.model_evaluation``) takes
 only sktime's estimators: given this pipeline, it scores every fold NaN with
@@ -207,14 +210,16 @@ def main(argv=None):
     # The OpenMP thread count for the whole run, as users set it.
     with threadpool_limits(limits=args.threads, user_api="openmp"):
         for name, model in make_models(args).items():
-            tic = time.perf_counter()
             with warnings.catch_warnings():
                 # A few epochs (as in quick runs) end with a warning that
-                # training did not converge; the table says enough.
+                # training did not converge, which the table says enough;
+                # sktime's pipeline warns that it may not handle unequal
+                # lengths, which MiniRocketMultivariateVariable does.
                 warnings.simplefilter("ignore")
+                tic = time.perf_counter()
                 model.fit(X_train, y_train)
-            fit_s = time.perf_counter() - tic
-            accuracy = float(np.mean(model.predict(X_test) == y_test))
+                fit_s = time.perf_counter() - tic
+                accuracy = float(np.mean(model.predict(X_test) == y_test))
             results.append(dict(model=name, test_accuracy=round(accuracy, 4),
                                 fit_seconds=round(fit_s, 2)))
             if name.startswith("RNN"):
