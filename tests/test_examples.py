@@ -103,3 +103,41 @@ def test_regress_tecator_without_sktime():
                           text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert 'pip install "seqclf[sktime]"' in proc.stderr
+
+
+@pytest.mark.slow
+def test_uea_japanese_vowels_script(tmp_path):
+    pytest.importorskip("sktime", reason="the JapaneseVowels data ship in "
+                        'sktime (pip install "seqclf[sktime]")')
+    out = tmp_path / "vowels.json"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "uea_japanese_vowels.py"), "--epochs",
+         "2", "--hidden", "4", "--no-minirocket", "--threads", "1", "--json",
+         str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert ("270 series to train, 370 to test, 12 channels, 7-29 steps, "
+            "9 speakers") in proc.stdout
+    assert "CPU: " in proc.stdout and "test accuracy" in proc.stdout
+    result = json.loads(out.read_text())
+    models = [r["model"] for r in result["results"]]
+    assert models == ["RNNClassifier('gru', 4, bidirectional)",
+                      "LogisticRegression on summary features"]
+    for r in result["results"]:
+        assert r["model"] in proc.stdout
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and r["fit_seconds"] >= 0
+    assert result["results"][0]["epochs"] == 2
+    # The baseline does not depend on the network's settings; nine speakers
+    # are told apart far above chance (1/9) by the summary features alone.
+    assert result["results"][1]["test_accuracy"] > 0.8
+
+
+def test_uea_japanese_vowels_without_sktime():
+    # sktime hidden from the import system, as where it is not installed.
+    script = str(EXAMPLES / "uea_japanese_vowels.py")
+    code = ("import runpy, sys; sys.modules['sktime'] = None; "
+            f"sys.argv = [{script!r}]; runpy.run_path({script!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert 'pip install "seqclf[sktime]"' in proc.stderr
