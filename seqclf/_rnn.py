@@ -1463,6 +1463,13 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
                 "classes=classes, y=y) on a large enough sample of the "
                 "labels, and pass them as class_weight (a dict)."
             )
+        if isinstance(class_weight, dict):
+            unknown = [k for k in class_weight if not np.isin(k, self.classes_)]
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels that are not classes: "
+                    f"{unknown}; classes_ is {self.classes_.tolist()}."
+                )
         weights = compute_class_weight(class_weight, classes=self.classes_,
                                        y=self.classes_[y])[y]
         return weights if sample_weight is None else sample_weight * weights

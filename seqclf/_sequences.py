@@ -560,6 +560,8 @@ def _check_has_sample_axis(X):
             f"2-D arrays or a time-series DataFrame); got a "
             f"{type(X).__name__}."
         )
+    if isinstance(X, (list, tuple)) and not X:
+        raise ValueError(f"X holds no sequences: an empty {type(X).__name__}.")
     if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype != object:
         raise ValueError(
             f"X is a 1-D array of shape {X.shape}. Reshape your data: one "

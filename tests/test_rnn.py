@@ -765,6 +765,8 @@ def test_class_weight_balanced_and_partial_fit():
     small(class_weight={0: 1.0, 1: 7.0}).partial_fit(X, y, classes=[0, 1])
     with pytest.raises(ValueError, match="class_weight"):
         small(class_weight="auto").fit(X, y)
+    with pytest.raises(ValueError, match=r"labels that are not classes: \[5\]"):
+        small(class_weight={0: 1.0, 5: 2.0}).fit(X, y)
 
 
 def test_validation_data_replaces_the_split():

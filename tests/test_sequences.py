@@ -532,6 +532,7 @@ def test_one_size_for_every_layer():
     ({"a": 1}, "must hold sequences.*got a dict"),
     ("abc", "must hold sequences.*got a str"),
     (3.0, "must hold sequences.*got a float"),
+    ([], "X holds no sequences: an empty list"),
     (np.array([np.zeros((2, 2)), "a"], dtype=object), r"X\[1\] is a str, not a sequence"),
 ])
 def test_inputs_without_sequences_say_what_they_are(X, match):
