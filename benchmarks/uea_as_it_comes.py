@@ -54,6 +54,7 @@ import numpy as np
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
+import _peer  # beside this script, as for the peer scripts
 from seqclf import RNNClassifier
 
 DATASETS = ["japanese_vowels", "basic_motions", "gunpoint", "arrow_head",
@@ -62,18 +63,6 @@ DATASETS = ["japanese_vowels", "basic_motions", "gunpoint", "arrow_head",
 FORMS = ["nested", "numpy3D"]
 LOAD_KW = {"nested": {}, "numpy3D": {"return_type": "numpy3D"}}
 CHANNELS_FIRST = {"nested": False, "numpy3D": True}
-
-
-def cpu_name():
-    """The CPU's model name, from /proc/cpuinfo where there is one."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def classifier_settings(args):
@@ -169,7 +158,7 @@ def main(argv=None):
               f'    pip install "seqclf[sktime]"', file=sys.stderr)
         return 2
 
-    cpu = cpu_name()
+    cpu = _peer.machine_info().get("cpu") or platform.machine()
     print(f"sktime {sktime.__version__}; CPU: {cpu}; {args.threads} OpenMP "
           f"thread(s)")
     for form in FORMS:

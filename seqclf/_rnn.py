@@ -429,9 +429,10 @@ class BaseRNN(BaseEstimator):
     """The parameters, input handling, training loop and weights that
     :class:`RNNClassifier` and :class:`RNNRegressor` share.
 
-    A subclass gives the targets' validation and encoding, the number of
-    outputs, the loss, the validation split and score, and the public
-    ``fit``, ``partial_fit`` and ``predict``: the hooks below.
+    ``fit`` is shared too. A subclass gives the targets' validation and
+    encoding, the number of outputs, the loss, the validation split and
+    score (the hooks below), and its public ``partial_fit`` and
+    ``predict``.
     """
 
     # -- targets: what a subclass gives -----------------------------------
@@ -678,6 +679,58 @@ class BaseRNN(BaseEstimator):
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
+        """Fit the model to sequences ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features), \
+                (n_samples, n_steps * n_features) or list of arrays
+            Sequences: a 3-D array, a 2-D array read through ``n_steps``,
+            or a list of 2-D arrays ``(n_steps_i, n_features)`` of different
+            lengths.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (:class:`RNNClassifier`, 1-D) or target values
+            (:class:`RNNRegressor`, finite numbers).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss (multiplied by the class
+            weights with :class:`RNNClassifier`'s ``class_weight`` set).
+        X_val : array-like or list of arrays, default=None
+            Validation sequences, in any form ``X`` takes, for early
+            stopping (which then holds nothing out of ``X``): their score
+            after each epoch is recorded in ``validation_scores_``. Requires
+            ``early_stopping=True`` and ``y_val``. In a ``Pipeline``,
+            ``X_val`` reaches this estimator untransformed, unless the
+            pipeline transforms it as ``X``: ``Pipeline(...,
+            transform_input=["X_val"])`` with metadata routing enabled and
+            ``set_fit_request(X_val=True, y_val=True)`` on this estimator.
+        y_val : array-like, default=None
+            Targets of ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation score.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid input, and when training diverges (a non-finite
+            loss, gradient or weight); the estimator is then left as it was
+            before the call.
+        KeyboardInterrupt
+            On Ctrl-C: training stops after the running mini-batch and the
+            model keeps its weights (see the Notes of the class).
+        """
+        with self._rollback_on_failure():
+            return self._fit(X, y, sample_weight, incremental=False,
+                             X_val=X_val, y_val=y_val,
+                             sample_weight_val=sample_weight_val)
 
     @contextlib.contextmanager
     def _rollback_on_failure(self):
@@ -1482,56 +1535,6 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         return float(np.average(correct, weights=sw_val))
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
-            sample_weight_val=None):
-        """Fit the model to sequences ``X`` and labels ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_steps, n_features), \
-                (n_samples, n_steps * n_features) or list of arrays
-            Sequences: a 3-D array, a 2-D array read through ``n_steps``,
-            or a list of 2-D arrays ``(n_steps_i, n_features)`` of different
-            lengths.
-        y : array-like of shape (n_samples,)
-            Class labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample in the loss (multiplied by the class
-            weights with ``class_weight`` set).
-        X_val : array-like or list of arrays, default=None
-            Validation sequences, in any form ``X`` takes, for early
-            stopping (which then holds nothing out of ``X``): their score
-            after each epoch is recorded in ``validation_scores_``. Requires
-            ``early_stopping=True`` and ``y_val``. In a ``Pipeline``,
-            ``X_val`` reaches this estimator untransformed, unless the
-            pipeline transforms it as ``X``: ``Pipeline(...,
-            transform_input=["X_val"])`` with metadata routing enabled and
-            ``set_fit_request(X_val=True, y_val=True)`` on this estimator.
-        y_val : array-like, default=None
-            Targets of ``X_val``.
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation score.
-
-        Returns
-        -------
-        self : RNNClassifier
-
-        Raises
-        ------
-        ValueError
-            For invalid input, and when training diverges (a non-finite
-            loss, gradient or weight); the estimator is then left as it was
-            before the call.
-        KeyboardInterrupt
-            On Ctrl-C: training stops after the running mini-batch and the
-            model keeps its weights (see the Notes of the class).
-        """
-        with self._rollback_on_failure():
-            return self._fit(X, y, sample_weight, incremental=False,
-                             X_val=X_val, y_val=y_val,
-                             sample_weight_val=sample_weight_val)
-
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch over ``X`` and ``y``, starting from the current weights.
 
@@ -1735,55 +1738,6 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         X_val, len_val, y_val, sw_val = validation
         pred = self._forward_outputs(X_val, len_val, n_threads)
         return float(r2_score(y_val, pred, sample_weight=sw_val))
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
-            sample_weight_val=None):
-        """Fit the model to sequences ``X`` and targets ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_steps, n_features), \
-                (n_samples, n_steps * n_features) or list of arrays
-            Sequences: a 3-D array, a 2-D array read through ``n_steps``,
-            or a list of 2-D arrays ``(n_steps_i, n_features)`` of different
-            lengths.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Target values (finite numbers).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample in the loss.
-        X_val : array-like or list of arrays, default=None
-            Validation sequences, in any form ``X`` takes, for early
-            stopping (which then holds nothing out of ``X``): their score
-            after each epoch is recorded in ``validation_scores_``. Requires
-            ``early_stopping=True`` and ``y_val``. In a ``Pipeline``,
-            ``X_val`` reaches this estimator untransformed, unless the
-            pipeline transforms it as ``X``: ``Pipeline(...,
-            transform_input=["X_val"])`` with metadata routing enabled and
-            ``set_fit_request(X_val=True, y_val=True)`` on this estimator.
-        y_val : array-like, default=None
-            Targets of ``X_val``.
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation score.
-
-        Returns
-        -------
-        self : RNNRegressor
-
-        Raises
-        ------
-        ValueError
-            For invalid input, and when training diverges (a non-finite
-            loss, gradient or weight); the estimator is then left as it was
-            before the call.
-        KeyboardInterrupt
-            On Ctrl-C: training stops after the running mini-batch and the
-            model keeps its weights (see the Notes of the class).
-        """
-        with self._rollback_on_failure():
-            return self._fit(X, y, sample_weight, incremental=False,
-                             X_val=X_val, y_val=y_val,
-                             sample_weight_val=sample_weight_val)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):

@@ -207,6 +207,25 @@ def _port_weights(clf, module, head):
     clf.head_weights_["b"][...] = head.bias.detach().numpy()
 
 
+def _freeze_bias_hh(module):
+    """Hold the module's ``bias_hh`` at zero, out of training: seqclf's tanh
+    RNN and LSTM have one bias (as Keras) where PyTorch has two that would
+    both move by one Adam step."""
+    for name, p in module.named_parameters():
+        if name.startswith("bias_hh"):
+            p.requires_grad_(False)
+            p.zero_()
+
+
+def _torch_adam(module, head):
+    """Adam on the module's trained parameters and the head's, with epsilon
+    scaled to match seqclf's at step 1 (PyTorch adds it after the bias
+    correction, seqclf before it, as Keras and scikit-learn)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    params += list(head.parameters())
+    return torch.optim.Adam(params, lr=0.01, eps=1e-8 / np.sqrt(1 - 0.999))
+
+
 def _torch_logits(module, head, seqs, bidirectional, H):
     from torch.nn.utils.rnn import pack_sequence
 
@@ -245,21 +264,13 @@ def test_classifier_matches_torch_model(cell, bidirectional):
     np.testing.assert_allclose(clf.predict_proba(seqs), expected,
                                rtol=RTOL64, atol=ATOL64)
 
-    # One full-batch Adam step on both sides. The tanh RNN and the LSTM have
-    # one bias here (as in Keras) where PyTorch has two that both move by
-    # one Adam step: freeze PyTorch's bias_hh at zero for them. Adam's
-    # epsilon is added after the bias correction in PyTorch and before it
-    # here (as Keras and scikit-learn): scale it to match at step 1.
+    # One full-batch Adam step on both sides (see _freeze_bias_hh and
+    # _torch_adam for the two differences that are set aside).
     if cell != "gru":
-        for name, p in module.named_parameters():
-            if name.startswith("bias_hh"):
-                p.requires_grad_(False)
-                p.zero_()
+        _freeze_bias_hh(module)
         _port_weights(clf, module, head)
         logits = _torch_logits(module, head, seqs, bidirectional, H)
-    params = [p for p in module.parameters() if p.requires_grad]
-    params += list(head.parameters())
-    opt = torch.optim.Adam(params, lr=0.01, eps=1e-8 / np.sqrt(1 - 0.999))
+    opt = _torch_adam(module, head)
     loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
     opt.zero_grad()
     loss.backward()
@@ -290,10 +301,8 @@ def test_embedding_classifier_matches_torch_model(cell):
     emb = torch.nn.Embedding(V, E, sparse=True).double()
     module = getattr(torch.nn, TORCH_MODULES[cell])(
         E, H, num_layers=2, bidirectional=True, batch_first=True).double()
-    for name, p in module.named_parameters():      # one bias, as seqclf
-        if name.startswith("bias_hh") and cell == "lstm":
-            p.requires_grad_(False)
-            p.zero_()
+    if cell == "lstm":                               # one bias, as seqclf
+        _freeze_bias_hh(module)
     head = torch.nn.Linear(2 * H, K).double()
     clf = RNNClassifier(cell, (H, H), embedding_dim=E, vocab_size=V,
                         bidirectional=True, max_iter=1, batch_size=12,
@@ -373,11 +382,8 @@ def test_regressor_matches_torch_model(cell, bidirectional):
     module = getattr(torch.nn, TORCH_MODULES[cell])(
         F, H, num_layers=2, bidirectional=bidirectional, batch_first=True,
     ).double()
-    if cell != "gru":       # one bias, as seqclf: see the classifier's test
-        for name, p in module.named_parameters():
-            if name.startswith("bias_hh"):
-                p.requires_grad_(False)
-                p.zero_()
+    if cell != "gru":
+        _freeze_bias_hh(module)
     head = torch.nn.Linear((2 if bidirectional else 1) * H, K).double()
 
     reg = RNNRegressor(cell, (H, H), bidirectional=bidirectional, max_iter=1,
@@ -388,9 +394,7 @@ def test_regressor_matches_torch_model(cell, bidirectional):
     np.testing.assert_allclose(reg.predict(seqs), out.detach().numpy(),
                                rtol=RTOL64, atol=ATOL64)
 
-    params = [p for p in module.parameters() if p.requires_grad]
-    params += list(head.parameters())
-    opt = torch.optim.Adam(params, lr=0.01, eps=1e-8 / np.sqrt(1 - 0.999))
+    opt = _torch_adam(module, head)
     loss = 0.5 * torch.nn.functional.mse_loss(out, torch.from_numpy(y))
     opt.zero_grad()
     loss.backward()
