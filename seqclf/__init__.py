@@ -2,7 +2,6 @@
 
 from . import datasets
 from ._rnn import RNNClassifier, RNNRegressor
-
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 __all__ = ["RNNClassifier", "RNNRegressor", "datasets", "__version__"]

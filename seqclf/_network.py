@@ -202,6 +202,10 @@ class RecurrentNetwork:
         With ``n_tokens`` set, the input is token ids ``X (N, T)`` (intp) and
         an embedding matrix of ``n_tokens`` rows and ``n_features`` columns
         maps each id to the first layer's input vector.
+    coefs : ndarray of shape (n_params,), default=None
+        The parameter vector to run on (used as it is, not copied), of
+        ``dtype`` and of the length the sizes imply; None starts from zeros
+        (see :meth:`initialize`).
 
     Attributes
     ----------
@@ -226,7 +230,7 @@ class RecurrentNetwork:
 
     def __init__(self, cells, hidden_sizes, n_features, n_outputs, *,
                  activation="tanh", bidirectional=False, dtype=np.float64,
-                 head=None, loss=None, n_tokens=None):
+                 head=None, loss=None, n_tokens=None, coefs=None):
         if len(cells) != len(hidden_sizes):
             raise ValueError("cells and hidden_sizes must have the same length.")
         self.cells = tuple(check_cell(c) for c in cells)
@@ -241,7 +245,18 @@ class RecurrentNetwork:
             self.n_directions * self.hidden_sizes[-1], self.n_outputs)
         self.loss = loss if loss is not None else SoftmaxCrossEntropy()
         self.n_tokens = None if n_tokens is None else int(n_tokens)
-        self._build(np.zeros(self._n_params(), dtype=self.dtype))
+        n_params = self._n_params()
+        if coefs is None:
+            coefs = np.zeros(n_params, dtype=self.dtype)
+        elif (not isinstance(coefs, np.ndarray) or coefs.shape != (n_params,)
+                or coefs.dtype != self.dtype or not coefs.flags.c_contiguous):
+            raise ValueError(
+                f"coefs must be a C-contiguous {self.dtype} vector of the "
+                f"{n_params:,} parameters of this network, got "
+                f"{getattr(coefs, 'dtype', type(coefs).__name__)} of shape "
+                f"{getattr(coefs, 'shape', None)}."
+            )
+        self._build(coefs)
 
     # -- parameters ---------------------------------------------------------
 
@@ -339,15 +354,20 @@ class RecurrentNetwork:
         return counts + [sum(p.size for p in self.head_params.values())]
 
     def __getstate__(self):
-        # The views, the gradient and the workspaces are rebuilt on load.
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("grads", "layers", "head_params", "head_grads",
-                             "_penalised", "_work", "dense_coefs", "embedding",
-                             "embedding_grad")}
+        # The views, the gradient and the workspaces are rebuilt on load;
+        # the dtype is kept by name (a plain value).
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("grads", "layers", "head_params", "head_grads",
+                              "_penalised", "_work", "dense_coefs", "embedding",
+                              "embedding_grad")}
+        state["dtype"] = self.dtype.name
+        return state
 
     def __setstate__(self, state):
+        state = dict(state)
         coefs = state.pop("coefs")
         self.__dict__.update(state)
+        self.dtype = np.dtype(self.dtype)
         self._build(coefs)
 
     # -- forward and backward -------------------------------------------------

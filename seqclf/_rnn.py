@@ -32,7 +32,7 @@ from sklearn.utils.validation import (
     check_consistent_length, check_is_fitted, column_or_1d,
 )
 
-from . import _sequences
+from . import _persistence, _sequences
 from ._cells import BLAS_INT_MAX, CELLS, N_GATES, n_params
 from ._network import RecurrentNetwork, SoftmaxCrossEntropy, SquaredError
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
@@ -453,6 +453,12 @@ class BaseRNN(BaseEstimator):
         raise NotImplementedError
 
     def _n_outputs(self):
+        raise NotImplementedError
+
+    @staticmethod
+    def _saved_n_outputs(state):
+        """The head's outputs that a saved ``state`` being loaded calls for
+        (from its classes_ or n_outputs_)."""
         raise NotImplementedError
 
     def _make_loss(self):
@@ -1343,6 +1349,19 @@ class BaseRNN(BaseEstimator):
         print_fn("Non-trainable params: 0")
         print_fn("_" * width)
 
+    # ------------------------------------------------------------------
+    # Persistence (pickle, skops.io)
+    # ------------------------------------------------------------------
+
+    def __getstate__(self):
+        # Plain values only: see seqclf._persistence.
+        return _persistence.saved_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        state = _persistence.loaded_state(
+            type(self).__name__, state, self._make_loss, self._saved_n_outputs)
+        super().__setstate__(state)
+
     def __sklearn_is_fitted__(self):
         # A fit that fails is rolled back, so the network exists only once
         # a fit has trained it.
@@ -1497,6 +1516,13 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
 
     def _n_outputs(self):
         return len(self.classes_)
+
+    @staticmethod
+    def _saved_n_outputs(state):
+        classes = state.get("classes_")
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1:
+            raise _persistence._Invalid("its classes_ is not a 1-D array.")
+        return len(classes)
 
     def _make_loss(self):
         return SoftmaxCrossEntropy()
@@ -1717,6 +1743,10 @@ class RNNRegressor(RegressorMixin, BaseRNN):
 
     def _n_outputs(self):
         return self.n_outputs_
+
+    @staticmethod
+    def _saved_n_outputs(state):
+        return _persistence._int("n_outputs_", state.get("n_outputs_"))
 
     def _make_loss(self):
         return SquaredError()
