@@ -1,9 +1,9 @@
 """Export fitted seqclf estimators to ONNX, alone or inside a pipeline.
 
 Needs the ``onnx`` extra (``pip install "seqclf[onnx]"``: skl2onnx, onnx and
-onnxruntime). Importing this module registers a converter for
-:class:`~seqclf.RNNClassifier` and :class:`~seqclf.RNNRegressor` with
-skl2onnx, so that ``skl2onnx.to_onnx(make_pipeline(StandardScaler(),
+onnxruntime). Importing this module registers converters for
+:class:`~seqclf.RNNClassifier`, :class:`~seqclf.RNNRegressor` and
+:class:`~seqclf.preprocessing.SequenceScaler` with skl2onnx, so that ``skl2onnx.to_onnx(make_pipeline(StandardScaler(),
 RNNClassifier(n_steps=28)), X[:1])`` converts the whole pipeline, the scaler
 by skl2onnx's own converter. :func:`to_onnx` is the same conversion with
 the options a recurrent model needs (a ``lengths`` input, a graph input
@@ -69,6 +69,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._rnn import RNNClassifier, RNNRegressor
+from .preprocessing import SequenceScaler
 
 __all__ = ["to_onnx"]
 
@@ -329,6 +330,7 @@ class _Graph:
     def const(self, base, value, dtype=None):
         a = np.asarray(value, dtype=dtype)
         onnx_type = {np.dtype(np.float32): TensorProto.FLOAT,
+                     np.dtype(np.float64): TensorProto.DOUBLE,
                      np.dtype(np.int64): TensorProto.INT64,
                      np.dtype(np.int32): TensorProto.INT32}.get(a.dtype)
         name = self.name(base)
@@ -367,17 +369,9 @@ def _convert(scope, operator, container):
 
     # 1. The input as (N, T, F) (ids: (N, T)), in its own dtype so that the
     # mask is compared as the estimator compares it.
-    if flat and not tokens:
-        if n_steps is None:                         # univariate rows
-            x = g.op("Unsqueeze", [x, g.const("axis2", [2], np.int64)])
-        elif est.channels_first:
-            x = g.op("Reshape", [x, g.const("shape", [0, F, -1], np.int64)])
-            x = g.op("Transpose", [x], perm=[0, 2, 1])
-        else:
-            x = g.op("Reshape", [x, g.const("shape", [0, -1, F], np.int64)])
-    elif est.channels_first and not tokens:
-        x = g.op("Transpose", [x], perm=[0, 2, 1])
-    if tokens and isinstance(in_type, Int32TensorType):
+    if not tokens:
+        x = _to_steps(g, x, flat, n_steps, F, est.channels_first)
+    elif isinstance(in_type, Int32TensorType):
         x = g.cast(x, TensorProto.INT64)
 
     # 2. Lengths: given, found from the mask (data shifted to step 0), or
@@ -444,6 +438,42 @@ def _convert(scope, operator, container):
         g.op("Identity", [Z], out=operator.outputs[0].full_name)
 
 
+def _to_steps(g, x, flat, n_steps, F, channels_first):
+    """Real-valued input in the estimators' reading, as ``(N, T, F)``."""
+    if flat:
+        if n_steps is None:                         # univariate rows
+            return g.op("Unsqueeze", [x, g.const("axis2", [2], np.int64)])
+        if channels_first:
+            x = g.op("Reshape", [x, g.const("shape", [0, F, -1], np.int64)])
+            return g.op("Transpose", [x], perm=[0, 2, 1])
+        return g.op("Reshape", [x, g.const("shape", [0, -1, F], np.int64)])
+    if channels_first:
+        return g.op("Transpose", [x], perm=[0, 2, 1])
+    return x
+
+
+def _from_steps(g, x, flat, n_steps, F, channels_first, width):
+    """Inverse of :func:`_to_steps`: ``(N, T, F)`` back to the input's layout."""
+    if channels_first:
+        x = g.op("Transpose", [x], perm=[0, 2, 1])
+    if flat:
+        x = g.op("Reshape", [x, g.const("shape", [0, width], np.int64)])
+    return x
+
+
+def _padding(g, x, mask_value, dtype):
+    """``(N, T)`` bool: steps of ``x (N, T, F)`` whose features all equal
+    ``mask_value`` (are all NaN for NaN)."""
+    if np.isnan(mask_value):
+        differs = g.op("Not", [g.op("IsNaN", [x])])
+    else:
+        differs = g.op("Not", [g.op("Equal", [x, g.const("mask", [mask_value],
+                                                         dtype)])])
+    n_diff = g.op("ReduceSum", [g.cast(differs, TensorProto.INT64),
+                                g.const("axis2", [2], np.int64)], keepdims=0)
+    return g.op("Equal", [n_diff, g.const("zero", [0], np.int64)])
+
+
 def _align(g, x, mask_value, tokens, in_type):
     """Steps that are not padding moved to the front; ``(x, lengths)``.
 
@@ -455,18 +485,8 @@ def _align(g, x, mask_value, tokens, in_type):
         valid = g.op("Not", [g.op("Equal", [x, g.const(
             "mask", [int(mask_value)], np.int64)])])
     else:
-        if np.isnan(mask_value):
-            differs = g.op("Not", [g.op("IsNaN", [x])])
-        else:
-            dtype = np.float32 if isinstance(in_type, FloatTensorType) else np.float64
-            m = g.name("mask")
-            g.container.add_initializer(
-                m, TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE,
-                [1], [float(mask_value)])
-            differs = g.op("Not", [g.op("Equal", [x, m])])
-        n_diff = g.op("ReduceSum", [g.cast(differs, TensorProto.INT64),
-                                    g.const("axis2", [2], np.int64)], keepdims=0)
-        valid = g.op("Greater", [n_diff, g.const("zero", [0], np.int64)])
+        dtype = np.float32 if isinstance(in_type, FloatTensorType) else np.float64
+        valid = g.op("Not", [_padding(g, x, mask_value, dtype)])
     valid = g.cast(valid, TensorProto.INT64)                    # (N, T)
     lengths = g.op("ReduceSum", [valid, g.const("axis1", [1], np.int64)],
                    keepdims=0)
@@ -524,6 +544,50 @@ def _onnx_weights(layer):
     return as32(Ws), as32(Rs), as32(Bs)
 
 
+# ---------------------------------------------------------------------------
+# SequenceScaler
+# ---------------------------------------------------------------------------
+
+def _scaler_shapes(operator):
+    scaler = operator.raw_operator
+    check_is_fitted(scaler)
+    t = operator.inputs[0].type
+    if not isinstance(t, (FloatTensorType, DoubleTensorType)):
+        raise ValueError(f"SequenceScaler's ONNX input must be a float or "
+                         f"double tensor, got {type(t).__name__}.")
+    ndim = 2 if scaler._spec.flat else 3
+    if t.shape is not None and len(t.shape) != ndim:
+        raise ValueError(f"This SequenceScaler was fitted on "
+                         f"{ndim}-D input; the ONNX input has shape "
+                         f"{list(t.shape)}.")
+    operator.outputs[0].type = type(t)(t.shape)
+
+
+def _convert_scaler(scope, operator, container):
+    """``(x - mean_) / scale_`` per feature; padding steps kept as they are."""
+    scaler = operator.raw_operator
+    g = _Graph(scope, container)
+    t = operator.inputs[0].type
+    dtype = np.float32 if isinstance(t, FloatTensorType) else np.float64
+    spec = scaler._spec
+    F = spec.n_step_features
+    x = g.op("Identity", [operator.inputs[0].full_name])
+    x3 = _to_steps(g, x, spec.flat, scaler.n_steps, F, scaler.channels_first)
+    out = g.op("Div", [g.op("Sub", [x3, g.const("mean", scaler.mean_, dtype)]),
+                       g.const("scale", scaler.scale_, dtype)])
+    mv = scaler.mask_value
+    if mv is not None and not np.isnan(mv):
+        # NaN padding stays NaN by itself; other padding values are kept.
+        pad = g.op("Unsqueeze", [_padding(g, x3, mv, dtype),
+                                 g.const("axis2", [2], np.int64)])
+        out = g.op("Where", [pad, x3, out])
+    out = _from_steps(g, out, spec.flat, scaler.n_steps, F,
+                      scaler.channels_first, spec.n_features_in)
+    g.op("Identity", [out], out=operator.outputs[0].full_name)
+
+
+update_registered_converter(
+    SequenceScaler, "SeqclfSequenceScaler", _scaler_shapes, _convert_scaler)
 update_registered_converter(
     RNNClassifier, "SeqclfRNNClassifier", _classifier_shapes, _convert,
     options={"zipmap": [True, False, "columns"], "nocl": [False, True]})

@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from seqclf import RNNClassifier, RNNRegressor  # noqa: E402
 from seqclf.onnx import to_onnx  # noqa: E402
+from seqclf.preprocessing import SequenceScaler  # noqa: E402
 
 ATOL, RTOL = 1e-5, 1e-4
 N, F = 40, 3
@@ -176,6 +177,33 @@ def test_pipeline_with_nan_padding_finds_lengths():
     with pytest.raises(ValueError, match="with_lengths=True is not supported "
                                          "for a Pipeline"):
         to_onnx(pipe, X[:1], with_lengths=True)
+
+
+@pytest.mark.parametrize("form", ["3-D", "3-D-channels-first", "rows",
+                                  "rows-channels-first"])
+@pytest.mark.parametrize("mask_value", [None, np.nan, -1.0],
+                         ids=["no-mask", "nan", "minus1"])
+def test_sequence_scaler_in_a_pipeline(form, mask_value):
+    rng = np.random.default_rng(13)
+    T = 12
+    seqs, _ = _ragged(rng, T, min_length=T if mask_value is None else 1)
+    seqs = [s * np.array([1, 10, 100], np.float32) + 5 for s in seqs]
+    X = _padded(seqs, T, np.nan if mask_value is None else mask_value, "pre")
+    channels_first = form.endswith("channels-first")
+    if channels_first:
+        X = np.ascontiguousarray(X.transpose(0, 2, 1))
+    kw = dict(channels_first=channels_first, mask_value=mask_value)
+    if form.startswith("rows"):
+        X = X.reshape(N, T * F)
+        kw["n_steps"] = T
+    y = rng.integers(0, 3, N)
+    scaler = SequenceScaler(**kw).fit(X)
+    (scaled,) = _run(skl2onnx.to_onnx(scaler, X[:1]), X=X)
+    np.testing.assert_allclose(scaled, scaler.transform(X), atol=ATOL, rtol=RTOL)
+    pipe = make_pipeline(SequenceScaler(**kw),
+                         RNNClassifier("gru", (5,), max_iter=2, random_state=0,
+                                       **kw)).fit(X, y)
+    _assert_same(to_onnx(pipe, X[:1]), pipe, X, X)
 
 
 def test_grid_search_best_estimator():
