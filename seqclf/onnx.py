@@ -65,6 +65,7 @@ except ImportError as exc:          # pragma: no cover - depends on the install
     ) from exc
 
 from sklearn.base import is_classifier
+from sklearn.model_selection._search import BaseSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -91,7 +92,8 @@ def to_onnx(estimator, X=None, *, with_lengths=False, zipmap=False,
     ----------
     estimator : RNNClassifier, RNNRegressor or Pipeline
         Fitted. A pipeline's other steps are converted by skl2onnx's
-        converters.
+        converters. A fitted ``GridSearchCV`` (or another search) exports
+        its ``best_estimator_``.
     X : array-like, default=None
         A sample of the input, for its type and shape (its values are not
         read): a float32 or float64 array ``(n, T, F)``, or 2-D rows for a
@@ -128,6 +130,9 @@ def to_onnx(estimator, X=None, *, with_lengths=False, zipmap=False,
         that are neither integers nor strings, an opset below 13), or the
         inputs asked for do not suit it; the message says which.
     """
+    if isinstance(estimator, BaseSearchCV):
+        check_is_fitted(estimator, "best_estimator_")
+        estimator = estimator.best_estimator_
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     if not isinstance(final, (RNNClassifier, RNNRegressor)):
         raise TypeError(
@@ -230,7 +235,16 @@ def _own_input_type(est):
 
 def _sample_type(X, est):
     """The graph input type for sample ``X`` (its steps left free)."""
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except ValueError:
+        X = np.asarray([], dtype=object)
+    if X.dtype == object:
+        raise ValueError(
+            "X must be one array (n_samples, n_steps, n_features), or 2-D rows "
+            "or token ids, for the graph input's type and shape; pad ragged "
+            "sequences into one array (only its dtype and shape are read)."
+        )
     if X.dtype == np.float32:
         cls = FloatTensorType
     elif X.dtype == np.float64:

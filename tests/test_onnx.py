@@ -215,6 +215,7 @@ def test_grid_search_best_estimator():
                           cv=2).fit(X, y)
     _assert_same(to_onnx(search.best_estimator_, X[:1]), search.best_estimator_,
                  X, X)
+    _assert_same(to_onnx(search, X[:1]), search, X, X)
 
 
 @pytest.mark.parametrize("labels", ["str", "int", "integral-float"])
@@ -297,6 +298,8 @@ def test_what_cannot_be_converted_says_why():
         to_onnx(est, X[:1, :, :2])
     with pytest.raises(ValueError, match="reads real values"):
         to_onnx(est, np.zeros((1, 5, F), np.int64))
+    with pytest.raises(ValueError, match="pad ragged sequences"):
+        to_onnx(est, [X[0], X[1, :3]])
     with pytest.raises(ValueError, match="A Pipeline needs X"):
         to_onnx(make_pipeline(StandardScaler(), est))
     ids = rng.integers(0, 9, size=(N, 5))
