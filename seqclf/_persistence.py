@@ -60,10 +60,29 @@ def saved_state(state):
             state[key] = dict(opt.__getstate__(), solver=solver)
     spec = state.get("_input_spec")
     if isinstance(spec, SequenceSpec):
-        fields = dataclasses.asdict(spec)
-        fields["dtype"] = spec.dtype.name
-        state["_input_spec"] = fields
+        state["_input_spec"] = spec_state(spec)
     return state
+
+
+def spec_state(spec):
+    """A :class:`~seqclf._sequences.SequenceSpec` as a dict of plain values."""
+    fields = dataclasses.asdict(spec)
+    fields["dtype"] = spec.dtype.name
+    return fields
+
+
+def loaded_spec(name, d):
+    """The SequenceSpec of a saved dict (or a spec of an older version),
+    checked; ValueError naming ``name`` if it does not hold together."""
+    if isinstance(d, SequenceSpec):
+        return d
+    try:
+        if not isinstance(d, dict):
+            raise _Invalid(f"its input spec is a {type(d).__name__}.")
+        return _spec(d)
+    except _Invalid as exc:
+        raise ValueError(f"Cannot load this {name}: {exc} The file is damaged, "
+                         f"or was not written by seqclf.") from None
 
 
 def loaded_state(name, state, make_loss, n_outputs):

@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
     _check_feature_names, _get_feature_names, check_is_fitted,
 )
 
-from . import _sequences
+from . import _persistence, _sequences
 
 
 class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -242,6 +242,21 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if self.channels_first and self.n_steps is not None:
             out = out.transpose(0, 2, 1)
         return np.ascontiguousarray(out).reshape(n, width)
+
+    def __getstate__(self):
+        # Plain values only (the input spec as a dict), as the estimators
+        # save theirs: skops then lists only this class as untrusted.
+        state = dict(super().__getstate__())
+        if "_spec" in state:
+            state["_spec"] = _persistence.spec_state(state["_spec"])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if "_spec" in state:
+            state["_spec"] = _persistence.loaded_spec(type(self).__name__,
+                                                      state["_spec"])
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

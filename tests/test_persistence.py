@@ -138,6 +138,26 @@ def test_pipeline_and_grid_search(how):
                                       obj.predict_proba(X))
 
 
+@pytest.mark.parametrize("how", ROUND_TRIPS)
+def test_sequence_scaler_pipeline(how):
+    from seqclf.preprocessing import SequenceScaler
+
+    X, y = _data("float64-mask")
+    pipe = make_pipeline(SequenceScaler(mask_value=np.nan),
+                         RNNClassifier("gru", (4,), mask_value=np.nan,
+                                       max_iter=1, random_state=0)).fit(X, y)
+    loaded, untrusted = ROUND_TRIPS[how](pipe)
+    if untrusted is not None:
+        assert untrusted == ["seqclf._rnn.RNNClassifier",
+                             "seqclf.preprocessing.SequenceScaler"]
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+    state = pipe[0].__getstate__()
+    state["_spec"]["n_step_features"] = 0
+    with pytest.raises(ValueError, match="Cannot load this SequenceScaler: "
+                                         "n_step_features must be"):
+        _load(SequenceScaler, state)
+
+
 def test_unfitted_and_copies():
     est = RNNClassifier("gru", (3,), max_iter=1)
     assert pickle.loads(pickle.dumps(est)).get_params() == est.get_params()
