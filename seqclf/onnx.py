@@ -107,7 +107,8 @@ def to_onnx(estimator, X=None, *, with_lengths=False, zipmap=False,
         after (any values). A pipeline's steps before the estimator cannot
         pass a second input through: there, give the estimator
         ``mask_value`` (NaN padding passes through scaling) and let the
-        graph find the lengths.
+        graph find the lengths. With ``lengths`` the graph does not look
+        for ``mask_value`` padding.
     zipmap : bool or "columns", default=False
         Classifiers: False gives ``probabilities`` as a ``(N, n_classes)``
         float tensor; True a list of ``{label: probability}`` maps
