@@ -47,7 +47,7 @@ _PREDICT_ELEMENTS = 1 << 23
 
 # Integer parameters for which a bool (an int to Python) is a mistake.
 _INTEGER_PARAMS = ("n_steps", "embedding_dim", "vocab_size", "batch_size",
-                   "max_iter", "n_iter_no_change")
+                   "max_iter", "n_iter_no_change", "n_threads")
 
 
 def _all_finite(a):
@@ -306,6 +306,16 @@ _PARAMETERS_DOC = """\
         unchanged since the last call; otherwise a fresh optimizer with the
         new settings takes over (as ``<mlp>`` builds a new one at
         each ``fit``). ``partial_fit`` follows the same rule.
+    n_threads : int, default=None
+        Threads of the compiled kernels in each ``fit``, ``partial_fit``
+        and ``predict*`` call. ``None`` takes what OpenMP allows:
+        ``OMP_NUM_THREADS``, a ``threadpoolctl.threadpool_limits(n,
+        "openmp")`` in force, else the CPUs available to the process. An
+        int runs exactly that many whatever the environment says (one in a
+        build without OpenMP): for a worker whose environment limits it
+        (Dask's workers set ``OMP_NUM_THREADS=1``), or to pin a count. Keep
+        (fits running at once) x ``n_threads`` within the cores there are.
+        The model does not depend on it.
     verbose : int, default=0
         With ``verbose >= 1``, print one line per epoch (the loss, the
         validation score when there is one, and the seconds taken) and why
@@ -334,6 +344,9 @@ _ATTRIBUTES_DOC = """\
     n_iter_ : int
         Epochs run by the last ``fit`` (counted across ``partial_fit``
         calls).
+    n_threads_ : int
+        Kernel threads the last ``fit`` or ``partial_fit`` ran on: what
+        ``n_threads`` came to in the process that ran it.
     loss_ : float
         Mean training loss of the last epoch.
     loss_curve_ : list of float
@@ -403,9 +416,11 @@ _NOTES_DOC = """\
 
     Each call to ``fit`` or ``predict`` uses as many threads as OpenMP
     allows (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits(n,
-    "openmp")``, the CPUs available to the process); joblib's workers (e.g.
-    ``GridSearchCV(n_jobs=2)``) limit each worker so that cores are not
-    oversubscribed. Results do not depend on the thread count.
+    "openmp")``, the CPUs available to the process), or ``n_threads`` when
+    it is set; joblib's local workers (e.g. ``GridSearchCV(n_jobs=2)``)
+    limit each worker so that cores are not oversubscribed, and Dask's
+    workers run one thread per fit unless ``n_threads`` says otherwise.
+    Results do not depend on the thread count.
 
 """
 
@@ -507,6 +522,7 @@ class BaseRNN(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -542,6 +558,7 @@ class BaseRNN(BaseEstimator):
         tol=1e-4,
         random_state=None,
         warm_start=False,
+        n_threads=None,
         verbose=0,
     ):
         self.cell = cell
@@ -573,6 +590,7 @@ class BaseRNN(BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.warm_start = warm_start
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # ------------------------------------------------------------------
@@ -823,10 +841,28 @@ class BaseRNN(BaseEstimator):
                                     net.embedding.dtype, **kw))
             self._optimizer_config = settings
 
-        n_threads = effective_n_threads()
+        n_threads = self._kernel_threads()
+        self.n_threads_ = n_threads
         self._fit_epochs(X3, lengths, y_enc, sample_weight, incremental,
                          self._random_state, n_threads, validation)
         return self
+
+    def _kernel_threads(self):
+        """The kernels' thread count for this call, from ``n_threads``.
+
+        Checked here as well as by fit's parameter validation, since
+        ``predict`` reads it after any ``set_params``.
+        """
+        n = self.n_threads
+        if n is not None:
+            if isinstance(n, (bool, np.bool_)) or not isinstance(n, Integral):
+                raise TypeError(
+                    f"n_threads must be a positive int or None, got {n!r}.")
+            if n < 1:
+                raise ValueError(
+                    f"n_threads must be a positive int or None, got {n!r} "
+                    f"(None takes what OpenMP allows).")
+        return effective_n_threads(n)
 
     def _check_validation_data(self, X_val, y_val, sample_weight_val):
         """``(X, lengths, y, sample_weight)`` of the validation data given to
@@ -1434,6 +1470,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         class_weight=None,
         random_state=None,
         warm_start=False,
+        n_threads=None,
         verbose=0,
     ):
         super().__init__(
@@ -1465,6 +1502,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             tol=tol,
             random_state=random_state,
             warm_start=warm_start,
+            n_threads=n_threads,
             verbose=verbose,
         )
         self.class_weight = class_weight
@@ -1579,7 +1617,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         """
         check_is_fitted(self)
         X3, lengths = self._validate_X(X, reset=False)
-        n_threads = effective_n_threads()
+        n_threads = self._kernel_threads()
         with single_threaded_blas():
             return self._forward_outputs(X3, lengths, n_threads)
 
@@ -1780,7 +1818,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         """
         check_is_fitted(self)
         X3, lengths = self._validate_X(X, reset=False)
-        n_threads = effective_n_threads()
+        n_threads = self._kernel_threads()
         with single_threaded_blas():
             out = self._forward_outputs(X3, lengths, n_threads)
         return out[:, 0] if self._y_ndim == 1 else out
