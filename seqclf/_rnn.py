@@ -1576,6 +1576,15 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch over ``X`` and ``y``, starting from the current weights.
 
+        One pass over the sequences given, in mini-batches of
+        ``batch_size`` (shuffled with ``shuffle=True``), the optimizer's
+        state (Adam's moments and step count, SGD's velocity) carried from
+        the previous call. Calls on the consecutive blocks of a data set,
+        with ``shuffle=False`` and blocks of whole mini-batches (sizes that
+        are multiples of ``batch_size``), train exactly as ``fit``'s epoch
+        on the whole set. That is how ``dask_ml.wrappers.Incremental``
+        trains on a Dask array too large for memory, one block at a time.
+
         Parameters
         ----------
         X : array-like or list of arrays
@@ -1780,6 +1789,14 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``X`` and ``y``, starting from the current weights.
+
+        One pass over the sequences given, in mini-batches, the optimizer's
+        state carried from the previous call, as
+        :meth:`RNNClassifier.partial_fit`. Calls on the consecutive blocks
+        of a data set (``shuffle=False``, blocks of whole mini-batches)
+        train as ``fit``'s epoch on the whole set but for the head's
+        initial bias, which is the mean of the first call's targets rather
+        than of the whole set's.
 
         Parameters
         ----------
