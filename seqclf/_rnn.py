@@ -311,9 +311,11 @@ _PARAMETERS_DOC = """\
         and ``predict*`` call. ``None`` takes what OpenMP allows:
         ``OMP_NUM_THREADS``, a ``threadpoolctl.threadpool_limits(n,
         "openmp")`` in force, else the CPUs available to the process. An
-        int runs exactly that many whatever the environment says (one in a
-        build without OpenMP): for a worker whose environment limits it
-        (Dask's workers set ``OMP_NUM_THREADS=1``), or to pin a count. Keep
+        int runs exactly that many whatever the environment says (but one
+        in a build without OpenMP, and in a forked child where GNU OpenMP
+        cannot start threads, with a ``RuntimeWarning``): for a worker
+        whose environment limits it (Dask's workers set
+        ``OMP_NUM_THREADS=1``), or to pin a count. Keep
         (fits running at once) x ``n_threads`` within the cores there are.
         The model does not depend on it.
     verbose : int, default=0
