@@ -47,7 +47,7 @@ _PREDICT_ELEMENTS = 1 << 23
 
 # Integer parameters for which a bool (an int to Python) is a mistake.
 _INTEGER_PARAMS = ("n_steps", "embedding_dim", "vocab_size", "batch_size",
-                   "max_iter", "n_iter_no_change")
+                   "max_iter", "n_iter_no_change", "n_threads")
 
 
 def _all_finite(a):
@@ -306,6 +306,18 @@ _PARAMETERS_DOC = """\
         unchanged since the last call; otherwise a fresh optimizer with the
         new settings takes over (as ``<mlp>`` builds a new one at
         each ``fit``). ``partial_fit`` follows the same rule.
+    n_threads : int, default=None
+        Threads of the compiled kernels in each ``fit``, ``partial_fit``
+        and ``predict*`` call. ``None`` takes what OpenMP allows:
+        ``OMP_NUM_THREADS``, a ``threadpoolctl.threadpool_limits(n,
+        "openmp")`` in force, else the CPUs available to the process. An
+        int runs exactly that many whatever the environment says (but one
+        in a build without OpenMP, and in a forked child where GNU OpenMP
+        cannot start threads, with a ``RuntimeWarning``): for a worker
+        whose environment limits it (Dask's workers set
+        ``OMP_NUM_THREADS=1``), or to pin a count. Keep
+        (fits running at once) x ``n_threads`` within the cores there are.
+        The model does not depend on it.
     verbose : int, default=0
         With ``verbose >= 1``, print one line per epoch (the loss, the
         validation score when there is one, and the seconds taken) and why
@@ -334,6 +346,9 @@ _ATTRIBUTES_DOC = """\
     n_iter_ : int
         Epochs run by the last ``fit`` (counted across ``partial_fit``
         calls).
+    n_threads_ : int
+        Kernel threads the last ``fit`` or ``partial_fit`` ran on: what
+        ``n_threads`` came to in the process that ran it.
     loss_ : float
         Mean training loss of the last epoch.
     loss_curve_ : list of float
@@ -403,9 +418,11 @@ _NOTES_DOC = """\
 
     Each call to ``fit`` or ``predict`` uses as many threads as OpenMP
     allows (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits(n,
-    "openmp")``, the CPUs available to the process); joblib's workers (e.g.
-    ``GridSearchCV(n_jobs=2)``) limit each worker so that cores are not
-    oversubscribed. Results do not depend on the thread count.
+    "openmp")``, the CPUs available to the process), or ``n_threads`` when
+    it is set; joblib's local workers (e.g. ``GridSearchCV(n_jobs=2)``)
+    limit each worker so that cores are not oversubscribed, and Dask's
+    workers run one thread per fit unless ``n_threads`` says otherwise.
+    Results do not depend on the thread count.
 
 """
 
@@ -513,6 +530,7 @@ class BaseRNN(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -548,6 +566,7 @@ class BaseRNN(BaseEstimator):
         tol=1e-4,
         random_state=None,
         warm_start=False,
+        n_threads=None,
         verbose=0,
     ):
         self.cell = cell
@@ -579,6 +598,7 @@ class BaseRNN(BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.warm_start = warm_start
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # ------------------------------------------------------------------
@@ -829,10 +849,28 @@ class BaseRNN(BaseEstimator):
                                     net.embedding.dtype, **kw))
             self._optimizer_config = settings
 
-        n_threads = effective_n_threads()
+        n_threads = self._kernel_threads()
+        self.n_threads_ = n_threads
         self._fit_epochs(X3, lengths, y_enc, sample_weight, incremental,
                          self._random_state, n_threads, validation)
         return self
+
+    def _kernel_threads(self):
+        """The kernels' thread count for this call, from ``n_threads``.
+
+        Checked here as well as by fit's parameter validation, since
+        ``predict`` reads it after any ``set_params``.
+        """
+        n = self.n_threads
+        if n is not None:
+            if isinstance(n, (bool, np.bool_)) or not isinstance(n, Integral):
+                raise TypeError(
+                    f"n_threads must be a positive int or None, got {n!r}.")
+            if n < 1:
+                raise ValueError(
+                    f"n_threads must be a positive int or None, got {n!r} "
+                    f"(None takes what OpenMP allows).")
+        return effective_n_threads(n)
 
     def _check_validation_data(self, X_val, y_val, sample_weight_val):
         """``(X, lengths, y, sample_weight)`` of the validation data given to
@@ -1453,6 +1491,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         class_weight=None,
         random_state=None,
         warm_start=False,
+        n_threads=None,
         verbose=0,
     ):
         super().__init__(
@@ -1484,6 +1523,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             tol=tol,
             random_state=random_state,
             warm_start=warm_start,
+            n_threads=n_threads,
             verbose=verbose,
         )
         self.class_weight = class_weight
@@ -1564,6 +1604,15 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch over ``X`` and ``y``, starting from the current weights.
 
+        One pass over the sequences given, in mini-batches of
+        ``batch_size`` (shuffled with ``shuffle=True``), the optimizer's
+        state (Adam's moments and step count, SGD's velocity) carried from
+        the previous call. Calls on the consecutive blocks of a data set,
+        with ``shuffle=False`` and blocks of whole mini-batches (sizes that
+        are multiples of ``batch_size``), train exactly as ``fit``'s epoch
+        on the whole set. That is how ``dask_ml.wrappers.Incremental``
+        trains on a Dask array too large for memory, one block at a time.
+
         Parameters
         ----------
         X : array-like or list of arrays
@@ -1605,7 +1654,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
         """
         check_is_fitted(self)
         X3, lengths = self._validate_X(X, reset=False)
-        n_threads = effective_n_threads()
+        n_threads = self._kernel_threads()
         with single_threaded_blas():
             return self._forward_outputs(X3, lengths, n_threads)
 
@@ -1773,6 +1822,14 @@ class RNNRegressor(RegressorMixin, BaseRNN):
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``X`` and ``y``, starting from the current weights.
 
+        One pass over the sequences given, in mini-batches, the optimizer's
+        state carried from the previous call, as
+        :meth:`RNNClassifier.partial_fit`. Calls on the consecutive blocks
+        of a data set (``shuffle=False``, blocks of whole mini-batches)
+        train as ``fit``'s epoch on the whole set but for the head's
+        initial bias, which is the mean of the first call's targets rather
+        than of the whole set's.
+
         Parameters
         ----------
         X : array-like or list of arrays
@@ -1810,7 +1867,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
         """
         check_is_fitted(self)
         X3, lengths = self._validate_X(X, reset=False)
-        n_threads = effective_n_threads()
+        n_threads = self._kernel_threads()
         with single_threaded_blas():
             out = self._forward_outputs(X3, lengths, n_threads)
         return out[:, 0] if self._y_ndim == 1 else out

@@ -167,6 +167,7 @@ def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
     else:
         finite = ("allow-nan" if mask_value is not None and is_nan(mask_value)
                   else True)
+    _check_not_a_task_key(X)
     X, native = unwrap_container(X)
     r = _Reading(spec, n_steps, mask_value, finite, estimator_name,
                  check_feature_names, bool(channels_first) and not native)
@@ -550,6 +551,25 @@ def _steps_first(seq, i):
         f"channels_first=True, or 1-D (n_steps,); X[{i}] has shape "
         f"{a.shape}."
     )
+
+
+def _check_not_a_task_key(X):
+    """A tuple ``(str, int, ...)`` is a Dask task key, not sequences.
+
+    dask_ml's ``Incremental`` (2025.1) builds the keys of a Dask array's
+    blocks for 2-D arrays only: the blocks of a 3-D array reach
+    ``partial_fit`` as these keys, whose strings would otherwise fail as
+    values that cannot be converted to numbers.
+    """
+    if (isinstance(X, tuple) and len(X) > 1 and isinstance(X[0], str)
+            and all(isinstance(i, numbers.Integral) for i in X[1:])):
+        raise ValueError(
+            f"X is the tuple {X!r}: a Dask task key, not sequences. "
+            f"dask_ml's Incremental hands partial_fit the blocks of 2-D Dask "
+            f"arrays only; pass a 3-D Dask array (n_samples, n_steps, "
+            f"n_features) as rows, X.reshape(n_samples, n_steps * "
+            f"n_features), with n_steps set on the estimator."
+        )
 
 
 def _check_has_sample_axis(X):

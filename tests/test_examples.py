@@ -131,3 +131,47 @@ def test_uea_japanese_vowels_script(tmp_path):
     # The baseline does not depend on the network's settings; nine speakers
     # are told apart far above chance (1/9) by the summary features alone.
     assert result["results"][1]["test_accuracy"] > 0.8
+
+
+_NO_DASK = 'the dask extra is not installed (pip install "seqclf[dask]")'
+
+
+@pytest.mark.slow
+def test_dask_grid_search_script(tmp_path):
+    pytest.importorskip("distributed", reason=_NO_DASK)
+    out = tmp_path / "grid.json"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "dask_grid_search.py"), "--n-samples",
+         "200", "--epochs", "1", "--cv", "2", "--repeat", "1", "--json",
+         str(out)],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "same scores on every backend: True" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["same_scores"] and result["fits"] == 16
+    backends = {r["backend"]: r for r in result["results"]}
+    assert list(backends) == ["n_jobs=1", "loky, n_jobs=-1", "dask, n_jobs=-1"]
+    # Dask's workers run each fit on one thread.
+    assert backends["dask, n_jobs=-1"]["threads_per_fit"] == [1]
+    assert len({r["best_score"] for r in result["results"]}) == 1
+
+
+@pytest.mark.slow
+def test_dask_out_of_core_script(tmp_path):
+    pytest.importorskip("dask_ml", reason=_NO_DASK)
+    out = tmp_path / "ooc.json"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "dask_out_of_core.py"), "--data-mib",
+         "4", "--block-mib", "1", "--n-steps", "20", "--n-features", "4",
+         "--memory-limit-mib", "1024", "--dir", str(tmp_path / "data"),
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    assert r["data_bytes"] == r["n_sequences"] * 20 * 4 * 4
+    assert r["blocks"] == -(-r["n_sequences"] // r["block_rows"]) > 1
+    assert r["partial_fit_calls"] == r["blocks"]
+    assert 0 < r["worker_rss_before_bytes"] <= r["worker_peak_rss_bytes"]
+    assert r["worker_peak_rss_bytes"] < r["memory_limit_bytes"]
+    assert 0.0 <= r["test_accuracy"] <= 1.0
+    assert "worker peak RSS" in proc.stdout

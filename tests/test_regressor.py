@@ -230,6 +230,28 @@ def test_partial_fit_equals_fit_epoch_by_epoch():
         small(early_stopping=True).partial_fit(X, y)
 
 
+def test_partial_fit_on_blocks_equals_fit_but_for_the_head_bias():
+    # Each block's targets average exactly 1, as the whole set's: the head's
+    # bias starts the same and blocks of whole mini-batches give fit's
+    # epochs. A first block of another mean starts the head elsewhere.
+    X, _ = running_sum_task(192)
+    y = np.tile([0.0, 2.0], 96)
+
+    def by_blocks(y, epochs):
+        model = small(shuffle=False)
+        for _ in range(epochs):
+            for start in range(0, len(X), 48):
+                model.partial_fit(X[start:start + 48], y[start:start + 48])
+        return model
+
+    a = small(shuffle=False, max_iter=2).fit(X, y)
+    np.testing.assert_array_equal(a._network.coefs, by_blocks(y, 2)._network.coefs)
+    y[:48] += 1
+    a = small(shuffle=False, max_iter=1).fit(X, y)
+    b = by_blocks(y, 1)
+    assert not np.array_equal(a._network.coefs, b._network.coefs)
+
+
 def test_warm_start_continues_training():
     X, y = running_sum_task(100)
     once = small(max_iter=5, dropout=0.1).fit(X, y)

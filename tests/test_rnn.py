@@ -308,6 +308,27 @@ def test_partial_fit():
     np.testing.assert_array_equal(a._network.coefs, b._network.coefs)
 
 
+def test_partial_fit_on_blocks_equals_fit_epoch_by_epoch():
+    # One call per block, in order (as dask_ml's Incremental calls it): each
+    # call is one pass over its block in mini-batches, the optimizer's state
+    # carried over, so blocks of whole mini-batches give fit's epochs.
+    X, y = memory_task(192)
+    a = small(shuffle=False, max_iter=2).fit(X, y)
+    b = small(shuffle=False)
+    for _ in range(2):
+        for start in range(0, len(X), 48):
+            b.partial_fit(X[start:start + 48], y[start:start + 48],
+                          classes=[0, 1])
+    assert b.n_iter_ == 8
+    np.testing.assert_array_equal(a._network.coefs, b._network.coefs)
+    # Blocks that split fit's mini-batches make other mini-batches.
+    one = small(shuffle=False, max_iter=1).fit(X, y)
+    c = small(shuffle=False)
+    for start in range(0, len(X), 40):
+        c.partial_fit(X[start:start + 40], y[start:start + 40], classes=[0, 1])
+    assert not np.array_equal(one._network.coefs, c._network.coefs)
+
+
 def test_early_stopping_restores_best_weights():
     X, y = memory_task(300)
     clf = small(early_stopping=True, n_iter_no_change=3, max_iter=200,

@@ -534,6 +534,9 @@ def test_one_size_for_every_layer():
     (3.0, "must hold sequences.*got a float"),
     ([], "X holds no sequences: an empty list"),
     (np.array([np.zeros((2, 2)), "a"], dtype=object), r"X\[1\] is a str, not a sequence"),
+    # What dask_ml's Incremental hands partial_fit for a 3-D Dask array.
+    (("array-5e1f", 2, 0), r"a Dask task key.*X\.reshape\(n_samples, "
+                           r"n_steps \* n_features\).*n_steps set"),
 ])
 def test_inputs_without_sequences_say_what_they_are(X, match):
     with pytest.raises(ValueError, match=match):

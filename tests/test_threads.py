@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from seqclf import RNNClassifier
+from seqclf import RNNClassifier, RNNRegressor
 from seqclf._openmp_helpers import _LIBGOMP, openmp_enabled, single_threaded_blas
 
 N_THREADS = 8
@@ -238,6 +238,59 @@ def test_many_threads_entering_and_leaving_the_helper(blas_before,
     with ThreadPoolExecutor(N_THREADS) as pool:
         list(pool.map(work, range(N_THREADS)))
     assert blas_threads() == blas_before
+
+
+# ---------------------------------------------------------------------------
+# The n_threads parameter
+# ---------------------------------------------------------------------------
+
+def expected_threads(n):
+    """What an explicit ``n_threads=n`` comes to in this build."""
+    return n if openmp_enabled() else 1
+
+
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_n_threads_one_and_two_give_the_same_model(Estimator):
+    X, labels = task(n=96)
+    y = labels if Estimator is RNNClassifier else X[:, :, 0].mean(axis=1)
+    models = [Estimator("lstm", (6,), max_iter=2, batch_size=16,
+                        random_state=0, n_threads=n).fit(X, y)
+              for n in (1, 2)]
+    assert [m.n_threads_ for m in models] == [expected_threads(1),
+                                              expected_threads(2)]
+    one, two = models
+    np.testing.assert_array_equal(one._network.coefs, two._network.coefs)
+    assert one.loss_curve_ == two.loss_curve_
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))
+    # The same model predicting on another thread count.
+    before = one.predict(X)
+    np.testing.assert_array_equal(one.set_params(n_threads=2).predict(X), before)
+
+
+def test_n_threads_overrides_the_openmp_limit():
+    X, y = task()
+    with threadpool_limits(1, user_api="openmp"):
+        assert small().fit(X, y).n_threads_ == 1
+        clf = small(n_threads=2).fit(X, y)
+        assert clf.n_threads_ == expected_threads(2)
+        # Recorded again by each training call, here partial_fit.
+        assert clf.set_params(n_threads=1).partial_fit(X, y).n_threads_ == 1
+        clf.set_params(n_threads=None).partial_fit(X, y)
+        assert clf.n_threads_ == 1
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError),
+                                        (1.5, ValueError), ("2", ValueError),
+                                        (True, TypeError)])
+def test_n_threads_rejects(bad, error):
+    X, y = task()
+    with pytest.raises(error, match="n_threads"):
+        small(n_threads=bad).fit(X, y)
+    clf = small().fit(X, y)
+    # Set after fit: predict checks it too.
+    clf.set_params(n_threads=bad)
+    with pytest.raises((TypeError, ValueError), match="n_threads"):
+        clf.predict(X)
 
 
 # ---------------------------------------------------------------------------
