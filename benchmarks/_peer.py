@@ -1,4 +1,4 @@
-"""Shared machinery of the PyTorch comparison scripts.
+"""Shared machinery of the standalone benchmark scripts of this folder.
 
 Each measurement runs in a process of its own: the driver starts the script
 again with ``--worker SPEC`` (a JSON dict), with ``OMP_NUM_THREADS`` and the
@@ -238,6 +238,21 @@ def spawn(script, spec, n_threads, blas_threads, timeout):
     tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
     print(f"  worker failed (exit {proc.returncode}): {spec}\n{tail}", file=sys.stderr)
     return None
+
+
+def run_options(script, args, n_threads, blas_threads=1):
+    """Run ``script``'s measurement on its own command-line options.
+
+    For scripts whose worker takes the driver's parsed options (``args``, an
+    ``argparse.Namespace`` with a ``timeout``) rather than a spec of its
+    own: they go to the worker as its spec, on ``n_threads`` OpenMP threads.
+    Returns the worker's result; exits if the worker fails.
+    """
+    spec = {k: v for k, v in vars(args).items() if k != "worker"}
+    result = spawn(script, spec, n_threads, blas_threads, args.timeout)
+    if result is None:
+        sys.exit(1)
+    return result
 
 
 def wait_for_quiet(max_load, max_wait, window=0.25):
