@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from seqclf import reference
-from seqclf._cells import n_params, param_shapes
+from seqclf.reference import n_params, param_shapes
 
 from ._fd import central_differences
 
@@ -444,3 +444,12 @@ def test_bad_backward_inputs_raise():
         reference.init_params("lstm", F, 0)
     with pytest.raises(ValueError, match="cell"):
         reference.init_params("cnn", F, H)
+
+
+def test_parameter_counts_have_a_public_home():
+    # The registry's functions, exported where users find init_params.
+    from seqclf import _cells
+
+    assert {"n_params", "param_shapes"} <= set(reference.__all__)
+    assert reference.n_params is _cells.n_params
+    assert reference.param_shapes is _cells.param_shapes
