@@ -328,7 +328,7 @@ _ATTRIBUTES_DOC = """\
     n_features_in_ : int
         Columns of a 2-D ``X`` at fit; for a 3-D ``X`` or a list of
         sequences, the number of features per step (1 for token ids).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a 2-D ``X`` given as a DataFrame with string names;
         defined only when the last fit's ``X`` had such names.
     n_iter_ : int

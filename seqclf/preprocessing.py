@@ -67,7 +67,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Valid steps the statistics were taken over.
     n_features_in_ : int
         Columns of a 2-D ``X`` at fit, else features per step.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a 2-D ``X`` given as a DataFrame with string names.
 
     Notes
