@@ -655,6 +655,7 @@ def _fp_flush_modes_of_threads(int n_threads):
             out[i] = <Py_ssize_t> fpenv_get()
     return [int(v) for v in out]
 
+
 def _gate_math(x, name):
     """Apply the kernels' ``"sigmoid"`` or ``"tanh"`` to a 1-D array in place.
 

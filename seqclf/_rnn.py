@@ -485,7 +485,8 @@ class BaseRNN(BaseEstimator):
 
     _parameter_constraints = {
         "cell": [StrOptions(set(_CELLS)), tuple, list],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like",
+                               Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"tanh", "relu"})],
         "bidirectional": ["boolean"],
         "n_steps": [Interval(Integral, 1, None, closed="left"), None],

@@ -549,7 +549,8 @@ def init_params(
     """
     check_cell(cell)
     for name, value in (("n_features", n_features), ("n_hidden", n_hidden)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+                or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
