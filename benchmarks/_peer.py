@@ -1,4 +1,4 @@
-"""Shared machinery of the PyTorch comparison scripts.
+"""Shared machinery of the standalone benchmark scripts of this folder.
 
 Each measurement runs in a process of its own: the driver starts the script
 again with ``--worker SPEC`` (a JSON dict), with ``OMP_NUM_THREADS`` and the
@@ -100,13 +100,15 @@ def time_per_call(step, repeat, min_time, warmup_time, min_warmup_calls=2):
     gc.disable()
     try:
         times = []
-        busy0, cpu0, wall0 = machine_busy_seconds(), time.process_time(), time.perf_counter()
+        busy0, cpu0 = machine_busy_seconds(), time.process_time()
+        wall0 = time.perf_counter()
         for _ in range(repeat):
             start = time.perf_counter()
             for _ in range(number):
                 step()
             times.append((time.perf_counter() - start) / number)
-        busy1, cpu1, wall1 = machine_busy_seconds(), time.process_time(), time.perf_counter()
+        busy1, cpu1 = machine_busy_seconds(), time.process_time()
+        wall1 = time.perf_counter()
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -117,7 +119,8 @@ def time_per_call(step, repeat, min_time, warmup_time, min_warmup_calls=2):
 
 
 def matmul_step(n_threads, seed):
-    """NumPy float32 matmul of two 2048 x 2048 matrices on ``n_threads`` BLAS threads."""
+    """NumPy float32 matmul of two 2048 x 2048 matrices on ``n_threads`` BLAS
+    threads."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
@@ -240,6 +243,21 @@ def spawn(script, spec, n_threads, blas_threads, timeout):
     return None
 
 
+def run_options(script, args, n_threads, blas_threads=1):
+    """Run ``script``'s measurement on its own command-line options.
+
+    For scripts whose worker takes the driver's parsed options (``args``, an
+    ``argparse.Namespace`` with a ``timeout``) rather than a spec of its
+    own: they go to the worker as its spec, on ``n_threads`` OpenMP threads.
+    Returns the worker's result; exits if the worker fails.
+    """
+    spec = {k: v for k, v in vars(args).items() if k != "worker"}
+    result = spawn(script, spec, n_threads, blas_threads, args.timeout)
+    if result is None:
+        sys.exit(1)
+    return result
+
+
 def wait_for_quiet(max_load, max_wait, window=0.25):
     """Wait (up to ``max_wait`` s) until other processes use <= ``max_load`` cores."""
     deadline = time.perf_counter() + max_wait
@@ -294,10 +312,11 @@ def add_common_arguments(parser):
     """The options shared by the comparison scripts: seed, retries, output."""
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tries", type=int, default=3,
-                        help="attempts per measurement while the machine is busy (default 3)")
+                        help="attempts per measurement while the machine is busy "
+                             "(default 3)")
     parser.add_argument("--max-load", type=float, default=0.25,
-                        help="CPU cores used by other processes above which a measurement "
-                             "is retried and flagged (default 0.25)")
+                        help="CPU cores used by other processes above which a "
+                             "measurement is retried and flagged (default 0.25)")
     parser.add_argument("--max-wait", type=float, default=30.0,
                         help="seconds to wait for a quiet machine before each attempt "
                              "(default 30)")
@@ -305,7 +324,8 @@ def add_common_arguments(parser):
                         help="seconds before a worker is abandoned")
     parser.add_argument("--json", metavar="PATH", default=None,
                         help="also write the configuration and all results to PATH")
-    parser.add_argument("--worker", metavar="SPEC", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", metavar="SPEC", default=None,
+                        help=argparse.SUPPRESS)
 
 
 def run_if_worker(args, run_worker):
@@ -329,18 +349,21 @@ def print_header(info):
     else:
         print("NOTE: seqclf could not be imported "
               f"({info.get('seqclf_error', 'unknown error')}); build it first "
-              "(pip install . or python setup.py build_ext --inplace). Timing PyTorch only.")
+              "(pip install . or python setup.py build_ext --inplace). "
+              "Timing PyTorch only.")
     if have_torch:
         print(f"PyTorch {info['torch']}")
     else:
-        print(f"NOTE: PyTorch is not available ({info.get('torch_error', 'not installed')}); "
+        reason = info.get("torch_error", "not installed")
+        print(f"NOTE: PyTorch is not available ({reason}); "
               f"`{TORCH_INSTALL}` to compare with it. Timing seqclf only.")
     return have_seqclf, have_torch
 
 
 def print_table(headers, lines):
     """Print rows of strings as an aligned text table (first column left)."""
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    widths = [max(len(h), *(len(line[i]) for line in lines))
+              for i, h in enumerate(headers)]
 
     def fmt_row(cells):
         return "  ".join(

@@ -132,7 +132,8 @@ def main(argv=None):
         for n in sorted(set(args.threads)):
             r = {k: _rate(raw.get((name, n, w, lib))) for w in ("predict", "latency")
                  for lib in libraries for k in [f"{w}_{lib}"]}
-            diff = (raw.get((name, n, "predict", "onnxruntime")) or {}).get("max_abs_diff")
+            onnx_predict = raw.get((name, n, "predict", "onnxruntime")) or {}
+            diff = onnx_predict.get("max_abs_diff")
 
             def ratio(a, b):
                 return None if a is None or b is None else a / b
@@ -146,7 +147,8 @@ def main(argv=None):
                 fmt(r.get("predict_torch"), ",.0f"),
                 fmt(ratio(r["predict_seqclf"], r["predict_onnxruntime"]), ".2f"),
                 fmt(ratio(r["predict_seqclf"], r.get("predict_torch")), ".2f"),
-                fmt(us(r["latency_seqclf"]), ".0f"), fmt(us(r["latency_onnxruntime"]), ".0f"),
+                fmt(us(r["latency_seqclf"]), ".0f"),
+                fmt(us(r["latency_onnxruntime"]), ".0f"),
                 fmt(us(r.get("latency_torch")), ".0f"),
                 fmt(ratio(r["latency_seqclf"], r["latency_onnxruntime"]), ".2f"),
                 fmt(ratio(r["latency_seqclf"], r.get("latency_torch")), ".2f"),

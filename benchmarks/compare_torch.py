@@ -331,8 +331,8 @@ def run_worker(spec):
         result = _peer.machine_info()
     elif kind == "matmul":
         step, _ = _peer.matmul_step(spec["n_threads"], spec["seed"])
-        times, number, load = _peer.time_per_call(step, spec["repeat"], spec["min_time"],
-                                                  spec["warmup_time"])
+        times, number, load = _peer.time_per_call(step, spec["repeat"],
+                                                  spec["min_time"], spec["warmup_time"])
         result = {"times": times, "number": number, "other_load": load}
     elif kind == "seqclf":
         result = _seqclf_worker(spec)
@@ -375,22 +375,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Train and predict with seqclf and PyTorch on MNIST rows.")
     parser.add_argument("--quick", action="store_true",
-                        help=f"configurations {', '.join(QUICK_CONFIGS)} unless --configs "
-                             "is given, 3 samples of >= 1 s")
+                        help=f"configurations {', '.join(QUICK_CONFIGS)} unless "
+                             "--configs is given, 3 samples of >= 1 s")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None,
                         help="configurations (default: all)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=None,
-                        help="timed samples per measurement (default 5, 3 with --quick)")
+                        help="timed samples per measurement (default 5, 3 with "
+                             "--quick)")
     parser.add_argument("--min-time", type=float, default=None,
                         help="seconds per training sample (default 2, 1 with --quick); "
                              "prediction samples last a tenth of it")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurements")
     parser.add_argument("--task", choices=TASKS, default="classify",
-                        help="classify: RNNClassifier vs CrossEntropyLoss on 10 classes "
-                             "(default); regress: RNNRegressor vs a linear head and "
-                             "0.5 * MSELoss on one numeric target")
+                        help="classify: RNNClassifier vs CrossEntropyLoss on 10 "
+                             "classes (default); regress: RNNRegressor vs a linear "
+                             "head and 0.5 * MSELoss on one numeric target")
     _peer.add_common_arguments(parser)
     args = parser.parse_args(argv)
     if _peer.run_if_worker(args, run_worker):
@@ -417,7 +418,8 @@ def main(argv=None):
           f"median of {repeat}; one process per measurement", flush=True)
 
     matmul = _peer.measure_matmul(script, sorted(set(threads) | {1, 2}), args, timing)
-    libraries = [lib for lib, ok in (("seqclf", have_seqclf), ("torch", have_torch)) if ok]
+    libraries = [lib for lib, ok in (("seqclf", have_seqclf), ("torch", have_torch))
+                 if ok]
     whats = ("train", "predict", "latency")
     jobs = [(name, n, what, lib) for name in configs for n in threads
             for what in whats for lib in libraries]
@@ -432,7 +434,8 @@ def main(argv=None):
         raw[name, n, what, lib] = res
         if res is not None:
             rate = _rate(res)
-            print(f"  [{i}/{len(jobs)}] {lib} {name} {what} {n}T: {rate:,.0f} samples/s "
+            print(f"  [{i}/{len(jobs)}] {lib} {name} {what} {n}T: "
+                  f"{rate:,.0f} samples/s "
                   f"(other load {fmt(res.get('other_load'), '.2f')}, attempt "
                   f"{res['attempts']})", file=sys.stderr, flush=True)
     memory = {}
@@ -463,21 +466,23 @@ def main(argv=None):
             for lib in ("seqclf", "torch"):
                 rate = r[f"train_{lib}"]
                 r[f"gflops_{lib}"] = None if rate is None else flops * rate / 1e9
-            r["matmul_share"] = (None if r["gflops_seqclf"] is None or base_matmul is None
-                                 else r["gflops_seqclf"] / (n * base_matmul))
+            r["matmul_share"] = (
+                None if r["gflops_seqclf"] is None or base_matmul is None
+                else r["gflops_seqclf"] / (n * base_matmul))
             r["matmul_target"] = (MATMUL_SHARE[min(n, 2) - 1]
                                   if big and cell != "rnn" and n <= 2 else None)
             one = raw.get((name, threads[0], "train", "seqclf"))
             r["scaling"] = (_ratio(r["train_seqclf"], _rate(one))
                             if n != threads[0] else None)
-            r["scaling_target"] = SPEEDUP_2T if big and n == 2 and threads[0] == 1 else None
+            r["scaling_target"] = (SPEEDUP_2T if big and n == 2 and threads[0] == 1
+                                   else None)
             rows.append(r)
 
     print()
-    print(f"Training{task_note} (samples/s; ratio = seqclf / PyTorch, target in brackets; "
-          "% matmul: of the 1-thread matmul x threads)")
-    headers = ["config (batch)", "threads", "seqclf", "torch", "ratio", "seqclf GFLOP/s",
-               "torch GFLOP/s", "% matmul", "nT/1T", "other load"]
+    print(f"Training{task_note} (samples/s; ratio = seqclf / PyTorch, target in "
+          "brackets; % matmul: of the 1-thread matmul x threads)")
+    headers = ["config (batch)", "threads", "seqclf", "torch", "ratio",
+               "seqclf GFLOP/s", "torch GFLOP/s", "% matmul", "nT/1T", "other load"]
     lines = []
     for r in rows:
         lines.append([
@@ -498,8 +503,9 @@ def main(argv=None):
     _peer.print_table(headers, lines)
 
     print()
-    print(f"Prediction{task_note} ({predict_call} on {PREDICT_BATCH:,} sequences, samples/s; "
-          "latency of one sequence, microseconds; ratio = seqclf speed / PyTorch speed)")
+    print(f"Prediction{task_note} ({predict_call} on {PREDICT_BATCH:,} sequences, "
+          "samples/s; latency of one sequence, microseconds; ratio = seqclf speed / "
+          "PyTorch speed)")
     headers = ["config (batch)", "threads", "seqclf", "torch", "ratio", "seqclf us",
                "torch us", "ratio "]
     lines = []
@@ -518,8 +524,9 @@ def main(argv=None):
 
     if memory:
         print()
-        print(f"Memory of one epoch's fit{task_note} on {max(threads)} thread(s) (MB): peak "
-              "increase of the resident set; allowance = 2 x BPTT activations of a batch + X")
+        print(f"Memory of one epoch's fit{task_note} on {max(threads)} thread(s) "
+              "(MB): peak increase of the resident set; allowance = 2 x BPTT "
+              "activations of a batch + X")
         headers = ["config (batch)", "samples", "X", "activations", "allowance",
                    "peak increase", "share"]
         lines = []
@@ -543,9 +550,10 @@ def main(argv=None):
         print(f"NumPy float32 matmul {_peer.MATMUL_SIZE}^3, {n} BLAS thread"
               f"{'s' if n > 1 else ' '}: {m['gflops']:6.1f} GFLOP/s")
     print("GFLOP/s = 3 x forward matrix FLOPs per sample x training samples/s; forward "
-          "matrix FLOPs per sample =\n28 x sum over layers of 2 G H (F_in + H), G = 1/3/4 "
-          f"for rnn/gru/lstm. other load: CPU cores used by other\nprocesses while timing "
-          f"(the largest of the row's measurements); * marks rows above {args.max_load}: "
+          "matrix FLOPs per sample =\n28 x sum over layers of 2 G H (F_in + H), "
+          "G = 1/3/4 for rnn/gru/lstm. other load: CPU cores used by other\n"
+          "processes while timing (the largest of the row's measurements); * marks "
+          f"rows above {args.max_load}: "
           "re-run them.")
 
     if args.json:

@@ -28,18 +28,18 @@ Each measurement runs in a process of its own (this script re-runs itself
 with ``--worker``) so that the OpenMP, BLAS and PyTorch thread pools of one
 measurement cannot disturb another. A worker sets ``OMP_NUM_THREADS`` before
 the interpreter starts, then ``torch.set_num_threads(n)`` (PyTorch) or passes
-``n_threads=n`` to the kernels with BLAS limited to one thread (seqclf's ``single_threaded_blas``)
-(seqclf: the kernels call single-threaded BLAS inside their own OpenMP
-threads). It warms up, then takes ``--repeat`` samples, each timing enough
+``n_threads=n`` to the kernels with BLAS limited to one thread (seqclf's
+``single_threaded_blas``; the kernels call single-threaded BLAS inside their
+own OpenMP threads). It warms up, then takes ``--repeat`` samples, each timing enough
 batches to last at least ``--min-time`` seconds, and reports the median time
 per batch. The seqclf and PyTorch measurements of a configuration run back to
 back. Each worker also records how much CPU the rest of the machine used
 while it was timing (``other load``, in cores, from ``/proc/stat``); above
 ``--max-load`` the measurement is retried (``--tries``) and, if the machine
 stays busy, flagged with ``*`` in the table. Before each attempt the script
-waits, up to ``--max-wait`` seconds, for the machine to be that quiet. The same run also measures
-NumPy's float32 matrix product at 2048 x 2048 x 2048 with 1 and 2 BLAS
-threads: the machine's practical ceiling.
+waits, up to ``--max-wait`` seconds, for the machine to be that quiet. The
+same run also measures NumPy's float32 matrix product at 2048 x 2048 x 2048
+with 1 and 2 BLAS threads: the machine's practical ceiling.
 
 Columns of the table:
 
@@ -137,7 +137,8 @@ def _torch_step(cell, n_hidden, n_threads, batch, seed):
         pass
     torch.manual_seed(seed)
     if cell == "rnn":
-        model = torch.nn.RNN(N_FEATURES, n_hidden, nonlinearity="tanh", batch_first=True)
+        model = torch.nn.RNN(N_FEATURES, n_hidden, nonlinearity="tanh",
+                             batch_first=True)
     elif cell == "gru":
         model = torch.nn.GRU(N_FEATURES, n_hidden, batch_first=True)
     else:
@@ -166,11 +167,13 @@ def run_worker(spec):
     else:
         if kind == "seqclf":
             step, info = _seqclf_step(
-                spec["cell"], spec["n_hidden"], spec["n_threads"], spec["batch"], spec["seed"]
+                spec["cell"], spec["n_hidden"], spec["n_threads"], spec["batch"],
+                spec["seed"],
             )
         elif kind == "torch":
             step, info = _torch_step(
-                spec["cell"], spec["n_hidden"], spec["n_threads"], spec["batch"], spec["seed"]
+                spec["cell"], spec["n_hidden"], spec["n_threads"], spec["batch"],
+                spec["seed"],
             )
         elif kind == "matmul":
             step, info = _peer.matmul_step(spec["n_threads"], spec["seed"])
@@ -195,7 +198,8 @@ def forward_flops_per_sample(cell, n_hidden, n_steps=N_STEPS, n_features=N_FEATU
 
 def gflops(cell, n_hidden, batch, seconds_per_batch):
     """3 x forward matrix FLOPs per sample x samples per second, in GFLOP/s."""
-    return 3 * forward_flops_per_sample(cell, n_hidden) * batch / seconds_per_batch / 1e9
+    flops = 3 * forward_flops_per_sample(cell, n_hidden) * batch
+    return flops / seconds_per_batch / 1e9
 
 
 def _print_table(rows, base_threads, max_load):
@@ -221,20 +225,23 @@ def _print_table(rows, base_threads, max_load):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Time seqclf's kernels against PyTorch (forward + backward per batch).",
+        description="Time seqclf's kernels against PyTorch (forward + backward "
+                    "per batch).",
     )
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats and shorter samples; hidden sizes 32 and "
                              "128 unless --hidden is given")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="timed samples per measurement (default 7, 3 with --quick)")
+                        help="timed samples per measurement (default 7, 3 with "
+                             "--quick)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--hidden", type=int, nargs="+", default=None,
                         help="hidden sizes (default 32 128 256)")
     parser.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--min-time", type=float, default=None,
-                        help="minimum seconds per timed sample (default 0.2, 0.05 with --quick)")
+                        help="minimum seconds per timed sample (default 0.2, 0.05 "
+                             "with --quick)")
     _peer.add_common_arguments(parser)
     args = parser.parse_args(argv)
     if _peer.run_if_worker(args, run_worker):
@@ -260,7 +267,8 @@ def main(argv=None):
     # The ceiling: NumPy float32 matmul with 1 and 2 BLAS threads.
     matmul = _peer.measure_matmul(script, sorted(set(threads) | {1, 2}), args, timing)
 
-    libraries = [lib for lib, ok in (("seqclf", have_seqclf), ("torch", have_torch)) if ok]
+    libraries = [lib for lib, ok in (("seqclf", have_seqclf), ("torch", have_torch))
+                 if ok]
     configs = [(c, h, n) for c in args.cells for h in hidden for n in threads]
     n_jobs = len(configs) * len(libraries)
     raw = {}
@@ -278,7 +286,8 @@ def main(argv=None):
             if res is not None:
                 ms = 1e3 * median(res["times"])
                 print(f"  [{job}/{n_jobs}] {lib} {cell} H={n_hidden} {n_threads}T: "
-                      f"{ms:.3f} ms/batch (other load {fmt(res.get('other_load'), '.2f')}, "
+                      f"{ms:.3f} ms/batch "
+                      f"(other load {fmt(res.get('other_load'), '.2f')}, "
                       f"attempt {res['attempts']})", file=sys.stderr)
 
     rows = []
@@ -292,13 +301,15 @@ def main(argv=None):
             row[f"{lib}_ms"] = 1e3 * t if t else None
             row[f"{lib}_gflops"] = gflops(cell, n_hidden, args.batch, t) if t else None
             row[f"{lib}_scaling"] = (
-                median(base["times"]) / t if t and base and n_threads != base_threads else None
+                median(base["times"]) / t
+                if t and base and n_threads != base_threads else None
             )
             row[f"{lib}_raw"] = res
             if res and res.get("other_load") is not None:
                 loads.append(res["other_load"])
         row["torch_over_seqclf"] = (
-            row["torch_ms"] / row["seqclf_ms"] if row["torch_ms"] and row["seqclf_ms"] else None
+            row["torch_ms"] / row["seqclf_ms"]
+            if row["torch_ms"] and row["seqclf_ms"] else None
         )
         row["other_load"] = max(loads) if loads else None
         rows.append(row)
@@ -313,19 +324,22 @@ def main(argv=None):
         print(f"NumPy float32 matmul 2T/1T throughput: "
               f"{matmul[2]['gflops'] / matmul[1]['gflops']:.2f}")
     print()
-    print("torch/seqclf > 1: seqclf is faster. GFLOP/s = 3 x forward matrix FLOPs per sample x "
-          "samples/s,\nforward matrix FLOPs per sample = n_steps * 2 * G * H * (F + H), "
-          "G = 1/3/4 for rnn/gru/lstm.\n"
+    print("torch/seqclf > 1: seqclf is faster. GFLOP/s = 3 x forward matrix FLOPs "
+          "per sample x samples/s,\nforward matrix FLOPs per sample = "
+          "n_steps * 2 * G * H * (F + H), G = 1/3/4 for rnn/gru/lstm.\n"
           f"nT/{base_threads}T: throughput with n threads over throughput with "
-          f"{base_threads}. other load: CPU cores used by other processes\nwhile timing "
-          f"(the larger of the two measurements); * marks rows above {args.max_load} "
+          f"{base_threads}. other load: CPU cores used by other processes\n"
+          "while timing (the larger of the two measurements); * marks rows above "
+          f"{args.max_load} "
           "after retries: re-run them.")
 
     if args.json:
         out = {
-            "config": {"batch": args.batch, "n_steps": N_STEPS, "n_features": N_FEATURES,
+            "config": {"batch": args.batch, "n_steps": N_STEPS,
+                       "n_features": N_FEATURES,
                        "dtype": "float32", "cells": args.cells, "hidden": hidden,
-                       "threads": threads, "tries": args.tries, "max_load": args.max_load,
+                       "threads": threads, "tries": args.tries,
+                       "max_load": args.max_load,
                        "max_wait": args.max_wait,
                        **timing},
             "info": info,

@@ -239,10 +239,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Time per step of seqclf and PyTorch training on long sequences.")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: GRU, lengths {' '.join(map(str, QUICK_LENGTHS))}, "
+                        help="smoke run: GRU, lengths "
+                             f"{' '.join(map(str, QUICK_LENGTHS))}, "
                              f"{QUICK_N_SAMPLES} sequences, 1 repeat (unless given)")
     parser.add_argument("--lengths", type=int, nargs="+", default=None,
-                        help=f"sequence lengths T (default {' '.join(map(str, LENGTHS))})")
+                        help="sequence lengths T (default "
+                             f"{' '.join(map(str, LENGTHS))})")
     parser.add_argument("--cells", nargs="+", choices=["gru", "lstm"], default=None,
                         help="cells (default gru lstm; gru with --quick)")
     parser.add_argument("--modes", nargs="+", choices=["fixed", "variable"],
@@ -326,19 +328,22 @@ def main(argv=None):
                     r["other_load"] = max(loads) if loads else None
                     rows.append(r)
 
-    labels = [_peer_label(*p) for p in peers if not (p[1] == "packed" and modes == ["fixed"])]
+    labels = [_peer_label(*p) for p in peers
+              if not (p[1] == "packed" and modes == ["fixed"])]
     print()
-    print("Training, time per step (ns) = epoch time / (N x T); speed-up = torch padded / "
-          "seqclf; FTZ: after torch.set_flush_denormal(True)")
+    print("Training, time per step (ns) = epoch time / (N x T); speed-up = torch "
+          "padded / seqclf; FTZ: after torch.set_flush_denormal(True)")
     headers = ["cell", "lengths", "threads", "T"] + labels + ["speed-up", "other load"]
     lines = []
     for r in rows:
         load = r["other_load"]
         lines.append([
-            f"{r['cell'].upper()}-{HIDDEN}", r["mode"], str(r["threads"]), f"{r['n_steps']:,}",
+            f"{r['cell'].upper()}-{HIDDEN}", r["mode"], str(r["threads"]),
+            f"{r['n_steps']:,}",
             *(fmt(r.get(lab), ",.0f") for lab in labels),
             fmt(r["speedup"], ".2f"),
-            fmt(load, ".2f") + (" *" if load is not None and load > args.max_load else ""),
+            fmt(load, ".2f")
+            + (" *" if load is not None and load > args.max_load else ""),
         ])
     if lines:
         _peer.print_table(headers, lines)
@@ -348,21 +353,24 @@ def main(argv=None):
     by_key = {(r["cell"], r["mode"], r["threads"], r["n_steps"]): r for r in rows}
     short, long_ = GROWTH_LENGTHS
     for cell in args.cells:
-        a, b = by_key.get((cell, "fixed", 1, short)), by_key.get((cell, "fixed", 1, long_))
+        a = by_key.get((cell, "fixed", 1, short))
+        b = by_key.get((cell, "fixed", 1, long_))
         if a and b and a.get("seqclf") and b.get("seqclf"):
             growth = b["seqclf"] / a["seqclf"]
             targets.append({"target": "a", "cell": cell, "value": growth,
                             "ok": growth <= GROWTH_TARGET,
-                            "text": f"(a) {cell.upper()}-{HIDDEN} fixed, seqclf time per step "
-                                    f"T={long_:,} / T={short}: {growth:.2f} "
+                            "text": f"(a) {cell.upper()}-{HIDDEN} fixed, seqclf time "
+                                    f"per step T={long_:,} / T={short}: {growth:.2f} "
                                     f"[<= {GROWTH_TARGET}]"})
         for mode in modes:
             r = by_key.get((cell, mode, 1, SPEEDUP_LENGTH))
             if r and r["speedup"] is not None:
                 targets.append({"target": "b", "cell": cell, "mode": mode,
-                                "value": r["speedup"], "ok": r["speedup"] >= SPEEDUP_TARGET,
-                                "text": f"(b) {cell.upper()}-{HIDDEN} {mode}, T={SPEEDUP_LENGTH:,}"
-                                        f", torch padded / seqclf: {r['speedup']:.2f} "
+                                "value": r["speedup"],
+                                "ok": r["speedup"] >= SPEEDUP_TARGET,
+                                "text": f"(b) {cell.upper()}-{HIDDEN} {mode}, "
+                                        f"T={SPEEDUP_LENGTH:,}, torch padded / seqclf: "
+                                        f"{r['speedup']:.2f} "
                                         f"[>= {SPEEDUP_TARGET}]"})
     print()
     if targets:
@@ -373,8 +381,8 @@ def main(argv=None):
         print(f"Targets need 1 thread and T = {short}, {long_:,} "
               f"(and PyTorch for (b)); not measured in this run.")
     if any(r.get("flush_unsupported") for r in rows):
-        print("NOTE: torch.set_flush_denormal(True) returned False (unsupported on this "
-              "CPU): the FTZ columns ran without the flags.")
+        print("NOTE: torch.set_flush_denormal(True) returned False (unsupported on "
+              "this CPU): the FTZ columns ran without the flags.")
     print(f"other load: CPU cores used by other processes while timing (the row's "
           f"largest); * marks rows above {args.max_load}: re-run them.")
 

@@ -31,11 +31,12 @@ on MNIST-shaped batches of 128 (28 steps x 28 features), and ``gru64_t1024``
 (GRU of 64 units, 1,024 steps x 8 features, batch 64).
 
 ``--keep-dumps DIR`` keeps callgrind's dump files (one per phase) for
-``callgrind_annotate``. ``--json PATH`` writes the counts; ``--compare BEFORE.json`` prints the
-ratios of this run's counts to those of an earlier one. ``--runs 2`` counts
-twice and prints the largest difference between the runs (two runs of one
-command agreed to within 0.01%). A configuration's count moves by about
-0.2% with the configurations counted before it in the same process, so
+``callgrind_annotate``. ``--json PATH`` writes the counts; ``--compare
+BEFORE.json`` prints the ratios of this run's counts to those of an earlier
+one. ``--runs 2`` counts twice and prints the largest difference between the
+runs (two runs of one command agreed to within 0.01%). A configuration's
+count moves by about 0.2% with the configurations counted before it in the
+same process, so
 compare runs of the same ``--configs``.
 
 valgrind does not emulate the flush-to-zero and denormals-are-zero modes of
@@ -213,7 +214,8 @@ def count_once(names, timeout, keep=None):
                               timeout=timeout)
         if proc.returncode:
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-            raise SystemExit(f"the counted process failed (exit {proc.returncode}):\n{tail}")
+            raise SystemExit("the counted process failed "
+                             f"(exit {proc.returncode}):\n{tail}")
         counts = parse_dumps(tmp)
         if keep is not None:
             Path(keep).mkdir(parents=True, exist_ok=True)
@@ -243,7 +245,8 @@ def main(argv=None):
                              "callgrind_annotate: where the instructions go)")
     parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds before the counted process is abandoned")
-    parser.add_argument("--child", metavar="HELPER", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", metavar="HELPER", default=None,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         run_child(args.child, args.configs)
@@ -263,7 +266,8 @@ def main(argv=None):
     runs, seconds = [], []
     for i in range(max(1, args.runs)):
         tic = time.perf_counter()
-        keep = None if args.keep_dumps is None else Path(args.keep_dumps) / f"run{i + 1}"
+        keep = (None if args.keep_dumps is None
+                else Path(args.keep_dumps) / f"run{i + 1}")
         runs.append(count_once(args.configs, args.timeout, keep))
         seconds.append(time.perf_counter() - tic)
         print(f"  run {i + 1}: {seconds[-1]:.0f} s", file=sys.stderr, flush=True)

@@ -40,7 +40,8 @@ def _cases(T, rng):
         "lengths input": (dict(), seqs, post, {"lengths": lengths.astype(np.int64)}, y),
         "NaN pre-padding": (dict(mask_value=np.nan), pre, pre, {}, y),
         "token ids": (dict(embedding_dim=8), ids, ids.astype(np.int64), {}, y),
-        "float64 model": (dict(), full.astype(np.float64), full.astype(np.float64), {}, y),
+        "float64 model": (dict(), full.astype(np.float64),
+                          full.astype(np.float64), {}, y),
     }
 
 

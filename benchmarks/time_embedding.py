@@ -25,18 +25,18 @@ and the one-hot / embedding ratio.
 """
 
 import argparse
-import json
 import statistics
 import time
 
-from _worker import run_worker
+import _peer
 
 
-def worker(args):
+def worker(spec):
     import numpy as np
 
     from seqclf import RNNClassifier
 
+    args = argparse.Namespace(**spec)
     rng = np.random.default_rng(0)
     results = {}
     for V in args.vocab:
@@ -58,7 +58,7 @@ def worker(args):
                 times.append(time.perf_counter() - tic)
             results[f"{V} {name}"] = times
         del onehot
-    print(json.dumps(results))
+    _peer.report(results)
 
 
 def main():
@@ -72,10 +72,12 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=3600,
+                   help="seconds before a worker is abandoned")
+    p.add_argument("--worker", metavar="SPEC", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.worker:
-        return worker(args)
+    if _peer.run_if_worker(args, worker):
+        return None
 
     print(f"One epoch of RNNClassifier({args.cell!r}, ({args.hidden},), "
           f"batch_size={args.batch}) on {args.n_samples} sequences of "
@@ -83,7 +85,7 @@ def main():
     print(f"{'threads':>7} {'vocab':>6} {'embedding s':>12} {'one-hot s':>10} "
           f"{'one-hot/emb':>12}")
     for n in args.threads:
-        res = run_worker(__file__, n)
+        res = _peer.run_options(__file__, args, n)
         for V in args.vocab:
             emb = statistics.median(res[f"{V} embedding"])
             hot = statistics.median(res[f"{V} one-hot"])

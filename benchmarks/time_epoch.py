@@ -21,18 +21,18 @@ count.
 """
 
 import argparse
-import json
 import statistics
 import time
 
-from _worker import run_worker
+import _peer
 
 
-def worker(args):
+def worker(spec):
     import numpy as np
 
     from seqclf import RNNClassifier
 
+    args = argparse.Namespace(**spec)
     rng = np.random.default_rng(0)
     X = rng.random((args.n_samples, 28, 28), dtype=np.float64).astype(args.dtype)
     y = rng.integers(0, 10, size=args.n_samples)
@@ -44,7 +44,7 @@ def worker(args):
         tic = time.perf_counter()
         clf.fit(X, y)
         times.append(time.perf_counter() - tic)
-    print(json.dumps(times))
+    _peer.report(times)
 
 
 def main():
@@ -56,10 +56,12 @@ def main():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=3600,
+                   help="seconds before a worker is abandoned")
+    p.add_argument("--worker", metavar="SPEC", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.worker:
-        return worker(args)
+    if _peer.run_if_worker(args, worker):
+        return None
 
     print(f"RNNClassifier({args.cell!r}, {tuple(args.hidden)}, batch_size="
           f"{args.batch}, max_iter=1).fit on {args.n_samples} x 28 x 28 "
@@ -67,7 +69,7 @@ def main():
     print(f"{'threads':>7} {'epoch s':>9} {'samples/s':>10} {'speed-up':>9}")
     base = None
     for n in args.threads:
-        t = statistics.median(run_worker(__file__, n))
+        t = statistics.median(_peer.run_options(__file__, args, n))
         base = base or t
         print(f"{n:>7} {t:>9.2f} {args.n_samples / t:>10.0f} {base / t:>9.2f}",
               flush=True)

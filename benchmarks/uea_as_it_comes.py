@@ -54,8 +54,9 @@ import numpy as np
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
-import _peer  # beside this script, as for the peer scripts
 from seqclf import RNNClassifier
+
+import _peer  # beside this script, as for the peer scripts
 
 DATASETS = ["japanese_vowels", "basic_motions", "gunpoint", "arrow_head",
             "italy_power_demand", "plaid"]

@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""The same grid search three ways: one process, joblib's loky workers, a Dask cluster.
+"""
+The same grid search three ways: one process, joblib's loky workers, a Dask cluster.
+====================================================================================
 
 A ``GridSearchCV`` over an ``RNNClassifier`` (GRU) on synthetic sequences
 (the label is the sign of the first step's first feature plus the last
@@ -119,7 +121,7 @@ def run(name, make_search, X, y, context=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--n-samples", type=int, default=3000)
     parser.add_argument("--cv", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)

@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Training on data larger than the memory allowed: an on-disk np.memmap, block by block.
+"""
+Training on data larger than the memory allowed: an on-disk np.memmap, block by block.
+======================================================================================
 
 The sequences are written to a raw float32 file (``np.memmap``), rows of
 ``n_steps * n_features`` values, step-major, chunk by chunk so that making
@@ -15,14 +17,14 @@ The training runs in one Dask worker process (one thread) whose
 ``memory_limit`` is several times smaller than the data: Dask's nanny
 restarts a worker that passes 95% of it, and the training would then fail.
 The script reports the data's size, the limit, and the peak resident set
-size (``getrusage``'s ``ru_maxrss``) of the worker and of this process,
+size (Linux's ``VmHWM``) of the worker and of this process,
 with the worker's resident size before training (the interpreter, NumPy,
 scikit-learn, Dask and seqclf loaded), and the accuracy on held-out
 sequences kept in memory.
 
 Usage (from the repository root; needs ``pip install "seqclf[dask]"``)::
 
-    python examples/dask_out_of_core.py                       # 3 GiB, worker capped at 768 MiB
+    python examples/dask_out_of_core.py              # 3 GiB, worker capped at 768 MiB
     python examples/dask_out_of_core.py --data-mib 64 --memory-limit-mib 512   # quick
 
 Options: ``--data-mib`` (size of the file), ``--memory-limit-mib`` (the
@@ -105,7 +107,7 @@ def rss_now():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--data-mib", type=int, default=3072)
     parser.add_argument("--memory-limit-mib", type=int, default=768)
     parser.add_argument("--block-mib", type=int, default=16)

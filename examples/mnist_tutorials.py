@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Reproduce the Keras/TensorFlow MNIST tutorials' recurrent models.
+"""
+Reproduce the Keras/TensorFlow MNIST tutorials' recurrent models
+================================================================
 
 Each image is read row by row: 28 steps of 28 pixels in [0, 1]. Every model
 trains on the 60,000 training images with Adam (learning rate 0.001) and
@@ -68,7 +70,7 @@ def run(name, data, epochs, verbose):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("model", choices=[*MODELS, "all"])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--data-home", default=None)

@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Predict the fat content of meat from its spectrum: a GRU vs. Ridge and trees.
+"""
+Predict the fat content of meat from its spectrum: a GRU vs. Ridge and trees
+============================================================================
 
 The Tecator data set: near-infrared absorbance spectra of 215 meat samples
 (100 wavelengths, 850-1050 nm) and the fat content of each, in percent;
@@ -159,7 +161,7 @@ def make_models(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--cell", default="gru", choices=["rnn", "gru", "lstm"])
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=100)

@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Classify quotes by topic: a recurrent model on word ids vs. bag of words.
+"""
+Classify quotes by topic: a recurrent model on word ids vs. bag of words
+========================================================================
 
 The data are the quotes of the ``fortune`` program, one file per category
 (Debian's ``fortunes`` package: ``sudo apt install fortunes`` puts them in
@@ -75,7 +77,7 @@ def to_ids(texts, vectorizer, max_words):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--data-dir", default=DEFAULT_DIR)
     parser.add_argument("--categories", nargs="+", default=DEFAULT_CATEGORIES)
     parser.add_argument("--cell", default="gru", choices=["rnn", "gru", "lstm"])

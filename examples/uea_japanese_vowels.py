@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Tell speakers apart by their vowels: a GRU on series of unequal length.
+"""
+Tell speakers apart by their vowels: a GRU on series of unequal length
+======================================================================
 
 The JapaneseVowels data set of the UEA archive: nine male speakers each
 uttered the vowels /ae/ in succession, and each utterance is a series of
@@ -128,10 +130,9 @@ def minirocket():
     """sktime's MiniRocket for unequal lengths and a ridge classifier, or
     None (with the reason) when it does not import (it needs numba)."""
     try:
-        from sktime.classification.compose import SklearnClassifierPipeline
-        from sktime.transformations.panel.rocket import (
-            MiniRocketMultivariateVariable)
         import numba  # noqa: F401  (sktime imports it only at fit)
+        from sktime.classification.compose import SklearnClassifierPipeline
+        from sktime.transformations.panel.rocket import MiniRocketMultivariateVariable
     except ImportError as exc:
         return None, str(exc)
     # An sktime transformer, so in sktime's pipeline rather than
@@ -179,7 +180,7 @@ def make_models(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--cell", default="gru", choices=["rnn", "gru", "lstm"])
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=50)

@@ -35,11 +35,11 @@ cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m_,
 # multiply-adds, and for C = A @ B^T also at most 1200 entries of C. A chunk's
 # per-step recurrent product (e.g. 32 x 128 @ 128 x 512) is above them, so U
 # would be repacked at every step; cut into column blocks below the limits it
-# ran 1.5-2x faster here (a C loop over SciPy's OpenBLAS sgemm, one thread:
-# 32 x 128 @ 128 x 512 went from 43 to 81 GFLOP/s, the backward
-# 32 x 512 @ 512 x 128 from 38 to 68). The block width depends only on
-# the shapes, never on the thread count. With another BLAS the blocks merely
-# cost a few more calls.
+# ran faster, measured with a C loop over SciPy's OpenBLAS sgemm on one
+# thread, forward and backward shapes (figures on the documentation's
+# benchmarks page, docs/benchmarks.md, "Blocked step products"). The block
+# width depends only on the shapes, never on the thread count. With another
+# BLAS the blocks merely cost a few more calls.
 cdef enum:
     SMALL_GEMM_MNK = 1000000
     SMALL_GEMM_MN_TRANS = 1200

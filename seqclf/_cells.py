@@ -98,6 +98,28 @@ def param_shapes(cell, n_features, n_hidden):
     transposed. The tanh RNN and the LSTM have one bias ``b`` (PyTorch's two
     biases summed); the GRU keeps two, ``b_ih`` and ``b_hh``, because its
     reset gate multiplies ``h U_n + b_hn`` only.
+
+    Parameters
+    ----------
+    cell : {"rnn", "gru", "lstm"}
+        The cell.
+    n_features : int
+        Features per step of the layer's input.
+    n_hidden : int
+        Units of the layer.
+
+    Returns
+    -------
+    shapes : dict of str to tuple of int
+        ``{"W": (n_features, G), "U": (n_hidden, G)}`` and the biases, each
+        ``(G,)``, where ``G`` is ``n_hidden`` times the number of gates
+        (1, 3 or 4).
+
+    Examples
+    --------
+    >>> from seqclf.reference import param_shapes
+    >>> param_shapes("gru", 28, 16)
+    {'W': (28, 48), 'U': (16, 48), 'b_ih': (48,), 'b_hh': (48,)}
     """
     G = CELLS[check_cell(cell)].n_gates * n_hidden
     shapes = {"W": (n_features, G), "U": (n_hidden, G)}
@@ -107,7 +129,28 @@ def param_shapes(cell, n_features, n_hidden):
 
 
 def n_params(cell, n_features, n_hidden):
-    """Number of trainable parameters of one layer (equal to Keras' count)."""
+    """Number of trainable parameters of one layer (equal to Keras' count).
+
+    Parameters
+    ----------
+    cell : {"rnn", "gru", "lstm"}
+        The cell.
+    n_features : int
+        Features per step of the layer's input.
+    n_hidden : int
+        Units of the layer.
+
+    Returns
+    -------
+    n : int
+        The sum of the sizes of :func:`param_shapes`' arrays.
+
+    Examples
+    --------
+    >>> from seqclf.reference import n_params
+    >>> n_params("lstm", 64, 128)  # as Keras' LSTM(128) on 64 features
+    98816
+    """
     total = 0
     for shape in param_shapes(cell, n_features, n_hidden).values():
         size = 1

@@ -28,8 +28,8 @@ from ._fpenv cimport fpenv_enter, fpenv_leave
 
 
 def forward(int n_threads, const Py_ssize_t[:, ::1] ids,
-             const Py_ssize_t[::1] lengths, const floating[:, ::1] E,
-             floating[:, :, ::1] out):
+            const Py_ssize_t[::1] lengths, const floating[:, ::1] E,
+            floating[:, :, ::1] out):
     """Write the lookups; return the number of ids outside ``[0, V)``.
 
     Unchecked: seqclf._layers.embedding_forward checks the arguments.
@@ -52,8 +52,8 @@ def forward(int n_threads, const Py_ssize_t[:, ::1] ids,
 
 
 def backward(int n_threads, const Py_ssize_t[::1] positions,
-              const Py_ssize_t[::1] bounds, const floating[:, ::1] dX,
-              floating[:, ::1] grad):
+             const Py_ssize_t[::1] bounds, const floating[:, ::1] dX,
+             floating[:, ::1] grad):
     """``grad[k] = sum of dX[positions[j]]`` for ``bounds[k] <= j < bounds[k+1]``.
 
     Unchecked: seqclf._layers.embedding_backward sorts the positions by id

@@ -1,9 +1,10 @@
 /* Flush-to-zero and denormals-are-zero for the duration of a kernel call.
  *
  * Gradients that decay through long sequences become subnormal numbers,
- * which x86-64 CPUs handle in microcode at tens to hundreds of cycles per
- * operation: without these modes a backward pass over 1,000 steps can run
- * 10-20x slower than over 100. Each kernel thread calls
+ * which many x86-64 CPUs handle in microcode at tens to hundreds of cycles
+ * per operation, so that without these modes a backward pass over long
+ * sequences slows down step by step (what was measured with and without
+ * them: docs/benchmarks.md, "Long sequences"). Each kernel thread calls
  * seqclf_fpenv_enter() before its arithmetic and seqclf_fpenv_leave() with
  * the value it returned after it, so that the caller's floating-point
  * environment (and that of the OpenMP pool's threads) is the same after a

@@ -85,15 +85,14 @@ from ._blas cimport gemm, gemm_step
 from ._fpenv cimport FPENV_BITS, fpenv_enter, fpenv_get, fpenv_leave
 from ._openmp cimport omp_get_thread_num
 
-# Sequences per chunk. Measured on 2 cores with builds at SEQCLF_CHUNK_SIZE=8,
-# 16 and 32 (float32, 28 steps x 28 features, medians of forward + backward
-# calls, samples/s for chunks of 8 / 16 / 32): LSTM-128 batch 128, 1 thread 4.6k /
-# 4.3k / 4.5k, 2 threads 9.0k / 6.9k / 7.7k; LSTM-256 batch 64, 1 thread
-# 1.0k / 1.3k / 1.2k; GRU-32 batch 32, 2 threads 72k / 61k / 34k; RNN-32
-# batch 32, 1 thread 107k / 110k / 87k. 16 is never far from the best: a
-# chunk's caches stay in L2 and a batch of 32, 64 or 128 splits evenly into
-# 2, 4 or 8 chunks. SEQCLF_CHUNK_SIZE (a C macro, set from the environment
-# by setup.py) exists only to measure other sizes.
+# Sequences per chunk, chosen by measurement: builds at SEQCLF_CHUNK_SIZE=8,
+# 16 and 32 timed forward + backward calls of LSTM, GRU and tanh-RNN layers
+# (batches 32 to 128, 1 and 2 threads, float32, MNIST-row shapes); 16 was
+# never far from the best, a chunk's caches stay in L2 and a batch of 32, 64
+# or 128 splits evenly into 2, 4 or 8 chunks. The figures are on the
+# documentation's benchmarks page (docs/benchmarks.md, "Chunk size").
+# SEQCLF_CHUNK_SIZE (a C macro, set from the environment by setup.py) exists
+# only to measure other sizes.
 cdef extern from *:
     """
     #ifndef SEQCLF_CHUNK_SIZE
@@ -655,6 +654,7 @@ def _fp_flush_modes_of_threads(int n_threads):
         for i in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
             out[i] = <Py_ssize_t> fpenv_get()
     return [int(v) for v in out]
+
 
 def _gate_math(x, name):
     """Apply the kernels' ``"sigmoid"`` or ``"tanh"`` to a 1-D array in place.

@@ -96,6 +96,7 @@ class _ThreadState(threading.local):
     ran_parallel = False    # this thread ran the kernels on several threads
     pool_lost = False       # ... and this process was forked from it since
 
+
 _thread_state = _ThreadState()
 _fork_warned = False
 _LIBGOMP = bool(SEQCLF_LIBGOMP)

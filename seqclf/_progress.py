@@ -22,7 +22,7 @@ def _is_terminal(stream):
 
 
 def _format_seconds(s):
-    s = int(round(s))
+    s = round(s)
     if s < 60:
         return f"{s} s"
     if s < 3600:

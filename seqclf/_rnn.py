@@ -340,7 +340,7 @@ _ATTRIBUTES_DOC = """\
     n_features_in_ : int
         Columns of a 2-D ``X`` at fit; for a 3-D ``X`` or a list of
         sequences, the number of features per step (1 for token ids).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a 2-D ``X`` given as a DataFrame with string names;
         defined only when the last fit's ``X`` had such names.
     n_iter_ : int
@@ -502,7 +502,8 @@ class BaseRNN(BaseEstimator):
 
     _parameter_constraints = {
         "cell": [StrOptions(set(_CELLS)), tuple, list],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like",
+                               Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"tanh", "relu"})],
         "bidirectional": ["boolean"],
         "n_steps": [Interval(Integral, 1, None, closed="left"), None],

@@ -23,7 +23,7 @@ float32 rounding):
 - anything else: the import raises ``ValueError``.
 
 :func:`available_levels` lists the levels usable on this machine, for
-scripts that run the tests under each (see README.md, Development).
+scripts that run the tests under each (see docs/development.md).
 """
 
 import os

@@ -117,7 +117,8 @@ def read_idx(path):
     if len(data) != expected:
         raise ValueError(
             f"{path}: IDX file of {len(data)} bytes where its header {shape} "
-            f"needs {expected}: the file is {'truncated' if len(data) < expected else 'too long'}."
+            f"needs {expected}: the file is "
+            f"{'truncated' if len(data) < expected else 'too long'}."
         )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
     return arr.astype(dtype.newbyteorder("="), copy=True)

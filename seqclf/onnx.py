@@ -3,8 +3,9 @@
 Needs the ``onnx`` extra (``pip install "seqclf[onnx]"``: skl2onnx, onnx and
 onnxruntime). Importing this module registers converters for
 :class:`~seqclf.RNNClassifier`, :class:`~seqclf.RNNRegressor` and
-:class:`~seqclf.preprocessing.SequenceScaler` with skl2onnx, so that ``skl2onnx.to_onnx(make_pipeline(StandardScaler(),
-RNNClassifier(n_steps=28)), X[:1])`` converts the whole pipeline, the scaler
+:class:`~seqclf.preprocessing.SequenceScaler` with skl2onnx, so that
+``skl2onnx.to_onnx(make_pipeline(StandardScaler(), RNNClassifier(n_steps=28)),
+X[:1])`` converts the whole pipeline, the scaler
 by skl2onnx's own converter. :func:`to_onnx` is the same conversion with
 the options a recurrent model needs (a ``lengths`` input, a graph input
 that accepts sequences of any length).
@@ -528,8 +529,9 @@ def _embed(g, ids, lengths, est):
                  axis=0)
         steps = g.op("Range", [g.const("zero", 0, np.int64), T,
                                g.const("one", 1, np.int64)])
-        inside = g.op("Less", [g.op("Unsqueeze", [steps, g.const("axis0", [0], np.int64)]),
-                               g.op("Unsqueeze", [lengths, g.const("axis1", [1], np.int64)])])
+        row = g.op("Unsqueeze", [steps, g.const("axis0", [0], np.int64)])
+        column = g.op("Unsqueeze", [lengths, g.const("axis1", [1], np.int64)])
+        inside = g.op("Less", [row, column])
         ids = g.op("Where", [inside, ids, g.const("zero", 0, np.int64)])
     if est.vocab_size is None:
         # Ids beyond the learned vocabulary read the out-of-vocabulary row.

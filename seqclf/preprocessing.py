@@ -9,7 +9,9 @@ do: it refuses 3-D arrays and ragged lists, and on 2-D rows read through
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context,
+)
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
     _check_feature_names, _get_feature_names, check_is_fitted,
@@ -67,7 +69,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Valid steps the statistics were taken over.
     n_features_in_ : int
         Columns of a 2-D ``X`` at fit, else features per step.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a 2-D ``X`` given as a DataFrame with string names.
 
     Notes
@@ -233,7 +235,8 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         a = np.asarray(items)
         if a.ndim == 3:
             if self.channels_first:
-                return self._scale_steps(a.transpose(0, 2, 1), inverse).transpose(0, 2, 1).copy()
+                out = self._scale_steps(a.transpose(0, 2, 1), inverse)
+                return out.transpose(0, 2, 1).copy()
             return self._scale_steps(a, inverse)
         # 2-D rows: view as sequences, scale, back to the rows' layout.
         n, width = a.shape

@@ -8,7 +8,7 @@ Shapes and parameters
 ---------------------
 ``X`` has shape ``(N, T, F)`` (batch-major), ``lengths`` shape ``(N,)`` with
 ``1 <= lengths[n] <= T``. A layer with ``H`` hidden units and ``G`` gates has
-the parameters (see :func:`seqclf._cells.param_shapes`):
+the parameters (see :func:`param_shapes`; :func:`n_params` counts them):
 
 =====  ================================================  ==================
 cell   parameters                                        gate column order
@@ -63,10 +63,12 @@ import numbers
 
 import numpy as np
 
-from ._cells import N_GATES, check_activation, check_cell, param_shapes
+from ._cells import N_GATES, check_activation, check_cell, n_params, param_shapes
 
+# n_params and param_shapes live in the cell registry, which every module
+# reads; this is their public home.
 __all__ = ["forward", "backward", "embedding_forward", "embedding_backward",
-           "init_params"]
+           "init_params", "n_params", "param_shapes"]
 
 
 # ---------------------------------------------------------------------------
@@ -547,7 +549,8 @@ def init_params(
     """
     check_cell(cell)
     for name, value in (("n_features", n_features), ("n_hidden", n_hidden)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+                or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):

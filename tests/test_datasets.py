@@ -14,7 +14,6 @@ from seqclf.datasets import get_data_home, load_mnist, read_idx
 
 from .conftest import idx_bytes, write_mnist
 
-
 # ---------------------------------------------------------------------------
 # IDX reader
 # ---------------------------------------------------------------------------

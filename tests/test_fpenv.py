@@ -93,8 +93,8 @@ def test_subnormal_results_are_flushed(dtype, n_threads):
     ref_last, _, _ = reference.forward("rnn", X, lengths, params, activation="relu")
     assert np.all((ref_last > 0) & (ref_last < tiny))   # NumPy keeps subnormals
     h_last, h_seq, _, _ = run_kernels("rnn", X, lengths, params, activation="relu",
-                                      dh_last=np.ones((N, H), dtype), n_threads=n_threads,
-                                      backward=False)
+                                      dh_last=np.ones((N, H), dtype),
+                                      n_threads=n_threads, backward=False)
     np.testing.assert_array_equal(h_last, 0)
     np.testing.assert_array_equal(h_seq, 0)
     h_last, _ = run_inference("rnn", X, lengths, params, activation="relu",

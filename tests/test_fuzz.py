@@ -244,7 +244,8 @@ def test_fuzz_predict_on_mismatched_input(n, T, F, fit_dtype, mask, arch, data):
                         max_iter=1, batch_size=4, random_state=0, **arch)
     clf.fit(Xfit, y)
     Z = _mismatched_inputs(data.draw, X, F)
-    note(f"predict on {type(Z).__name__} {np.shape(Z) if not isinstance(Z, list) else len(Z)}")
+    size = len(Z) if isinstance(Z, list) else np.shape(Z)
+    note(f"predict on {type(Z).__name__} {size}")
     try:
         proba = clf.predict_proba(Z)
     except CLEAR as exc:

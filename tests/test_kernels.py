@@ -873,8 +873,8 @@ def test_output_sharing_memory_with_lengths(func):
         name = "h_last"
     else:
         call(f"{cell}_forward", fwd)
-        args = {"X": X, "lengths": lengths, **params, **caches, "dh_last": np.ones((n, h)),
-                "dh_seq": None, "dX": np.zeros((n, t, f))}
+        args = {"X": X, "lengths": lengths, **params, **caches,
+                "dh_last": np.ones((n, h)), "dh_seq": None, "dX": np.zeros((n, t, f))}
         for k, v in params.items():
             args["d" + k] = np.zeros_like(v)
         args["dW"] = alias.reshape(params["W"].shape)

@@ -161,6 +161,7 @@ def test_pipeline_with_scaler_through_skl2onnx():
     label, maps = _run(skl2onnx.to_onnx(pipe, X[:1]), X=X)
     proba = np.array([[m[c] for c in pipe.classes_] for m in maps])
     np.testing.assert_allclose(proba, pipe.predict_proba(X), atol=ATOL, rtol=RTOL)
+    np.testing.assert_array_equal(label, pipe.predict(X))
 
 
 def test_pipeline_with_nan_padding_finds_lengths():

@@ -206,7 +206,8 @@ def test_lazy_update_touches_only_the_given_rows(Optimizer):
     dense = E.copy()
     rows = np.array([1, 4])
     g = rng.normal(size=(2, 4))
-    lazy_opt, dense_opt = Optimizer(E.shape, E.dtype), Optimizer(dense.size, dense.dtype)
+    lazy_opt = Optimizer(E.shape, E.dtype)
+    dense_opt = Optimizer(dense.size, dense.dtype)
     lazy_opt.update_rows(E, rows, g)
     full = np.zeros_like(dense)
     full[rows] = g

@@ -83,7 +83,8 @@ def test_round_trip_predicts_the_same_and_trains_on(name, how):
     est, X, y = _fitted(name)
     loaded, untrusted = ROUND_TRIPS[how](est)
     if untrusted is not None:
-        # Documented in README ("Saving models"): only the class itself.
+        # Documented in docs/user_guide/persistence.md ("Saving models"): only the
+        # class itself.
         assert untrusted == ["seqclf._rnn.RNNClassifier"]
     np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
     assert loaded.n_iter_ == est.n_iter_ and loaded.loss_curve_ == est.loss_curve_

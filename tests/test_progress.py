@@ -6,8 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from seqclf import RNNClassifier
-from seqclf import _progress
+from seqclf import RNNClassifier, _progress
 from seqclf._progress import EpochProgress
 
 LINE = (r"Epoch (\d+): ([\d,]+)/([\d,]+) samples \(\d+%\), [\d,]+ samples/s, "

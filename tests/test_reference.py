@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from seqclf import reference
-from seqclf._cells import n_params, param_shapes
+from seqclf.reference import n_params, param_shapes
 
 from ._fd import central_differences
-
 from .conftest import CELL_ACTIVATION_IDS as CELL_IDS
 from .conftest import CELL_ACTIVATIONS as CELLS
 from .conftest import FD_ATOL as ATOL
@@ -182,7 +181,8 @@ def test_full_lengths_match_truncated_batch(cell, activation, reverse):
             cell, X[n : n + 1, :length], [length], params, **kwargs
         )
         np.testing.assert_allclose(h_last_n[0], h_last[n], rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(h_seq_n[0], h_seq[n, :length], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(h_seq_n[0], h_seq[n, :length],
+                                   rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("cell, activation", CELLS, ids=CELL_IDS)
@@ -192,7 +192,8 @@ def test_reverse_equals_forward_on_flipped_sequences(cell, activation):
     for n, length in enumerate(lengths):
         X_flip[n, :length] = X[n, :length][::-1]
     kwargs = dict(mask=mask, activation=activation)
-    h_last_r, h_seq_r, _ = reference.forward(cell, X, lengths, params, reverse=True, **kwargs)
+    h_last_r, h_seq_r, _ = reference.forward(cell, X, lengths, params, reverse=True,
+                                             **kwargs)
     h_last_f, h_seq_f, _ = reference.forward(cell, X_flip, lengths, params, **kwargs)
     np.testing.assert_allclose(h_last_r, h_last_f, rtol=1e-12, atol=1e-15)
     for n, length in enumerate(lengths):
@@ -286,7 +287,8 @@ def test_float32_computes_in_float32(cell, activation):
     p32 = {k: v.astype(np.float32) for k, v in p64.items()}
     mask32 = mask64.astype(np.float32)
     kwargs = dict(reverse=True, activation=activation)
-    h_last, h_seq, cache = reference.forward(cell, X32, lengths, p32, mask=mask32, **kwargs)
+    h_last, h_seq, cache = reference.forward(cell, X32, lengths, p32, mask=mask32,
+                                             **kwargs)
     A, B = loss_and_grads("both", dtype=np.float32)
     grads, dX = reference.backward(
         cell, X32, lengths, p32, cache, dh_last=A, dh_seq=B, mask=mask32, **kwargs
@@ -405,7 +407,8 @@ BAD_INPUTS = {
         "activation='relu' is only supported for cell='rnn'",
     ),
     "activation-unknown": (
-        _bad(cell="rnn", params=reference.init_params("rnn", F, H), activation="sigmoid"),
+        _bad(cell="rnn", params=reference.init_params("rnn", F, H),
+             activation="sigmoid"),
         ValueError,
         "activation must be one of",
     ),
@@ -427,9 +430,11 @@ def test_bad_backward_inputs_raise():
     with pytest.raises(ValueError, match="At least one of dh_last and dh_seq"):
         reference.backward("lstm", X, lengths, params, cache)
     with pytest.raises(ValueError, match="dh_last must have shape"):
-        reference.backward("lstm", X, lengths, params, cache, dh_last=np.ones((N, H + 1)))
+        reference.backward("lstm", X, lengths, params, cache,
+                           dh_last=np.ones((N, H + 1)))
     with pytest.raises(ValueError, match="dh_seq must have shape"):
-        reference.backward("lstm", X, lengths, params, cache, dh_seq=np.ones((N, T - 1, H)))
+        reference.backward("lstm", X, lengths, params, cache,
+                           dh_seq=np.ones((N, T - 1, H)))
     with pytest.raises(TypeError, match="dh_last must have the dtype of X"):
         reference.backward(
             "lstm", X, lengths, params, cache, dh_last=np.ones((N, H), dtype=np.float32)
@@ -444,3 +449,12 @@ def test_bad_backward_inputs_raise():
         reference.init_params("lstm", F, 0)
     with pytest.raises(ValueError, match="cell"):
         reference.init_params("cnn", F, H)
+
+
+def test_parameter_counts_have_a_public_home():
+    # The registry's functions, exported where users find init_params.
+    from seqclf import _cells
+
+    assert {"n_params", "param_shapes"} <= set(reference.__all__)
+    assert reference.n_params is _cells.n_params
+    assert reference.param_shapes is _cells.param_shapes

@@ -831,7 +831,8 @@ def test_validation_data_errors_name_it_and_roll_back():
     with pytest.raises(ValueError, match="early_stopping is False"):
         clf.fit(X, y, X_val=X[:5], y_val=y[:5])
     clf = small(early_stopping=True)
-    with pytest.raises(ValueError, match=r"Validation data.*labels not in classes_: \[7\]"):
+    with pytest.raises(ValueError,
+                       match=r"Validation data.*labels not in classes_: \[7\]"):
         clf.fit(X, y, X_val=X[:3], y_val=[0, 1, 7])
     with pytest.raises(ValueError, match=r"Validation data.*3 features"):
         clf.fit(X, y, X_val=np.zeros((3, 10, 3)), y_val=[0, 1, 1])

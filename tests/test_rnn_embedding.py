@@ -103,15 +103,15 @@ def test_partial_fit_and_warm_start_vocabulary():
     clf.partial_fit(X[:50], y[:50])
     X_big = X[:50].copy()
     X_big[7, 2] = 20
-    with pytest.raises(ValueError, match=r"Token id 20 \(sample 7, step 2\) is beyond the "
-                                         r"vocabulary learned"):
+    with pytest.raises(ValueError, match=r"Token id 20 \(sample 7, step 2\) is "
+                                         r"beyond the vocabulary learned"):
         clf.partial_fit(X_big, y[:50])
     fixed = RNNClassifier("lstm", (8,), embedding_dim=4, vocab_size=25,
                           batch_size=32, random_state=0)
     fixed.partial_fit(X, y, classes=[0, 1]).partial_fit(X_big, y[:50])
     X_big[7, 2] = 25
-    with pytest.raises(ValueError, match=r"Token id 25 \(sample 7, step 2\) is not below "
-                                         r"vocab_size=25"):
+    with pytest.raises(ValueError, match=r"Token id 25 \(sample 7, step 2\) is "
+                                         r"not below vocab_size=25"):
         fixed.partial_fit(X_big, y[:50])
     with pytest.raises(ValueError, match="not below vocab_size=25"):
         fixed.predict(X_big)
@@ -143,7 +143,8 @@ def test_mask_value_padding_equals_ragged_lists(padding, bidirectional):
     ragged = RNNClassifier("gru", (5,), **kw).fit(seqs, y)
     masked = RNNClassifier("gru", (5,), mask_value=0, **kw).fit(padded, y)
     np.testing.assert_array_equal(ragged.embedding_, masked.embedding_)
-    np.testing.assert_array_equal(ragged.predict_proba(seqs), masked.predict_proba(padded))
+    np.testing.assert_array_equal(ragged.predict_proba(seqs),
+                                  masked.predict_proba(padded))
     # And each sequence alone gives the same as in a batch.
     alone = np.vstack([ragged.predict_proba([s]) for s in seqs[:10]])
     np.testing.assert_allclose(alone, ragged.predict_proba(seqs[:10]), rtol=1e-6)
@@ -168,7 +169,8 @@ def test_same_model_for_any_thread_count_and_pickle():
 @pytest.mark.parametrize("X, match", [
     (np.zeros((4, 5)), "must hold integer token ids, got dtype float64"),
     (np.array([[0, 1, -3], [1, 2, 3]] * 2), r"sample 0 holds -3 at step 2"),
-    ([np.array([1, 2]), np.array([], dtype=int), np.array([3])], r"X\[1\] has zero steps"),
+    ([np.array([1, 2]), np.array([], dtype=int), np.array([3])],
+     r"X\[1\] has zero steps"),
     (np.zeros((4, 0), dtype=int), "0 feature"),
     ([np.array([1, 2]), np.array([1.5])], r"X\[1\] must hold integer"),
     ([np.array([[1, 2]]), np.array([3])], r"X\[0\] has shape \(1, 2\)"),

@@ -471,6 +471,7 @@ def test_sktime_and_aeon_containers_in_their_own_layout():
         for cf in ((False, True) if native else (False,)):
             batch, lengths, _ = prepare(form, channels_first=cf)
             np.testing.assert_array_equal(batch, expected)
+            np.testing.assert_array_equal(lengths, np.full(12, 7))
 
 
 def test_unequal_length_nested_frame_is_ragged():
@@ -484,7 +485,8 @@ def test_unequal_length_nested_frame_is_ragged():
     np.testing.assert_array_equal(lengths, [min(k, 7) for k in range(2, 14)])
     bad = nested.copy()
     bad.iloc[1, 2] = pd.Series(np.arange(5.0))
-    with pytest.raises(ValueError, match="Row 1 of the nested DataFrame.*different lengths"):
+    with pytest.raises(ValueError,
+                       match="Row 1 of the nested DataFrame.*different lengths"):
         prepare(bad)
     deep = pd.DataFrame(np.zeros((8, 2)), index=pd.MultiIndex.from_product(
         [range(2), range(2), range(2)]))
@@ -533,7 +535,8 @@ def test_one_size_for_every_layer():
     ("abc", "must hold sequences.*got a str"),
     (3.0, "must hold sequences.*got a float"),
     ([], "X holds no sequences: an empty list"),
-    (np.array([np.zeros((2, 2)), "a"], dtype=object), r"X\[1\] is a str, not a sequence"),
+    (np.array([np.zeros((2, 2)), "a"], dtype=object),
+     r"X\[1\] is a str, not a sequence"),
     # What dask_ml's Incremental hands partial_fit for a 3-D Dask array.
     (("array-5e1f", 2, 0), r"a Dask task key.*X\.reshape\(n_samples, "
                            r"n_steps \* n_features\).*n_steps set"),

@@ -308,7 +308,7 @@ def test_embedding_classifier_matches_torch_model(cell):
                         bidirectional=True, max_iter=1, batch_size=12,
                         shuffle=False, random_state=0).fit(seqs, y)
     # float32 on our side: torch runs in float64 on the float32-rounded weights.
-    for p in list(emb.parameters()) + list(module.parameters()) + list(head.parameters()):
+    for p in [*emb.parameters(), *module.parameters(), *head.parameters()]:
         p.data = p.data.float().double()
     _port_weights(clf, module, head)
     clf.embedding_[...] = emb.weight.detach().numpy()
@@ -324,7 +324,8 @@ def test_embedding_classifier_matches_torch_model(cell):
     np.testing.assert_allclose(clf.predict_proba(seqs),
                                torch.softmax(z, dim=1).detach().numpy(),
                                rtol=RTOL32, atol=ATOL32)
-    dense = [p for p in module.parameters() if p.requires_grad] + list(head.parameters())
+    dense = ([p for p in module.parameters() if p.requires_grad]
+             + list(head.parameters()))
     opts = [torch.optim.SparseAdam(list(emb.parameters()), lr=0.01),
             torch.optim.Adam(dense, lr=0.01, eps=1e-8 / np.sqrt(1 - 0.999))]
     loss = torch.nn.functional.cross_entropy(z, torch.from_numpy(y))
@@ -359,8 +360,9 @@ def _assert_weights_equal(est, module, head, rtol, atol):
                 np.testing.assert_allclose(w["b"], t["bias_ih"] + t["bias_hh"],
                                            rtol=rtol, atol=atol)
             else:
-                np.testing.assert_allclose(w["b_ih"], t["bias_ih"], rtol=rtol, atol=atol)
-                np.testing.assert_allclose(w["b_hh"], t["bias_hh"], rtol=rtol, atol=atol)
+                for ours, theirs in (("b_ih", "bias_ih"), ("b_hh", "bias_hh")):
+                    np.testing.assert_allclose(w[ours], t[theirs], rtol=rtol,
+                                               atol=atol)
     np.testing.assert_allclose(est.head_weights_["W"], head.weight.detach().numpy().T,
                                rtol=rtol, atol=atol)
     np.testing.assert_allclose(est.head_weights_["b"], head.bias.detach().numpy(),

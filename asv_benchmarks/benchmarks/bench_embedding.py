@@ -29,7 +29,8 @@ class EmbeddingKernels(Benchmark):
 
     def setup(self, vocab_size, embedding_dim, n_threads):
         rng = np.random.default_rng(0)
-        self.ids = rng.integers(0, vocab_size, size=(N_SAMPLES, N_STEPS)).astype(np.intp)
+        self.ids = rng.integers(0, vocab_size,
+                                size=(N_SAMPLES, N_STEPS)).astype(np.intp)
         self.lengths = np.full(N_SAMPLES, N_STEPS, dtype=np.intp)
         self.E = rng.standard_normal((vocab_size, embedding_dim), dtype=np.float32)
         self.out = np.empty((N_SAMPLES, N_STEPS, embedding_dim), dtype=np.float32)

@@ -46,7 +46,7 @@ def get_from_config():
     if profile not in PROFILES:
         raise ValueError(
             f"Unknown benchmark profile {profile!r}; expected one of {PROFILES} "
-            "(set in benchmarks/config.json or SEQCLF_BENCH_PROFILE)."
+            "(set in asv_benchmarks/benchmarks/config.json or SEQCLF_BENCH_PROFILE)."
         )
 
     n_threads_vals = config.get("n_threads_vals") or list(range(1, _n_cpus() + 1))

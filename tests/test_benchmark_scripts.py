@@ -1,0 +1,51 @@
+"""The standalone benchmark scripts run end to end through their launcher."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import seqclf
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytestmark = [
+    pytest.mark.skipif(not BENCHMARKS.is_dir(),
+                       reason="benchmarks/ is not beside tests/"),
+    pytest.mark.slow,
+]
+
+
+def _run(script, *args):
+    # The workers import the seqclf these tests import, wherever it lives.
+    env = dict(os.environ, PYTHONPATH=str(Path(seqclf.__file__).parents[1]))
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_time_epoch_runs_one_worker_per_thread_count():
+    proc = _run("time_epoch.py", "--n-samples", "64", "--hidden", "4",
+                "--batch", "32", "--repeat", "1", "--threads", "1", "2")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["1", "2"]
+    assert float(rows[0][3]) == 1.0 and float(rows[1][1]) > 0
+
+
+def test_time_embedding_prints_both_inputs():
+    proc = _run("time_embedding.py", "--n-samples", "32", "--n-steps", "5",
+                "--vocab", "7", "--hidden", "4", "--embedding-dim", "3",
+                "--repeat", "1", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert row[:2] == ["1", "7"] and float(row[2]) > 0 and float(row[3]) > 0
+
+
+def test_a_failing_worker_fails_the_script():
+    proc = _run("time_epoch.py", "--n-samples", "64", "--hidden", "4",
+                "--repeat", "1", "--threads", "1", "--dtype", "float32",
+                "--cell", "cnn")
+    assert proc.returncode == 1
+    assert "worker failed" in proc.stderr and "cnn" in proc.stderr
