@@ -196,6 +196,22 @@ def test_other_version_warns(monkeypatch):
         pickle.loads(pickle.dumps(est))
 
 
+def test_state_of_objects_still_loads():
+    # Before the saved state was made plain, pickles held the network, the
+    # optimizer and the input spec as objects (and no version): they load,
+    # checked the same way, with the version warning.
+    est, X, _ = _fitted("tokens")
+    state = copy.deepcopy(dict(vars(est)))
+    with pytest.warns(InconsistentVersionWarning, match="version unknown"):
+        loaded = _load(RNNClassifier, state)
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    state = copy.deepcopy(dict(vars(est)))
+    state["_optimizer"].m = state["_optimizer"].m[:5]
+    with pytest.warns(InconsistentVersionWarning), \
+            pytest.raises(ValueError, match="_optimizer.m must be"):
+        _load(RNNClassifier, state)
+
+
 def _edited(state, path, value):
     state = copy.deepcopy(state)
     target = state
