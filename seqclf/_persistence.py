@@ -56,8 +56,7 @@ def saved_state(state):
     for key in ("_optimizer", "_embedding_optimizer"):
         opt = state.get(key)
         if opt is not None and not isinstance(opt, dict):
-            solver = next(k for k, c in _OPTIMIZERS.items() if type(opt) is c)
-            state[key] = dict(opt.__getstate__(), solver=solver)
+            state[key] = dict(opt.__getstate__(), solver=_solver(opt))
     spec = state.get("_input_spec")
     if isinstance(spec, SequenceSpec):
         state["_input_spec"] = spec_state(spec)
@@ -83,6 +82,11 @@ def loaded_spec(name, d):
     except _Invalid as exc:
         raise ValueError(f"Cannot load this {name}: {exc} The file is damaged, "
                          f"or was not written by seqclf.") from None
+
+
+def _solver(opt):
+    """The solver name of an optimizer object, or None for another object."""
+    return next((k for k, c in _OPTIMIZERS.items() if type(opt) is c), None)
 
 
 def loaded_state(name, state, make_loss, n_outputs):
@@ -260,8 +264,7 @@ def _optimizer(d, key, params):
     if d is None:
         return None
     if not isinstance(d, dict):
-        arrays = _OPTIMIZER_ARRAYS.get(
-            next((k for k, c in _OPTIMIZERS.items() if type(d) is c), None))
+        arrays = _OPTIMIZER_ARRAYS.get(_solver(d))
         if arrays is None:
             raise _Invalid(f"{key} is a {type(d).__name__}.")
         for name in arrays:

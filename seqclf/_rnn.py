@@ -863,14 +863,13 @@ class BaseRNN(BaseEstimator):
         ``predict`` reads it after any ``set_params``.
         """
         n = self.n_threads
-        if n is not None:
-            if isinstance(n, (bool, np.bool_)) or not isinstance(n, Integral):
-                raise TypeError(
-                    f"n_threads must be a positive int or None, got {n!r}.")
-            if n < 1:
-                raise ValueError(
-                    f"n_threads must be a positive int or None, got {n!r} "
-                    f"(None takes what OpenMP allows).")
+        # effective_n_threads refuses what is not an int; it reads a
+        # negative count from the maximum, which the estimators do not.
+        if (isinstance(n, Integral) and not isinstance(n, (bool, np.bool_))
+                and n < 1):
+            raise ValueError(
+                f"n_threads must be a positive int or None, got {n!r} "
+                f"(None takes what OpenMP allows).")
         return effective_n_threads(n)
 
     def _check_validation_data(self, X_val, y_val, sample_weight_val):

@@ -360,8 +360,8 @@ class _Graph:
         return name
 
     def op(self, op_type, inputs, out=None, n_out=1, **attrs):
-        """Add one node; return its output name (names for ``n_out > 1``,
-        ``""`` for an output left out)."""
+        """Add one node; return its output name (a list of names for
+        ``n_out > 1``)."""
         if out is None:
             out = [self.name(op_type.lower()) for _ in range(n_out)]
         elif isinstance(out, str):
@@ -490,6 +490,13 @@ def _padding(g, x, mask_value, dtype):
     return g.op("Equal", [n_diff, g.const("zero", [0], np.int64)])
 
 
+def _steps(g, x):
+    """``(T, [0, 1, ..., T - 1])``, T being the length of ``x``'s axis 1."""
+    T = g.op("Gather", [g.op("Shape", [x]), g.const("one", 1, np.int64)], axis=0)
+    return T, g.op("Range", [g.const("zero", 0, np.int64), T,
+                             g.const("one", 1, np.int64)])
+
+
 def _align(g, x, mask_value, tokens, in_type):
     """Steps that are not padding moved to the front; ``(x, lengths)``.
 
@@ -507,9 +514,7 @@ def _align(g, x, mask_value, tokens, in_type):
     lengths = g.op("ReduceSum", [valid, g.const("axis1", [1], np.int64)],
                    keepdims=0)
     first = g.op("ArgMax", [valid], axis=1, keepdims=1)         # (N, 1)
-    T = g.op("Gather", [g.op("Shape", [x]), g.const("one", 1, np.int64)], axis=0)
-    steps = g.op("Range", [g.const("zero", 0, np.int64), T,
-                           g.const("one", 1, np.int64)])
+    T, steps = _steps(g, x)
     last = g.op("Sub", [T, g.const("one", 1, np.int64)])
     idx = g.op("Min", [g.op("Add", [first, steps]), last])     # (N, T)
     if not tokens:
@@ -525,10 +530,7 @@ def _embed(g, ids, lengths, est):
     n_rows = net.embedding.shape[0]
     if lengths is not None:
         # Padding positions hold any value: read row 0 there.
-        T = g.op("Gather", [g.op("Shape", [ids]), g.const("one", 1, np.int64)],
-                 axis=0)
-        steps = g.op("Range", [g.const("zero", 0, np.int64), T,
-                               g.const("one", 1, np.int64)])
+        _, steps = _steps(g, ids)
         row = g.op("Unsqueeze", [steps, g.const("axis0", [0], np.int64)])
         column = g.op("Unsqueeze", [lengths, g.const("axis1", [1], np.int64)])
         inside = g.op("Less", [row, column])
