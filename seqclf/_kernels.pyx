@@ -25,10 +25,15 @@ E. IN / OUT. Arguments are marked IN (read only, const), OUT (overwritten,
 F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
    does not depend on the thread count). prange hands whole chunks to
    threads (num_threads given explicitly); each chunk runs its whole
-   sequence with single-threaded BLAS: one GEMM for the input projections
-   of all its steps, one small GEMM per step for the recurrence (in column
-   blocks that OpenBLAS runs unpacked, see _blas.pxd), and in the backward
-   pass one GEMM for [dW; dU] and one for dX over all its steps. Each chunk
+   sequence: one BLAS GEMM (single-threaded) for the input projections of
+   all its steps, one small product per step for the recurrence, and in the
+   backward pass one BLAS GEMM for [dW; dU] and one for dX over all its
+   steps. The per-step products (h_{t-1} U forward, dpre U^T backward) run
+   in seqclf's own micro-kernels (_step_gemm.h: AVX2 and AVX-512, on U
+   packed once per call and shared by the threads), or, where there are
+   none (baseline x86-64, other architectures and compilers), in BLAS GEMMs
+   in column blocks that OpenBLAS runs unpacked (_blas.pxd); the two sum in
+   different orders, so results differ in the last bits. Each chunk
    writes its weight gradients into its own slot; the slots are then summed
    element by element in chunk order. The elementwise gate math of one
    sequence at one step runs in one vectorised pass (_vmath.h: polynomial
@@ -82,6 +87,8 @@ from ._activations cimport (
     rnn_tanh_backward_row, rnn_tanh_row, sigmoid_, tanh_,
 )
 from ._blas cimport gemm, gemm_step
+from ._step_gemm cimport step_gemm, step_nr, step_pack, seqclf_step_packed_size
+from ._step_gemm cimport seqclf_step_select
 from ._fpenv cimport FPENV_BITS, fpenv_enter, fpenv_get, fpenv_leave
 from ._openmp cimport omp_get_thread_num
 
@@ -113,14 +120,66 @@ CELL_CODES = {("rnn", "tanh"): RNN_TANH, ("rnn", "relu"): RNN_RELU,
 
 
 # The float32 gate-math level, chosen once (SEQCLF_SIMD: see seqclf/_simd.py).
-from ._activations cimport simd_init, simd_level_name
+from ._activations cimport seqclf_simd_level, simd_init, simd_level_name
 
 simd_init()
+# The per-step products' micro-kernels of the same level (_step_gemm.h).
+seqclf_step_select(seqclf_simd_level(), 1)
+_own_steps = True
+
+cdef extern from "<stdlib.h>" nogil:
+    int posix_memalign(void** ptr, size_t alignment, size_t size)
 
 
 def simd_level():
     """Gate-math level in use: ``"avx512"``, ``"avx2"`` or ``"baseline"``."""
     return simd_level_name()
+
+
+def step_products():
+    """What runs the per-step recurrent products: ``"own"`` or ``"blas"``.
+
+    ``"own"`` is seqclf's micro-kernels (_step_gemm.h: AVX2 and AVX-512
+    levels on x86-64); ``"blas"`` is BLAS's GEMM in column blocks, used at
+    the baseline level, on other architectures and compilers, or when
+    turned off with :func:`_use_own_step_products`.
+    """
+    return "own" if _own_steps and step_nr(<float> 0) > 0 else "blas"
+
+
+def _use_own_step_products(bint own):
+    """Turn seqclf's per-step micro-kernels on (where there are some) or off.
+
+    A testing and benchmarking aid, so that one build runs both paths;
+    returns the previous setting. Not thread-safe: call it while no kernel
+    runs.
+    """
+    global _own_steps
+    previous = _own_steps
+    _own_steps = own
+    seqclf_step_select(seqclf_simd_level(), own)
+    return previous
+
+
+cdef floating* _packed_steps(floating* dummy, bint backward, Py_ssize_t H,
+                             Py_ssize_t G, const floating* U) noexcept nogil:
+    """U packed for the forward (h U) or backward (d U^T) step products.
+
+    NULL when no micro-kernel applies (the caller then uses BLAS) or when
+    the memory is not available (the caller raises MemoryError).
+    """
+    cdef Py_ssize_t nr = step_nr(<floating> 0)
+    cdef Py_ssize_t k = G if backward else H
+    cdef Py_ssize_t n = H if backward else G
+    cdef void* p = NULL
+    if nr == 0:
+        return NULL
+    # 64-byte aligned: each panel row is whole vectors.
+    if posix_memalign(&p, 64, <size_t> seqclf_step_packed_size(k, n, nr)
+                      * sizeof(floating)) != 0:
+        return NULL
+    step_pack(k, n, U, G, backward, <floating*> p)
+    return <floating*> p
 
 
 def chunk_size():
@@ -149,6 +208,7 @@ cdef void _forward_chunk(
     const Py_ssize_t* lengths,      # IN (N,)
     const floating* W,              # IN (F, G)
     const floating* U,              # IN (H, G)
+    const floating* Up,             # IN U packed for step_gemm, or NULL
     const floating* b,              # IN (G,): b, or b_ih for the GRU
     const floating* b_hh,           # IN (G,) GRU only, else NULL
     const floating* mask,           # IN (N, H) or NULL
@@ -198,7 +258,10 @@ cdef void _forward_chunk(
                 mrow = mask + (n0 + j) * H
                 for i in range(H):
                     hm[j * H + i] = h[j * H + i] * mrow[i]
-        gemm_step(False, C, G, H, hin, H, U, G, rec, G)
+        if Up != NULL:
+            step_gemm(C, G, H, hin, H, Up, rec, G)
+        else:
+            gemm_step(False, C, G, H, hin, H, U, G, rec, G)
 
         for j in range(C):
             n = n0 + j
@@ -258,6 +321,7 @@ cdef void _backward_chunk(
     const Py_ssize_t* lengths,      # IN (N,)
     const floating* W,              # IN (F, G)
     const floating* U,              # IN (H, G)
+    const floating* UTp,            # IN U^T packed for step_gemm, or NULL
     const floating* mask,           # IN (N, H) or NULL
     const floating* h_seq,          # IN cache (N, T, H)
     const floating* h_prev,         # IN cache (N, T, H)
@@ -359,7 +423,10 @@ cdef void _backward_chunk(
                 memset(dhrow, 0, H * sizeof(floating))
 
         # Gradient through the recurrent product: dstep (C, G) @ U^T.
-        gemm_step(True, C, H, G, dstep, G, U, G, dhp, H)
+        if UTp != NULL:
+            step_gemm(C, H, G, dstep, G, UTp, dhp, H)
+        else:
+            gemm_step(True, C, H, G, dstep, G, U, G, dhp, H)
         for j in range(C):
             n = n0 + j
             if k >= lengths[n]:
@@ -470,15 +537,22 @@ def forward(
     cdef floating* gates_p = &gates[0, 0, 0] if gates is not None else NULL
     cdef floating* aux_p = &aux[0, 0, 0] if aux is not None else NULL
 
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef floating* Up = NULL
     cdef Py_ssize_t work_size
     if N == 0:
         return
     work_size = _check_scratch(cell, h_prev is not None, False, N, T, F, H,
                                n_threads, sizeof(floating))
     work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
-    if work == NULL:
+    if _own_steps:
+        Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
+    if work == NULL or (Up == NULL and _own_steps and step_nr(<floating> 0) > 0):
+        free(work)
+        free(Up)
         raise MemoryError(_scratch_message(
-            "forward", N, T, F, H, n_workers * work_size * sizeof(floating)))
+            "forward", N, T, F, H, (n_workers * work_size + 2 * H * G)
+            * sizeof(floating)))
     try:
         with nogil:
             for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
@@ -488,12 +562,14 @@ def forward(
                 C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
                 _forward_chunk(
                     cell, reverse, n0, CM, C, T, F, H, &X[0, 0, 0], &lengths[0],
-                    &W[0, 0], &U[0, 0], &b[0], b_hh_p, mask_p, &h_last[0, 0],
-                    h_seq_p, h_prev_p, gates_p, aux_p, work + tid * work_size,
+                    &W[0, 0], &U[0, 0], Up, &b[0], b_hh_p, mask_p,
+                    &h_last[0, 0], h_seq_p, h_prev_p, gates_p, aux_p,
+                    work + tid * work_size,
                 )
                 fpenv_leave(fp)
     finally:
         free(work)
+        free(Up)
 
 
 def backward(
@@ -532,6 +608,7 @@ def backward(
     cdef unsigned long long fp
     cdef floating* work = NULL
     cdef floating* slots = NULL
+    cdef floating* UTp = NULL
     cdef const floating* mask_p = &mask[0, 0] if mask is not None else NULL
     cdef const floating* gates_p = &gates[0, 0, 0] if gates is not None else NULL
     cdef const floating* aux_p = &aux[0, 0, 0] if aux is not None else NULL
@@ -547,12 +624,17 @@ def backward(
                                sizeof(floating))
     work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
     slots = <floating*> malloc(<size_t> (n_chunks * slot_size) * sizeof(floating))
-    if work == NULL or slots == NULL:
+    if _own_steps:
+        UTp = _packed_steps(<floating*> NULL, True, H, G, &U[0, 0])
+    if (work == NULL or slots == NULL
+            or (UTp == NULL and _own_steps and step_nr(<floating> 0) > 0)):
         free(work)
         free(slots)
+        free(UTp)
         raise MemoryError(_scratch_message(
             "backward", N, T, F, H,
-            (n_workers * work_size + n_chunks * slot_size) * sizeof(floating)))
+            (n_workers * work_size + n_chunks * slot_size + 2 * H * G)
+            * sizeof(floating)))
     try:
         with nogil:
             for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
@@ -562,7 +644,7 @@ def backward(
                 C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
                 _backward_chunk(
                     cell, reverse, n0, CM, C, T, F, H, &X[0, 0, 0], &lengths[0],
-                    &W[0, 0], &U[0, 0], mask_p, &h_seq[0, 0, 0],
+                    &W[0, 0], &U[0, 0], UTp, mask_p, &h_seq[0, 0, 0],
                     &h_prev[0, 0, 0], gates_p, aux_p, dh_last_p, dh_seq_p,
                     slots + ci * slot_size, dX_p, work + tid * work_size,
                 )
@@ -576,6 +658,7 @@ def backward(
     finally:
         free(work)
         free(slots)
+        free(UTp)
 
 
 def _scratch_message(what, N, T, F, H, n_bytes):
@@ -679,3 +762,50 @@ def _gate_math_impl(floating[::1] x, bint sigmoid):
     else:
         tanh_(&x[0], x.shape[0])
     fpenv_leave(fp)
+
+
+def _step_product(A, U, bint transpose, Py_ssize_t repeat=1):
+    """A @ U, or A @ U.T with ``transpose``, by the per-step product path.
+
+    The path :func:`step_products` names: seqclf's micro-kernel on U packed
+    as the kernels pack it, or BLAS's blocked GEMM. Exposed for tests (and
+    timing, ``repeat`` times); A (m, k) and U 2-D C-contiguous arrays of
+    one float dtype.
+    """
+    if not all(isinstance(a, np.ndarray) and a.ndim == 2 and a.flags.c_contiguous
+               for a in (A, U)):
+        raise ValueError("A and U must be 2-D C-contiguous numpy.ndarrays.")
+    if A.dtype != U.dtype or A.dtype not in (np.float32, np.float64):
+        raise TypeError("A and U must be both float32 or both float64.")
+    k, n = (U.shape[1], U.shape[0]) if transpose else U.shape
+    if A.shape[1] != k:
+        raise ValueError(f"A has {A.shape[1]} columns, the product needs {k}.")
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1.")
+    out = np.empty((A.shape[0], n), dtype=A.dtype)
+    if out.size:
+        _step_product_impl(A, U, transpose, repeat, out)
+    return out
+
+
+def _step_product_impl(const floating[:, ::1] A, const floating[:, ::1] U,
+                       bint transpose, Py_ssize_t repeat, floating[:, ::1] out):
+    cdef Py_ssize_t m = A.shape[0], k = A.shape[1], n = out.shape[1]
+    cdef Py_ssize_t H = U.shape[0], G = U.shape[1], _r
+    cdef floating* Up = NULL
+    cdef unsigned long long fp
+    if _own_steps and step_nr(<floating> 0) > 0:
+        Up = _packed_steps(<floating*> NULL, transpose, H, G, &U[0, 0])
+        if Up == NULL:
+            raise MemoryError("Cannot allocate the packed operand.")
+    fp = fpenv_enter()
+    with nogil:
+        for _r in range(repeat):
+            if Up != NULL:
+                step_gemm(m, n, k, &A[0, 0], k, Up, &out[0, 0], n)
+            elif k == 0:
+                memset(&out[0, 0], 0, m * n * sizeof(floating))
+            else:
+                gemm_step(transpose, m, n, k, &A[0, 0], k, &U[0, 0], G, &out[0, 0], n)
+    fpenv_leave(fp)
+    free(Up)

@@ -48,6 +48,18 @@ from .conftest import KERNEL_RTOL as RTOL
 CHUNK = _kernels.chunk_size()
 T, F, H = 6, 4, 5
 
+# Every test here runs on each path of the per-step recurrent products that
+# this build and CPU have: seqclf's micro-kernels and BLAS's blocked GEMM.
+STEP_PATHS = ("own", "blas") if _kernels.step_products() == "own" else ("blas",)
+
+
+@pytest.fixture(autouse=True, params=STEP_PATHS)
+def step_products(request):
+    previous = _kernels._use_own_step_products(request.param == "own")
+    assert _kernels.step_products() == request.param
+    yield request.param
+    _kernels._use_own_step_products(previous)
+
 
 # ---------------------------------------------------------------------------
 # Problem generation and comparison helpers
