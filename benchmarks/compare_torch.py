@@ -90,21 +90,22 @@ TASKS = ("classify", "regress")
 
 # name: (cell, hidden sizes, batch size, training speed-up wanted over PyTorch)
 CONFIGS = {
-    "rnn128": ("rnn", (128,), 128, 1.5),
-    "gru128": ("gru", (128,), 128, 1.5),
-    "lstm128": ("lstm", (128,), 128, 1.1),
-    "gru2x256": ("gru", (256, 256), 64, 1.5),
+    "rnn128": ("rnn", (128,), 128, 1.8),
+    "gru128": ("gru", (128,), 128, 1.8),
+    "lstm128": ("lstm", (128,), 128, 1.3),
+    "gru2x256": ("gru", (256, 256), 64, 1.8),
+    # 1.1 on 1 thread; parity is the aim on 2 (PyTorch is near the matmul there)
     "lstm2x256": ("lstm", (256, 256), 64, 1.1),
-    "rnn31": ("rnn", (31,), 128, 3.0),
-    "rnn32": ("rnn", (32,), 32, 2.0),
-    "gru32": ("gru", (32,), 32, 2.0),
-    "lstm32": ("lstm", (32,), 32, 2.0),
+    "rnn31": ("rnn", (31,), 128, 4.0),
+    "rnn32": ("rnn", (32,), 32, 2.5),
+    "gru32": ("gru", (32,), 32, 2.5),
+    "lstm32": ("lstm", (32,), 32, 1.3),
 }
 QUICK_CONFIGS = ("rnn31", "gru128", "lstm128", "lstm32")
 # Targets on the share of matmul GFLOP/s (1 thread, 2 threads) and on the
 # 2-thread speed-up apply to the GRU and LSTM configurations of 128 units
 # and up (the speed-up to every configuration of 128 units and up).
-MATMUL_SHARE = (0.70, 0.60)
+MATMUL_SHARE = (0.80, 0.70)
 SPEEDUP_2T = 1.8
 PREDICT_RATIO = 1.5
 
