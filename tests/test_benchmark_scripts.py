@@ -49,3 +49,17 @@ def test_a_failing_worker_fails_the_script():
                 "--cell", "cnn")
     assert proc.returncode == 1
     assert "worker failed" in proc.stderr and "cnn" in proc.stderr
+
+
+def test_compare_step_products_times_both_paths():
+    from seqclf import _kernels
+
+    if _kernels.step_products() != "own":
+        pytest.skip("no micro-kernel on this CPU or build: nothing to compare")
+    proc = _run("compare_step_products.py", "--threads", "1", "--repeat", "1",
+                "--min-time", "0.01")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()
+            if line.split()[:1] in (["rnn"], ["gru"], ["lstm"])]
+    assert len(rows) == 7
+    assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
