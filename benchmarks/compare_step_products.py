@@ -32,7 +32,6 @@ import numpy as np
 
 import _peer
 
-N_STEPS = N_FEATURES = 28
 LAYERS = [("rnn", 31, 128), ("rnn", 128, 128), ("gru", 32, 32), ("gru", 128, 128),
           ("lstm", 32, 32), ("lstm", 128, 128), ("lstm", 256, 128)]
 PRODUCTS = [(16, 128, 512), (16, 256, 1024), (16, 31, 31), (16, 32, 128),
@@ -64,33 +63,16 @@ def products(kernels):
     kernels._use_own_step_products(True)
 
 
-def layers_timing(kernels, layers, threads, repeat, min_time):
-    from seqclf._cells import cache_shapes, param_shapes
+def layers_timing(kernels, threads, repeat, min_time):
+    # The same batch, layer and calls as compare_torch_kernels.py times.
+    from compare_torch_kernels import _seqclf_step
 
     print("\nforward + backward per batch (ms, median)")
     print(f"{'cell':>5} {'H':>4} {'batch':>5} {'threads':>7}  {'own':>8}  {'BLAS':>8}"
           f"  {'BLAS/own':>8}")
-    dtype = np.float32
     for n_threads in threads:
         for cell, H, batch in LAYERS:
-            rng = np.random.default_rng(0)
-            X = rng.random((batch, N_STEPS, N_FEATURES)).astype(dtype)
-            lengths = np.full(batch, N_STEPS, dtype=np.intp)
-            bound = 1 / math.sqrt(H)
-            params = {k: rng.uniform(-bound, bound, s).astype(dtype)
-                      for k, s in param_shapes(cell, N_FEATURES, H).items()}
-            fo = {k: np.zeros(s, dtype)
-                  for k, s in cache_shapes(cell, batch, N_STEPS, H).items()}
-            fo["h_last"] = np.zeros((batch, H), dtype)
-            bo = {"d" + k: np.zeros_like(v) for k, v in params.items()}
-            dh = rng.standard_normal((batch, H)).astype(dtype)
-
-            def step():
-                _, _, cache = layers.forward(cell, X, lengths, params, out=fo,
-                                             n_threads=n_threads)
-                layers.backward(cell, X, lengths, params, cache, dh, None,
-                                compute_dX=False, out=bo, n_threads=n_threads)
-
+            step, _ = _seqclf_step(cell, H, n_threads, batch, seed=0)
             times = {True: [], False: []}
             for own in (True, False):           # warm-up of both paths
                 kernels._use_own_step_products(own)
@@ -116,7 +98,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--min-time", type=float, default=0.3)
     args = parser.parse_args()
-    _, layers = _peer.import_seqclf()
+    _peer.import_seqclf()
     from seqclf import _kernels
     from seqclf._openmp_helpers import single_threaded_blas
 
@@ -127,7 +109,7 @@ def main():
         raise SystemExit("No micro-kernel on this CPU or build: nothing to compare.")
     with single_threaded_blas():
         products(_kernels)
-        layers_timing(_kernels, layers, args.threads, args.repeat, args.min_time)
+        layers_timing(_kernels, args.threads, args.repeat, args.min_time)
 
 
 if __name__ == "__main__":

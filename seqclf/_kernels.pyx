@@ -125,7 +125,6 @@ from ._activations cimport seqclf_simd_level, simd_init, simd_level_name
 simd_init()
 # The per-step products' micro-kernels of the same level (_step_gemm.h).
 seqclf_step_select(seqclf_simd_level(), 1)
-_own_steps = True
 
 cdef extern from "<stdlib.h>" nogil:
     int posix_memalign(void** ptr, size_t alignment, size_t size)
@@ -144,7 +143,7 @@ def step_products():
     the baseline level, on other architectures and compilers, or when
     turned off with :func:`_use_own_step_products`.
     """
-    return "own" if _own_steps and step_nr(<float> 0) > 0 else "blas"
+    return "own" if step_nr(<float> 0) > 0 else "blas"
 
 
 def _use_own_step_products(bint own):
@@ -154,9 +153,7 @@ def _use_own_step_products(bint own):
     returns the previous setting. Not thread-safe: call it while no kernel
     runs.
     """
-    global _own_steps
-    previous = _own_steps
-    _own_steps = own
+    previous = step_nr(<float> 0) > 0
     seqclf_step_select(seqclf_simd_level(), own)
     return previous
 
@@ -545,9 +542,8 @@ def forward(
     work_size = _check_scratch(cell, h_prev is not None, False, N, T, F, H,
                                n_threads, sizeof(floating))
     work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
-    if _own_steps:
-        Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
-    if work == NULL or (Up == NULL and _own_steps and step_nr(<floating> 0) > 0):
+    Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
+    if work == NULL or (Up == NULL and step_nr(<floating> 0) > 0):
         free(work)
         free(Up)
         raise MemoryError(_scratch_message(
@@ -624,10 +620,9 @@ def backward(
                                sizeof(floating))
     work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
     slots = <floating*> malloc(<size_t> (n_chunks * slot_size) * sizeof(floating))
-    if _own_steps:
-        UTp = _packed_steps(<floating*> NULL, True, H, G, &U[0, 0])
+    UTp = _packed_steps(<floating*> NULL, True, H, G, &U[0, 0])
     if (work == NULL or slots == NULL
-            or (UTp == NULL and _own_steps and step_nr(<floating> 0) > 0)):
+            or (UTp == NULL and step_nr(<floating> 0) > 0)):
         free(work)
         free(slots)
         free(UTp)
@@ -794,10 +789,9 @@ def _step_product_impl(const floating[:, ::1] A, const floating[:, ::1] U,
     cdef Py_ssize_t H = U.shape[0], G = U.shape[1], _r
     cdef floating* Up = NULL
     cdef unsigned long long fp
-    if _own_steps and step_nr(<floating> 0) > 0:
-        Up = _packed_steps(<floating*> NULL, transpose, H, G, &U[0, 0])
-        if Up == NULL:
-            raise MemoryError("Cannot allocate the packed operand.")
+    Up = _packed_steps(<floating*> NULL, transpose, H, G, &U[0, 0])
+    if Up == NULL and step_nr(<floating> 0) > 0:
+        raise MemoryError("Cannot allocate the packed operand.")
     fp = fpenv_enter()
     with nogil:
         for _r in range(repeat):
