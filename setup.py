@@ -24,7 +24,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-EXTENSIONS = ["_openmp_helpers", "_kernels", "_embedding"]
+EXTENSIONS = ["_openmp_helpers", "_kernels", "_embedding", "_train"]
 
 DEBUG = os.environ.get("SEQCLF_CYTHON_DEBUG", "0") not in ("", "0")
 # Sequences per thread work unit; only for measuring alternatives (see

@@ -29,6 +29,10 @@ from ._cells import CELLS, cache_shapes, check_activation, check_cell, param_sha
 
 __all__ = ["forward", "backward", "embedding_forward", "embedding_backward"]
 
+# ``forward_unchecked`` and ``backward_unchecked`` are the network's path: it
+# allocates every array of its calls itself, batch after batch, and checks
+# the batch once (seqclf._network); they skip the per-array checks.
+
 # The shapes of a call, computed once per size (callers only read them): a
 # network calls the layers with the same sizes batch after batch.
 _param_shapes = functools.lru_cache(maxsize=256)(param_shapes)
@@ -296,6 +300,37 @@ def backward(cell, X, lengths, params, cache, dh_last=None, dh_seq=None, *,
                           dh_last, dh_seq, grads["W"], grads["U"],
                           _bias(cell, grads), grads.get("b_hh"), dX)
     return grads, dX
+
+
+def forward_unchecked(code, cell, reverse, n_threads, X, lengths, params,
+                      mask, h_last, cache):
+    """:func:`forward` in training without any check of its arguments.
+
+    ``code`` is the kernel code of ``(cell, activation)``, ``lengths`` intp
+    within ``[1, T]``, ``cache`` the dict of :func:`seqclf._cells.cache_shapes`
+    to write; every array C-contiguous of X's dtype and of its shape, the
+    outputs writeable and sharing no memory with any other array. A wrong
+    argument here is memory corruption, not an exception: callers own every
+    array they pass.
+    """
+    _kernels.forward(code, reverse, n_threads, X, lengths, params["W"],
+                     params["U"], _bias(cell, params), params.get("b_hh"), mask,
+                     h_last, cache["h_seq"], cache["h_prev"], cache.get("gates"),
+                     _aux(cell, cache))
+
+
+def backward_unchecked(code, cell, reverse, n_threads, X, lengths, params,
+                       cache, dh_last, dh_seq, mask, grads, dX):
+    """:func:`backward` without any check, as :func:`forward_unchecked`.
+
+    ``grads`` holds the gradient arrays keyed like ``params`` (written);
+    ``dX`` None skips the input gradient.
+    """
+    _kernels.backward(code, reverse, n_threads, X, lengths, params["W"],
+                      params["U"], mask, cache["h_seq"], cache["h_prev"],
+                      cache.get("gates"), _aux(cell, cache), dh_last, dh_seq,
+                      grads["W"], grads["U"], _bias(cell, grads),
+                      grads.get("b_hh"), dX)
 
 
 @functools.lru_cache(maxsize=None)

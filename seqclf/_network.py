@@ -23,10 +23,12 @@ the head's products and the gradient norm then do not depend on the BLAS
 thread count either).
 """
 
+import math
+
 import numpy as np
 
-from . import _layers
-from ._cells import CELLS, cache_shapes, check_cell, param_shapes
+from . import _layers, _train
+from ._cells import CELLS, check_cell, param_shapes
 
 
 class _Workspace:
@@ -36,12 +38,14 @@ class _Workspace:
         self.dtype = dtype
         self._buffers = {}
 
-    def get(self, key, shape):
-        size = int(np.prod(shape))
-        buf = self._buffers.get(key)
+    def get(self, key, shape, dtype=None):
+        """A view of ``shape`` (of the workspace's dtype unless ``dtype``)."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        size = math.prod(shape)
+        buf = self._buffers.get((key, dtype.char))
         if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=self.dtype)
-            self._buffers[key] = buf
+            buf = np.empty(size, dtype=dtype)
+            self._buffers[(key, dtype.char)] = buf
         return buf[:size].reshape(shape)
 
 
@@ -59,6 +63,7 @@ class _Unit:
         self.n_hidden = n_hidden
         self.reverse = reverse
         self.activation = activation
+        self.code = _layers._kernel_code(cell, activation)
         self.params = {}
         self.grads = {}
 
@@ -70,6 +75,19 @@ class _Unit:
             reverse=self.reverse, activation=self.activation,
             training=training, return_sequences=return_sequences, out=out,
             n_threads=n_threads)
+
+    def train_forward(self, X, lengths, mask, h_last, cache, n_threads):
+        """Training forward into ``h_last`` and ``cache``, unchecked: the
+        network's own arrays (see :func:`seqclf._layers.forward_unchecked`)."""
+        _layers.forward_unchecked(self.code, self.cell, self.reverse, n_threads,
+                                  X, lengths, self.params, mask, h_last, cache)
+
+    def train_backward(self, X, lengths, cache, dh_last, dh_seq, mask, dX,
+                       n_threads):
+        """BPTT into ``self.grads`` (and ``dX`` unless None), unchecked."""
+        _layers.backward_unchecked(self.code, self.cell, self.reverse,
+                                   n_threads, X, lengths, self.params, cache,
+                                   dh_last, dh_seq, mask, self.grads, dX)
 
     def backward(self, X, lengths, cache, dh_last, dh_seq, *, mask=None,
                  dX=None, n_threads=1):
@@ -299,15 +317,15 @@ class RecurrentNetwork:
                                 for d in range(self.n_directions)])
             n_in = self.n_directions * H
         self.head_params, self.head_grads = {}, {}
-        self._penalised = []
+        penalised = []
         offset = 0                              # into dense_coefs and grads
-        for key, name, shape, penalised in self._layout():
+        for key, name, shape, is_penalised in self._layout():
             if key == "embedding":
                 continue
             size = int(np.prod(shape))
             sl = slice(offset, offset + size)
-            if penalised:
-                self._penalised.append(sl)
+            if is_penalised:
+                penalised.append((offset, offset + size))
             offset += size
             if key == "head":
                 params, grads = self.head_params, self.head_grads
@@ -316,6 +334,8 @@ class RecurrentNetwork:
                 params, grads = unit.params, unit.grads
             params[name] = self.dense_coefs[sl].reshape(shape)
             grads[name] = self.grads[sl].reshape(shape)
+        # [start, stop) of each penalised array in dense_coefs
+        self._penalised = np.array(penalised, dtype=np.intp).reshape(-1, 2)
         self._work = _Workspace(self.dtype)
 
     def initialize(self, rng):
@@ -413,6 +433,46 @@ class RecurrentNetwork:
         return self.head.forward(self.head_params,
                                  self.features(X, lengths, n_threads))
 
+    def gather_batch(self, X, lengths, y, rows, n_threads=1):
+        """The rows of a mini-batch in buffers reused batch after batch.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, T, n_features), or (n, T) token ids
+            The training set, C-contiguous, as :meth:`train_step` takes it.
+        lengths : ndarray of shape (n,), intp
+        y : ndarray of shape (n,) or (n, n_outputs)
+        rows : ndarray of int
+            The batch's indices into the training set.
+        n_threads : int
+
+        Returns
+        -------
+        X_batch, lengths_batch, y_batch : ndarray
+            ``X[rows, :T]`` with ``T`` the batch's longest sequence,
+            ``lengths[rows]`` and ``y[rows]``; views of the network's
+            workspace, valid until the next call.
+        """
+        rows = np.ascontiguousarray(rows, dtype=np.intp)
+        n = rows.shape[0]
+        if n == 0 or rows.min() < 0 or rows.max() >= X.shape[0]:
+            raise ValueError(
+                f"rows must be a non-empty set of indices into the "
+                f"{X.shape[0]} sequences.")
+        ws = self._work
+        lb = np.take(lengths, rows, out=ws.get("lengths", (n,), np.intp))
+        T = int(lb.max())
+        if X.ndim == 2:                      # token ids: one "feature" each
+            Xb = ws.get("X", (n, T), X.dtype)
+            _train.gather(n_threads, X.reshape(X.shape + (1,)), rows,
+                          Xb.reshape(n, T, 1))
+        else:
+            Xb = ws.get("X", (n, T, X.shape[2]), X.dtype)
+            _train.gather(n_threads, X, rows, Xb)
+        yb = np.take(y, rows, axis=0,
+                     out=ws.get("y", (n,) + y.shape[1:], y.dtype))
+        return Xb, lb, yb
+
     def train_step(self, X, lengths, y, sample_weight=None, *, alpha=0.0,
                    dropout=0.0, recurrent_dropout=0.0, rng=None, n_threads=1):
         """Forward, loss and backward on one batch.
@@ -448,18 +508,72 @@ class RecurrentNetwork:
         -------
         loss : float
         """
+        self._check_batch(X, lengths)
         weight_sum = float(X.shape[0] if sample_weight is None
                            else np.sum(sample_weight, dtype=np.float64))
         tape, A = self._forward_train(X, lengths, dropout, recurrent_dropout,
                                       rng, n_threads)
+        loss, dA = self._head_loss(A, y, sample_weight, weight_sum)
+        self._backward_train(tape, X, lengths, dA, n_threads)
+        if alpha > 0:
+            scale = alpha / weight_sum
+            loss += 0.5 * scale * _train.add_penalty(
+                n_threads, self.dense_coefs, self.grads, self._penalised, scale)
+        return loss
+
+    def _check_batch(self, X, lengths):
+        """What the unchecked kernel calls of a training step rely on."""
+        ids = self.embedding is not None
+        dtype = np.intp if ids else self.dtype
+        if (not isinstance(X, np.ndarray) or X.dtype != dtype
+                or X.ndim != (2 if ids else 3) or not X.flags.c_contiguous
+                or (not ids and X.shape[2] != self.n_features)
+                or X.shape[0] == 0 or X.shape[1] == 0):
+            raise ValueError(
+                f"X must be a non-empty C-contiguous {np.dtype(dtype)} array of "
+                f"shape (N, T{'' if ids else f', {self.n_features}'}), got "
+                f"{getattr(X, 'dtype', type(X).__name__)} of shape "
+                f"{getattr(X, 'shape', None)}."
+            )
+        if not (isinstance(lengths, np.ndarray) and lengths.dtype == np.intp
+                and lengths.flags.c_contiguous):
+            raise ValueError("lengths must be a C-contiguous intp array.")
+        _layers._check_lengths(lengths, X.shape[0], X.shape[1])
+
+    def _head_loss(self, A, y, sample_weight, weight_sum):
+        """The head's forward, the loss and the head's backward: ``(loss, dA)``.
+
+        The dense head with softmax cross-entropy or squared error runs as
+        one compiled call; other heads and losses through their methods.
+        """
+        loss_type = type(self.loss)
+        if type(self.head) is DenseHead and loss_type in (SoftmaxCrossEntropy,
+                                                          SquaredError):
+            N = A.shape[0]
+            ws = self._work
+            Z = ws.get("Z", (N, self.n_outputs))
+            dA = ws.get("dA", A.shape)
+            sw = (None if sample_weight is None else
+                  np.ascontiguousarray(sample_weight, dtype=np.float64))
+            p, g = self.head_params, self.head_grads
+            if loss_type is SoftmaxCrossEntropy:
+                y = np.ascontiguousarray(y, dtype=np.intp)
+                if y.shape != (N,) or y.min() < 0 or y.max() >= self.n_outputs:
+                    raise ValueError(
+                        f"y must hold {N} class indices in [0, "
+                        f"{self.n_outputs}).")
+                loss = _train.head_softmax_xent(
+                    A, p["W"], p["b"], y, sw, weight_sum, Z, g["W"], g["b"], dA)
+            else:
+                loss = _train.head_squared_error(
+                    A, p["W"], p["b"], np.ascontiguousarray(y, dtype=self.dtype),
+                    sw, weight_sum, Z, g["W"], g["b"], dA)
+            return loss, dA
         Z = self.head.forward(self.head_params, A)
         loss, dZ = self.loss.loss_gradient(Z, y, sample_weight, weight_sum)
         dA = self.head.backward(self.head_params, self.head_grads, A,
                                 dZ.astype(self.dtype, copy=False))
-        self._backward_train(tape, X, lengths, dA, n_threads)
-        if alpha > 0:
-            loss += self._add_l2_penalty(alpha / weight_sum)
-        return loss
+        return loss, dA
 
     def _forward_train(self, X, lengths, dropout, recurrent_dropout, rng,
                        n_threads):
@@ -498,14 +612,14 @@ class RecurrentNetwork:
                 if in_masks is not None:
                     x = ws.get((l, d, "x"), inp.shape)
                     np.multiply(inp, in_masks[d][:, None, :], out=x)
-                out = {k: ws.get((l, d, k), s) for k, s in
-                       cache_shapes(unit.cell, N, T, H).items()}
-                out["h_last"] = ws.get((l, d, "h_last"), (N, H))
-                h_last, h_seq, cache = unit.forward(
-                    x, lengths, mask=None if rec_masks is None else rec_masks[d],
-                    out=out, n_threads=n_threads)
+                cache = {k: ws.get((l, d, k), s) for k, s in
+                         _layers._cache_shapes(unit.cell, N, T, H).items()}
+                h_last = ws.get((l, d, "h_last"), (N, H))
+                unit.train_forward(
+                    x, lengths, None if rec_masks is None else rec_masks[d],
+                    h_last, cache, n_threads)
                 if seq_out is not None:
-                    seq_out[:, :, d * H:(d + 1) * H] = h_seq
+                    seq_out[:, :, d * H:(d + 1) * H] = cache["h_seq"]
                 inputs.append(x)
                 caches.append(cache)
                 h_lasts.append(h_last)
@@ -537,10 +651,11 @@ class RecurrentNetwork:
             for d, unit in enumerate(self.layers[l]):
                 dX = (ws.get((l, d, "dX"), rec.inputs[d].shape) if need_dx
                       else None)
-                unit.backward(rec.inputs[d], lengths, rec.caches[d],
-                              dh_lasts[d], dh_seqs[d],
-                              mask=None if rec.rec_masks is None else rec.rec_masks[d],
-                              dX=dX, n_threads=n_threads)
+                unit.train_backward(
+                    rec.inputs[d], lengths, rec.caches[d], dh_lasts[d],
+                    dh_seqs[d],
+                    None if rec.rec_masks is None else rec.rec_masks[d], dX,
+                    n_threads)
                 if need_dx:
                     if rec.in_masks is not None:
                         dX *= rec.in_masks[d][:, None, :]
@@ -560,33 +675,32 @@ class RecurrentNetwork:
             self.embedding_grad = _layers.embedding_backward(
                 X, lengths, d_inp, self.n_tokens, n_threads=n_threads)
 
-    def _add_l2_penalty(self, scale):
-        """Add ``scale * w`` to the weights' gradient; return the penalty
-        ``scale / 2 * ||w||^2``."""
-        penalty = 0.0
-        for sl in self._penalised:
-            w = self.dense_coefs[sl]
-            penalty += float(np.dot(w, w))
-            self.grads[sl] += self.dtype.type(scale) * w
-        return 0.5 * scale * penalty
-
-    def clip_gradient(self, max_norm):
+    def clip_gradient(self, max_norm, n_threads=1):
         """Scale the gradient to a global L2 norm of at most ``max_norm``.
 
         The norm covers :attr:`grads` and, with an embedding, the rows of
         :attr:`embedding_grad`. Returns the norm before clipping.
         """
-        sq = float(np.dot(self.grads, self.grads))
+        sq = _train.sum_squares(n_threads, self.grads)
         if self.embedding_grad is not None:
-            g = self.embedding_grad[1].ravel()
-            sq += float(np.dot(g, g))
+            sq += _train.sum_squares(n_threads, self.embedding_grad[1].ravel())
         norm = np.sqrt(sq)
         if norm > max_norm:
-            factor = self.dtype.type(max_norm / norm)
-            self.grads *= factor
+            factor = max_norm / norm
+            _train.scale(n_threads, self.grads, factor)
             if self.embedding_grad is not None:
-                self.embedding_grad[1][...] *= factor
+                _train.scale(n_threads, self.embedding_grad[1].ravel(), factor)
         return norm
+
+    def gradient_is_finite(self, n_threads=1):
+        """Whether every entry of the last step's gradient is finite."""
+        return (_train.all_finite(n_threads, self.grads)
+                and (self.embedding_grad is None or _train.all_finite(
+                    n_threads, self.embedding_grad[1].ravel())))
+
+    def weights_are_finite(self, n_threads=1):
+        """Whether every dense parameter is finite (the embedding aside)."""
+        return _train.all_finite(n_threads, self.dense_coefs)
 
 
 class _LayerTape:

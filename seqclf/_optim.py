@@ -8,9 +8,9 @@ are for, so that a pickled or checkpointed optimizer carries no weights and
 needs nothing re-pointed when the network's arrays are rebuilt.
 
 The network keeps all its parameters in one contiguous vector (the arrays
-users see are views into it), so an update is a handful of whole-vector
-NumPy operations written into preallocated buffers, whatever the number of
-layers.
+users see are views into it), so a dense update is one compiled pass over
+that vector (seqclf._train), whatever the number of layers, with the float
+operations of the NumPy expressions in the docstrings.
 
 An embedding matrix gets its own optimizer and sparse gradients: its
 ``update_rows`` steps only the rows a batch touched, leaving the others and
@@ -24,38 +24,44 @@ all steps.
 
 import numpy as np
 
+from . import _train
+
 
 class _Optimizer:
-    """What the optimizers share: the step count, a scratch buffer and the
-    checks of an update; subclasses write the steps (``_step``,
-    ``_step_rows``) on the arrays ``_state_names`` lists.
-
-    ``_tmp`` is scratch for dense updates, made at the first one (an
-    embedding's optimizer, which only steps rows, never needs one); it is
-    not state, so pickles leave it out.
+    """What the optimizers share: the step count and the checks of an
+    update; subclasses write the steps (``_step``, ``_step_rows``) on the
+    arrays ``_state_names`` lists.
     """
 
     _state_names = ()
 
     def __init__(self):
-        self._tmp = None
         self.t = 0
 
-    def update(self, params, grad):
+    def update(self, params, grad, n_threads=1):
         """Apply one step to ``params`` in place.
 
         Parameters
         ----------
         params : ndarray of shape ``shape``
-            Updated in place.
+            C-contiguous; updated in place.
         grad : ndarray of shape ``shape``
-            The gradient of the loss at ``params``.
+            The gradient of the loss at ``params``, C-contiguous.
+        n_threads : int, default=1
+            Threads of the update (elementwise: the result does not depend
+            on them).
         """
         self._check(params)
-        if self._tmp is None:
-            self._tmp = np.empty_like(params)
+        for name, a in (("params", params), ("grad", grad)):
+            if (not isinstance(a, np.ndarray) or a.shape != params.shape
+                    or a.dtype != params.dtype or not a.flags.c_contiguous):
+                raise ValueError(
+                    f"{name} must be a C-contiguous array of shape "
+                    f"{params.shape} and dtype {params.dtype}.")
+        if not params.flags.writeable:
+            raise ValueError("params must be writeable.")
         self.t += 1
-        self._step(params, grad, self._tmp)
+        self._step(params.reshape(-1), grad.reshape(-1), int(n_threads))
 
     def update_rows(self, params, rows, grad):
         """Step only ``params[rows]`` in place, and only their state (lazy).
@@ -80,20 +86,20 @@ class _Optimizer:
         # The state is kept for one shape and dtype: a mismatch would
         # broadcast silently or round the step in another precision.
         state = getattr(self, self._state_names[0])
-        if params.shape != state.shape or params.dtype != state.dtype:
+        if (not isinstance(params, np.ndarray) or params.shape != state.shape
+                or params.dtype != state.dtype):
             raise ValueError(
                 f"{type(self).__name__} holds the state of parameters of shape "
                 f"{state.shape} and dtype {state.dtype}, got an array of shape "
-                f"{params.shape} and dtype {params.dtype}."
+                f"{getattr(params, 'shape', None)} and dtype "
+                f"{getattr(params, 'dtype', None)}."
             )
 
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_tmp"}
-
     def __setstate__(self, state):
-        # Pickles of versions that held the parameters carry them: dropped.
-        self.__dict__.update({k: v for k, v in state.items() if k != "params"})
-        self._tmp = None
+        # Pickles of versions that held the parameters or a scratch buffer
+        # carry them: dropped.
+        self.__dict__.update({k: v for k, v in state.items()
+                              if k not in ("params", "_tmp")})
 
 
 class SGDOptimizer(_Optimizer):
@@ -134,18 +140,9 @@ class SGDOptimizer(_Optimizer):
 
     _state_names = ("velocity",)
 
-    def _step(self, params, grad, tmp):
-        lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
-        v = self.velocity
-        np.multiply(grad, -lr, out=tmp)          # -lr * g
-        v *= mu
-        v += tmp                                 # v = mu v - lr g
-        if self.nesterov:
-            params += tmp
-            np.multiply(v, mu, out=tmp)
-            params += tmp
-        else:
-            params += v
+    def _step(self, params, grad, n_threads):
+        _train.sgd_update(n_threads, params, grad, self.velocity.reshape(-1),
+                          self.learning_rate, self.momentum, self.nesterov)
 
     def _step_rows(self, params, rows, grad):
         lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
@@ -202,23 +199,11 @@ class AdamOptimizer(_Optimizer):
 
     _state_names = ("m", "v")
 
-    def _step(self, params, grad, tmp):
-        f = params.dtype.type
+    def _step(self, params, grad, n_threads):
         b1, b2 = self.beta_1, self.beta_2
-        m, v = self.m, self.v
-        m *= f(b1)
-        np.multiply(grad, f(1 - b1), out=tmp)
-        m += tmp
-        v *= f(b2)
-        np.multiply(grad, grad, out=tmp)
-        tmp *= f(1 - b2)
-        v += tmp
         lr_t = self.learning_rate * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        np.sqrt(v, out=tmp)
-        tmp += f(self.epsilon)
-        np.divide(m, tmp, out=tmp)
-        tmp *= f(-lr_t)
-        params += tmp
+        _train.adam_update(n_threads, params, grad, self.m.reshape(-1),
+                           self.v.reshape(-1), lr_t, b1, b2, self.epsilon)
 
     def _step_rows(self, params, rows, grad):
         f = params.dtype.type

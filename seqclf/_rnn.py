@@ -60,11 +60,8 @@ def _all_finite(a):
 
 
 def _optimizer_state(opt):
-    """A copy of an optimizer's attributes, its moment arrays copied.
-
-    The scratch buffer ``_tmp`` is kept by reference: it holds no state.
-    """
-    return {k: (v.copy() if isinstance(v, np.ndarray) and k != "_tmp" else v)
+    """A copy of an optimizer's attributes, its moment arrays copied."""
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v)
             for k, v in vars(opt).items()}
 
 
@@ -1133,12 +1130,12 @@ class BaseRNN(BaseEstimator):
             swb = None if sample_weight is None else sample_weight[batch]
             if swb is not None and not swb.any():
                 continue                # nothing to learn from this batch
-            lb = lengths[batch]
             if uses_rng:
                 where.rng_state = dropout_rng.bit_generator.state
             try:
+                Xb, lb, yb = net.gather_batch(X, lengths, y, batch, n_threads)
                 loss = net.train_step(
-                    X[batch, :lb.max()], lb, y[batch], swb, alpha=self.alpha,
+                    Xb, lb, yb, swb, alpha=self.alpha,
                     dropout=self.dropout,
                     recurrent_dropout=self.recurrent_dropout,
                     rng=dropout_rng, n_threads=n_threads,
@@ -1146,27 +1143,26 @@ class BaseRNN(BaseEstimator):
             except MemoryError as exc:
                 raise MemoryError(
                     f"Out of memory training a mini-batch of {len(batch)} "
-                    f"sequences of up to {int(lb.max()):,} steps "
+                    f"sequences of up to {int(lengths[batch].max()):,} steps "
                     f"(hidden_layer_sizes={net.hidden_sizes}): {exc} Lower "
                     f"batch_size, or split long sequences."
                 ) from exc
             if not np.isfinite(loss):
                 raise self._divergence("the training loss", where, X, swb)
-            if not (_all_finite(net.grads) and (net.embedding_grad is None
-                                                or _all_finite(net.embedding_grad[1]))):
+            if not net.gradient_is_finite(n_threads):
                 raise self._divergence("a gradient", where, X, swb)
             if self.clip_norm is not None:
-                if not np.isfinite(net.clip_gradient(self.clip_norm)):
+                if not np.isfinite(net.clip_gradient(self.clip_norm, n_threads)):
                     raise self._divergence("the gradient's norm", where, X, swb)
             where.updating = True
-            self._optimizer.update(net.dense_coefs, net.grads)
+            self._optimizer.update(net.dense_coefs, net.grads, n_threads)
             if net.embedding_grad is not None:
                 rows = net.embedding_grad[0]
                 self._embedding_optimizer.update_rows(net.embedding,
                                                       *net.embedding_grad)
                 if not _all_finite(net.embedding[rows]):
                     raise self._divergence("an updated weight", where, X, swb)
-            if not _all_finite(net.dense_coefs):
+            if not net.weights_are_finite(n_threads):
                 raise self._divergence("an updated weight", where, X, swb)
             total += loss * len(batch)
             where.completed += 1

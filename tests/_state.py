@@ -30,8 +30,7 @@ def freeze(value):
             if k not in _NETWORK_SCRATCH)
     if isinstance(value, (AdamOptimizer, SGDOptimizer)):
         return (type(value).__name__,) + tuple(
-            (k, freeze(v)) for k, v in sorted(vars(value).items())
-            if k != "_tmp")
+            (k, freeze(v)) for k, v in sorted(vars(value).items()))
     if isinstance(value, np.random.RandomState):
         return ("RandomState", freeze(value.get_state()))
     if isinstance(value, np.random.Generator):

@@ -270,8 +270,8 @@ def _reference_history(monkeypatch, clf, X, y):
     weights, rng_states = [], []
     real_update, real_step = AdamOptimizer.update, RecurrentNetwork.train_step
 
-    def update(opt, params, grad):
-        real_update(opt, params, grad)
+    def update(opt, params, grad, *args):
+        real_update(opt, params, grad, *args)
         weights.append(params.copy())
 
     def step(net, *args, **kwargs):
@@ -378,8 +378,8 @@ SIGINT_CHILD = textwrap.dedent(
     history = []
     real = AdamOptimizer.update
 
-    def update(self, params, grad):
-        real(self, params, grad)
+    def update(self, params, grad, *args):
+        real(self, params, grad, *args)
         history.append(params.copy())
 
     AdamOptimizer.update = update
