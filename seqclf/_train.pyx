@@ -18,11 +18,29 @@ floating-point environment (no flush-to-zero, unlike the recurrent kernels).
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, isfinite, log, sqrt
+from libc.math cimport exp, isfinite, log
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from ._blas cimport gemm
+
+from . import _kernels, _simd
+
+cdef extern from "_update.h" nogil:
+    void seqclf_adam_f(Py_ssize_t n, float* p, const float* g, float* m,
+                       float* v, float b1, float c1, float b2, float c2,
+                       float eps, float neg_lr)
+    void seqclf_adam_d(Py_ssize_t n, double* p, const double* g, double* m,
+                       double* v, double b1, double c1, double b2, double c2,
+                       double eps, double neg_lr)
+    void seqclf_sgd_f(Py_ssize_t n, float* p, const float* g, float* vel,
+                      float neg_lr, float mu, int nesterov)
+    void seqclf_sgd_d(Py_ssize_t n, double* p, const double* g, double* vel,
+                      double neg_lr, double mu, int nesterov)
+    void seqclf_update_select(int level)
+
+# The updates' instruction-set level: the kernels' (SEQCLF_SIMD included).
+seqclf_update_select(_simd.LEVELS.index(_kernels.simd_level()))
 
 ctypedef fused gathered:
     float
@@ -247,30 +265,26 @@ def adam_update(int n_threads, floating[::1] params, const floating[::1] grad,
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
         p -= lr_t m / (sqrt(v) + epsilon)
 
-    each constant rounded to the parameters' dtype as NumPy does.
+    each constant rounded to the parameters' dtype as NumPy does; the arrays
+    of one length and distinct.
     """
-    cdef Py_ssize_t n = params.shape[0], i
+    cdef Py_ssize_t n = params.shape[0]
+    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t blk, lo
     cdef floating b1 = <floating> beta_1, c1 = <floating> (1 - beta_1)
     cdef floating b2 = <floating> beta_2, c2 = <floating> (1 - beta_2)
     cdef floating eps = <floating> epsilon, neg_lr = <floating> (-lr_t)
-    cdef floating g, mi, vi, t
+    if n == 0:
+        return
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
-            g = grad[i]
-            mi = m[i] * b1
-            t = g * c1
-            mi = mi + t
-            vi = v[i] * b2
-            t = g * g
-            t = t * c2
-            vi = vi + t
-            m[i] = mi
-            v[i] = vi
-            t = <floating> sqrt(vi)
-            t = t + eps
-            t = mi / t
-            t = t * neg_lr
-            params[i] = params[i] + t
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+            lo = blk * BLOCK
+            if floating is float:
+                seqclf_adam_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                              &m[lo], &v[lo], b1, c1, b2, c2, eps, neg_lr)
+            else:
+                seqclf_adam_d(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                              &m[lo], &v[lo], b1, c1, b2, c2, eps, neg_lr)
 
 
 def sgd_update(int n_threads, floating[::1] params, const floating[::1] grad,
@@ -281,20 +295,19 @@ def sgd_update(int n_threads, floating[::1] params, const floating[::1] grad,
         v = mu v - lr g
         p += mu v - lr g   (Nesterov)   or   p += v
     """
-    cdef Py_ssize_t n = params.shape[0], i
+    cdef Py_ssize_t n = params.shape[0]
+    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t blk, lo
     cdef floating neg_lr = -(<floating> learning_rate)
     cdef floating mu = <floating> momentum
-    cdef floating t, vi, p
+    if n == 0:
+        return
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
-            t = grad[i] * neg_lr
-            vi = velocity[i] * mu
-            vi = vi + t
-            velocity[i] = vi
-            if nesterov:
-                p = params[i] + t
-                t = vi * mu
-                p = p + t
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+            lo = blk * BLOCK
+            if floating is float:
+                seqclf_sgd_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                             &velocity[lo], neg_lr, mu, nesterov)
             else:
-                p = params[i] + vi
-            params[i] = p
+                seqclf_sgd_d(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                             &velocity[lo], neg_lr, mu, nesterov)
