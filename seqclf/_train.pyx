@@ -49,6 +49,13 @@ ctypedef fused gathered:
 
 cdef enum:
     BLOCK = 8192        # elements per reduction block (fixed: see above)
+    # Elements per thread below which a pass runs on fewer threads: waking
+    # a thread costs more than a pass over a small model's parameters.
+    PER_THREAD = 32768
+
+
+cdef inline int _workers(Py_ssize_t n, int n_threads) noexcept nogil:
+    return <int> max(1, min(<Py_ssize_t> n_threads, n // PER_THREAD))
 
 
 def gather(int n_threads, const gathered[:, :, ::1] X,
@@ -59,7 +66,8 @@ def gather(int n_threads, const gathered[:, :, ::1] X,
     if n == 0 or T == 0 or F == 0:
         return
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
+        for i in prange(n, num_threads=_workers(n * T * F, n_threads),
+                        schedule="static"):
             memcpy(&out[i, 0, 0], &X[rows[i], 0, 0],
                    <size_t> (T * F) * sizeof(gathered))
 
@@ -190,7 +198,8 @@ def add_penalty(int n_threads, const floating[::1] coefs, floating[::1] grads,
     if partial == NULL:
         raise MemoryError("Cannot allocate the penalty's partial sums.")
     with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+                          schedule="static"):
             lo = blk * BLOCK
             hi = min(lo + BLOCK, n)
             acc = 0
@@ -220,7 +229,8 @@ def sum_squares(int n_threads, const floating[::1] a):
     if partial == NULL:
         raise MemoryError("Cannot allocate the norm's partial sums.")
     with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+                          schedule="static"):
             lo = blk * BLOCK
             hi = min(lo + BLOCK, n)
             acc = 0
@@ -238,7 +248,7 @@ def all_finite(int n_threads, const floating[::1] a):
     cdef Py_ssize_t n = a.shape[0], i
     cdef Py_ssize_t n_bad = 0
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
+        for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
             if not isfinite(a[i]):
                 n_bad += 1
     return n_bad == 0
@@ -249,7 +259,7 @@ def scale(int n_threads, floating[::1] a, double factor):
     cdef Py_ssize_t n = a.shape[0], i
     cdef floating f = <floating> factor
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
+        for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
             a[i] = a[i] * f
 
 
@@ -277,7 +287,8 @@ def adam_update(int n_threads, floating[::1] params, const floating[::1] grad,
     if n == 0:
         return
     with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+                          schedule="static"):
             lo = blk * BLOCK
             if floating is float:
                 seqclf_adam_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
@@ -303,7 +314,8 @@ def sgd_update(int n_threads, floating[::1] params, const floating[::1] grad,
     if n == 0:
         return
     with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+                          schedule="static"):
             lo = blk * BLOCK
             if floating is float:
                 seqclf_sgd_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
