@@ -17,7 +17,9 @@ off around the counted code through ``ctypes``. For each configuration:
 
 * ``train``: one mini-batch as ``RNNClassifier.fit`` runs it (the batch
   gathered from a permutation, ``RecurrentNetwork.train_step``: forward,
-  loss, backward; then the optimizer's ``update``, Adam);
+  loss, backward; the gradient's finiteness check, the optimizer's
+  ``update``, Adam, and the weights' check; builds from before the
+  compiled step run their own loop's body instead);
 * ``predict``: one batch of ``predict_proba``'s computation
   (``RNNClassifier._forward_outputs``: forward pass, head, softmax).
 
@@ -136,16 +138,24 @@ def run_child(helper, names):
         rs = np.random.RandomState(0)
 
         def train_batch():
-            # The body of RNNClassifier._fit_epochs' loop over batches.
+            # The body of RNNClassifier._run_batches' loop over batches.
             order = rs.permutation(batch)
             idx = order[:batch]
-            lb = lengths[idx]
-            Xb = X[idx, :lb.max()]
-            net.train_step(Xb, lb, y_idx[idx], None, alpha=clf.alpha,
+            if hasattr(net, "gather_batch"):
+                Xb, lb, yb = net.gather_batch(X, lengths, y_idx, idx, 1)
+            else:                           # builds before the compiled step
+                lb = lengths[idx]
+                Xb, yb = X[idx, :lb.max()], y_idx[idx]
+            net.train_step(Xb, lb, yb, None, alpha=clf.alpha,
                            dropout=clf.dropout,
                            recurrent_dropout=clf.recurrent_dropout,
                            rng=clf._dropout_rng, n_threads=1)
-            clf._optimizer.update(net.dense_coefs, net.grads)
+            if hasattr(net, "gradient_is_finite"):
+                net.gradient_is_finite(1)
+                clf._optimizer.update(net.dense_coefs, net.grads, 1)
+                net.weights_are_finite(1)
+            else:
+                clf._optimizer.update(net.dense_coefs, net.grads)
 
         def predict_batch():
             clf._forward_outputs(X, lengths, 1)
