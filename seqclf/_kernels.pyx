@@ -88,7 +88,7 @@ from ._activations cimport (
 )
 from ._blas cimport gemm, gemm_step
 from ._step_gemm cimport step_gemm, step_nr, step_pack, seqclf_step_packed_size
-from ._step_gemm cimport seqclf_step_select
+from ._step_gemm cimport seqclf_pack_alloc, seqclf_pack_free, seqclf_step_select
 from ._fpenv cimport FPENV_BITS, fpenv_enter, fpenv_get, fpenv_leave
 from ._openmp cimport omp_get_thread_num
 
@@ -126,9 +126,6 @@ simd_init()
 # The per-step products' micro-kernels of the same level (_step_gemm.h).
 seqclf_step_select(seqclf_simd_level(), 1)
 
-cdef extern from "<stdlib.h>" nogil:
-    int posix_memalign(void** ptr, size_t alignment, size_t size)
-
 
 def simd_level():
     """Gate-math level in use: ``"avx512"``, ``"avx2"`` or ``"baseline"``."""
@@ -165,18 +162,29 @@ cdef floating* _packed_steps(floating* dummy, bint backward, Py_ssize_t H,
     NULL when no micro-kernel applies (the caller then uses BLAS) or when
     the memory is not available (the caller raises MemoryError).
     """
-    cdef Py_ssize_t nr = step_nr(<floating> 0)
-    cdef Py_ssize_t k = G if backward else H
-    cdef Py_ssize_t n = H if backward else G
-    cdef void* p = NULL
-    if nr == 0:
+    cdef void* p
+    if step_nr(<floating> 0) == 0:
         return NULL
     # 64-byte aligned: each panel row is whole vectors.
-    if posix_memalign(&p, 64, <size_t> seqclf_step_packed_size(k, n, nr)
-                      * sizeof(floating)) != 0:
+    p = seqclf_pack_alloc(_packed_bytes(dummy, backward, H, G))
+    if p == NULL:
         return NULL
-    step_pack(k, n, U, G, backward, <floating*> p)
+    step_pack(G if backward else H, H if backward else G, U, G, backward,
+              <floating*> p)
     return <floating*> p
+
+
+cdef size_t _packed_bytes(floating* dummy, bint backward, Py_ssize_t H,
+                          Py_ssize_t G) noexcept nogil:
+    return <size_t> seqclf_step_packed_size(
+        G if backward else H, H if backward else G,
+        step_nr(<floating> 0)) * sizeof(floating)
+
+
+cdef void _free_packed(floating* p, bint backward, Py_ssize_t H,
+                       Py_ssize_t G) noexcept nogil:
+    """Free what _packed_steps returned (NULL is fine)."""
+    seqclf_pack_free(p, _packed_bytes(p, backward, H, G))
 
 
 def chunk_size():
@@ -545,7 +553,7 @@ def forward(
     Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
     if work == NULL or (Up == NULL and step_nr(<floating> 0) > 0):
         free(work)
-        free(Up)
+        _free_packed(Up, False, H, G)
         raise MemoryError(_scratch_message(
             "forward", N, T, F, H, (n_workers * work_size + 2 * H * G)
             * sizeof(floating)))
@@ -565,7 +573,7 @@ def forward(
                 fpenv_leave(fp)
     finally:
         free(work)
-        free(Up)
+        _free_packed(Up, False, H, G)
 
 
 def backward(
@@ -625,7 +633,7 @@ def backward(
             or (UTp == NULL and step_nr(<floating> 0) > 0)):
         free(work)
         free(slots)
-        free(UTp)
+        _free_packed(UTp, True, H, G)
         raise MemoryError(_scratch_message(
             "backward", N, T, F, H,
             (n_workers * work_size + n_chunks * slot_size + 2 * H * G)
@@ -653,7 +661,7 @@ def backward(
     finally:
         free(work)
         free(slots)
-        free(UTp)
+        _free_packed(UTp, True, H, G)
 
 
 def _scratch_message(what, N, T, F, H, n_bytes):
@@ -802,4 +810,4 @@ def _step_product_impl(const floating[:, ::1] A, const floating[:, ::1] U,
             else:
                 gemm_step(transpose, m, n, k, &A[0, 0], k, &U[0, 0], G, &out[0, 0], n)
     fpenv_leave(fp)
-    free(Up)
+    _free_packed(Up, transpose, H, G)

@@ -19,6 +19,8 @@ cdef extern from "_step_gemm.h" nogil:
                             Py_ssize_t lda, const double* Bp, double* C,
                             Py_ssize_t ldc)
     void seqclf_step_select(int level, int enabled)
+    void* seqclf_pack_alloc(size_t n_bytes)
+    void seqclf_pack_free(void* p, size_t n_bytes)
 
 
 cdef inline Py_ssize_t step_nr(floating dummy) noexcept nogil:
