@@ -462,6 +462,10 @@ class RecurrentNetwork:
         ws = self._work
         lb = np.take(lengths, rows, out=ws.get("lengths", (n,), np.intp))
         T = int(lb.max())
+        if T > X.shape[1] or lb.min() < 1:
+            raise ValueError(
+                f"lengths must lie in [1, n_steps={X.shape[1]}], got values "
+                f"in [{lb.min()}, {T}].")
         if X.ndim == 2:                      # token ids: one "feature" each
             Xb = ws.get("X", (n, T), X.dtype)
             _train.gather(n_threads, X.reshape(X.shape + (1,)), rows,
@@ -555,6 +559,9 @@ class RecurrentNetwork:
             dA = ws.get("dA", A.shape)
             sw = (None if sample_weight is None else
                   np.ascontiguousarray(sample_weight, dtype=np.float64))
+            if sw is not None and sw.shape != (N,):
+                raise ValueError(
+                    f"sample_weight must have shape ({N},), got {sw.shape}.")
             p, g = self.head_params, self.head_grads
             if loss_type is SoftmaxCrossEntropy:
                 y = np.ascontiguousarray(y, dtype=np.intp)
@@ -565,9 +572,13 @@ class RecurrentNetwork:
                 loss = _train.head_softmax_xent(
                     A, p["W"], p["b"], y, sw, weight_sum, Z, g["W"], g["b"], dA)
             else:
+                y = np.ascontiguousarray(y, dtype=self.dtype)
+                if y.shape != (N, self.n_outputs):
+                    raise ValueError(
+                        f"y must have shape ({N}, {self.n_outputs}), got "
+                        f"{y.shape}.")
                 loss = _train.head_squared_error(
-                    A, p["W"], p["b"], np.ascontiguousarray(y, dtype=self.dtype),
-                    sw, weight_sum, Z, g["W"], g["b"], dA)
+                    A, p["W"], p["b"], y, sw, weight_sum, Z, g["W"], g["b"], dA)
             return loss, dA
         Z = self.head.forward(self.head_params, A)
         loss, dZ = self.loss.loss_gradient(Z, y, sample_weight, weight_sum)

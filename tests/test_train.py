@@ -296,6 +296,17 @@ def test_train_step_refuses_what_its_unchecked_kernels_cannot_take():
         net.train_step(X, lengths, np.array([0, -1, 2, 0]))
 
 
+def test_train_step_refuses_targets_and_weights_of_another_shape():
+    X = np.zeros((4, 5, 3))
+    lengths = np.full(4, 5, dtype=np.intp)
+    net = _network(SoftmaxCrossEntropy(), 3, np.float64)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(4,\)"):
+        net.train_step(X, lengths, np.array([0, 1, 2, 0]), np.ones(3))
+    net = _network(SquaredError(), 2, np.float64)
+    with pytest.raises(ValueError, match=r"y must have shape \(4, 2\)"):
+        net.train_step(X, lengths, np.zeros((4, 1)))
+
+
 def test_gather_batch_refuses_rows_outside_the_set():
     net = _network(SoftmaxCrossEntropy(), 3, np.float64)
     X = np.zeros((4, 5, 3))
@@ -304,5 +315,7 @@ def test_gather_batch_refuses_rows_outside_the_set():
     for rows in ([0, 4], [-1], []):
         with pytest.raises(ValueError, match="rows must be a non-empty set"):
             net.gather_batch(X, lengths, y, np.array(rows, dtype=np.intp))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, n_steps=5\]"):
+        net.gather_batch(X, np.array([5, 6, 5, 5]), y, np.array([1]))
     Xb, lb, yb = net.gather_batch(X, lengths, y, np.array([3, 1]))
     assert Xb.shape == (2, 5, 3) and lb.tolist() == [5, 5] and yb.shape == (2,)
