@@ -32,21 +32,33 @@ from ._cells import CELLS, check_cell, param_shapes
 
 
 class _Workspace:
-    """Reusable flat buffers handed out as C-contiguous views of any shape."""
+    """Reusable flat buffers handed out as C-contiguous views of any shape.
+
+    The views are kept too, so that a batch of a shape seen before gets its
+    arrays by one lookup; those of a buffer are dropped when it grows.
+    """
 
     def __init__(self, dtype):
         self.dtype = dtype
         self._buffers = {}
+        self._views = {}
 
     def get(self, key, shape, dtype=None):
         """A view of ``shape`` (of the workspace's dtype unless ``dtype``)."""
-        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        view = self._views.get((key, shape, dtype))
+        if view is not None:
+            return view
+        dt = self.dtype if dtype is None else np.dtype(dtype)
         size = math.prod(shape)
-        buf = self._buffers.get((key, dtype.char))
+        buf = self._buffers.get((key, dt.char))
         if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=dtype)
-            self._buffers[(key, dtype.char)] = buf
-        return buf[:size].reshape(shape)
+            buf = np.empty(size, dtype=dt)
+            self._buffers[(key, dt.char)] = buf
+            self._views = {k: v for k, v in self._views.items()
+                           if k[0] != key or v.dtype != dt}
+        view = buf[:size].reshape(shape)
+        self._views[(key, shape, dtype)] = view
+        return view
 
 
 class _Unit:

@@ -242,3 +242,17 @@ def test_network_pickles_and_clips_with_embedding():
     np.testing.assert_array_equal(loaded.embedding, net.embedding)
     np.testing.assert_array_equal(loaded.decision_function(ids, lengths),
                                   net.decision_function(ids, lengths))
+
+
+def test_workspace_views_follow_their_buffer_when_it_grows():
+    from seqclf._network import _Workspace
+
+    ws = _Workspace(np.float64)
+    small = ws.get("a", (2, 3))
+    assert ws.get("a", (2, 3)) is small           # kept: one lookup
+    big = ws.get("a", (4, 5))                      # the buffer grows
+    again = ws.get("a", (2, 3))
+    assert again is not small and np.shares_memory(again, big)
+    other = ws.get("a", (3,), np.intp)             # another dtype, own buffer
+    assert other.dtype == np.intp and not np.shares_memory(other, big)
+    assert ws.get("a", (2, 3)) is again
