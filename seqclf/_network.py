@@ -39,7 +39,7 @@ class _Workspace:
     """
 
     def __init__(self, dtype):
-        self.dtype = dtype
+        self.dtype = np.dtype(dtype)
         self._buffers = {}
         self._views = {}
 
