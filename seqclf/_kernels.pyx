@@ -545,13 +545,18 @@ def forward(
     cdef Py_ssize_t G = _n_gates(cell) * H
     cdef floating* Up = NULL
     cdef Py_ssize_t work_size
+    cdef bint use_own
     if N == 0:
         return
     work_size = _check_scratch(cell, h_prev is not None, False, N, T, F, H,
                                n_threads, sizeof(floating))
     work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
-    Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
-    if work == NULL or (Up == NULL and step_nr(<floating> 0) > 0):
+    # One sequence: BLAS's matrix-vector product reads U once per step, where
+    # packing it first would add a pass over U to every call (latency).
+    use_own = step_nr(<floating> 0) > 0 and N > 1
+    if use_own:
+        Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
+    if work == NULL or (Up == NULL and use_own):
         free(work)
         _free_packed(Up, False, H, G)
         raise MemoryError(_scratch_message(

@@ -31,18 +31,14 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__unix__) || defined(__APPLE__)
-#include <sys/mman.h>
-#endif
-#if defined(MAP_POPULATE)
-#define SEQCLF_MAP_POPULATE MAP_POPULATE
+/* A block per thread needs POSIX threads' keys (to free it at thread exit)
+   and a thread-local storage class. */
+#if (defined(__unix__) || defined(__APPLE__)) && defined(__GNUC__)
+#include <pthread.h>
+#define SEQCLF_PACK_CACHE 1
+#define SEQCLF_PACK_TLS __thread
 #else
-#define SEQCLF_MAP_POPULATE 0
-#endif
-#if defined(MAP_ANONYMOUS)
-#define SEQCLF_PACK_MMAP 1
-#else
-#define SEQCLF_PACK_MMAP 0
+#define SEQCLF_PACK_CACHE 0
 #endif
 
 #include "_vmath.h"
@@ -84,21 +80,40 @@ static inline ptrdiff_t seqclf_step_packed_size(ptrdiff_t k, ptrdiff_t n,
 }
 
 /* Memory of a packed operand, 64-byte aligned; NULL when out of memory.
- * Blocks of 128 KiB and more are mapped directly where POSIX allows: made
- * and freed by malloc at every kernel call, they raised glibc's dynamic mmap
+ * Each thread that calls the kernels keeps its block between calls (grown
+ * when a larger one is asked for, freed when the thread exits): made and
+ * freed by malloc at every call, the block raised glibc's dynamic mmap
  * threshold, after which the batch's other buffers came from the heap and
- * the freed heap was kept (a GRU 2x256 fit's peak resident set grew by a
- * sixth). seqclf_pack_free takes the size the block was made with. */
-#define SEQCLF_PACK_MAP_BYTES ((size_t)128 * 1024)
+ * the freed heap was kept (a GRU 2x256 fit's peak resident set grew by up
+ * to a sixth); mapped and unmapped at every call instead, it cost a
+ * one-sequence prediction twice its time. A second block asked for while
+ * the thread's block is in use is allocated for that call alone. */
+#if SEQCLF_PACK_CACHE
+static pthread_key_t seqclf_pack_key;
+static pthread_once_t seqclf_pack_once = PTHREAD_ONCE_INIT;
+static void seqclf_pack_make_key(void) { pthread_key_create(&seqclf_pack_key, free); }
+static SEQCLF_PACK_TLS void *seqclf_pack_block = NULL;
+static SEQCLF_PACK_TLS size_t seqclf_pack_bytes = 0;
+static SEQCLF_PACK_TLS int seqclf_pack_busy = 0;
+#endif
+
 static void *seqclf_pack_alloc(size_t bytes)
 {
     void *p = NULL;
-#if SEQCLF_PACK_MMAP
-    if (bytes >= SEQCLF_PACK_MAP_BYTES) {
-        /* populated: the whole block is written at once by the packing */
-        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | SEQCLF_MAP_POPULATE, -1, 0);
-        return p == MAP_FAILED ? NULL : p;
+#if SEQCLF_PACK_CACHE
+    if (!seqclf_pack_busy) {
+        if (seqclf_pack_bytes < bytes || seqclf_pack_block == NULL) {
+            pthread_once(&seqclf_pack_once, seqclf_pack_make_key);
+            if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
+                return NULL;
+            free(seqclf_pack_block);
+            seqclf_pack_block = p;
+            seqclf_pack_bytes = bytes;
+            /* freed by the key's destructor when the thread exits */
+            pthread_setspecific(seqclf_pack_key, p);
+        }
+        seqclf_pack_busy = 1;
+        return seqclf_pack_block;
     }
 #endif
     return posix_memalign(&p, 64, bytes) == 0 ? p : NULL;
@@ -106,15 +121,15 @@ static void *seqclf_pack_alloc(size_t bytes)
 
 static void seqclf_pack_free(void *p, size_t bytes)
 {
+    (void)bytes;
     if (p == NULL)
         return;
-#if SEQCLF_PACK_MMAP
-    if (bytes >= SEQCLF_PACK_MAP_BYTES) {
-        munmap(p, bytes);
+#if SEQCLF_PACK_CACHE
+    if (p == seqclf_pack_block) {
+        seqclf_pack_busy = 0;
         return;
     }
 #endif
-    (void)bytes;
     free(p);
 }
 
