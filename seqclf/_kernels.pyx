@@ -181,12 +181,6 @@ cdef size_t _packed_bytes(floating* dummy, bint backward, Py_ssize_t H,
         step_nr(<floating> 0)) * sizeof(floating)
 
 
-cdef void _free_packed(floating* p, bint backward, Py_ssize_t H,
-                       Py_ssize_t G) noexcept nogil:
-    """Free what _packed_steps returned (NULL is fine)."""
-    seqclf_pack_free(p, _packed_bytes(p, backward, H, G))
-
-
 def chunk_size():
     """Number of sequences per chunk, the unit of work of one thread."""
     return CHUNK_SIZE
@@ -558,7 +552,7 @@ def forward(
         Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
     if work == NULL or (Up == NULL and use_own):
         free(work)
-        _free_packed(Up, False, H, G)
+        seqclf_pack_free(Up)
         raise MemoryError(_scratch_message(
             "forward", N, T, F, H, (n_workers * work_size + 2 * H * G)
             * sizeof(floating)))
@@ -578,7 +572,7 @@ def forward(
                 fpenv_leave(fp)
     finally:
         free(work)
-        _free_packed(Up, False, H, G)
+        seqclf_pack_free(Up)
 
 
 def backward(
@@ -638,7 +632,7 @@ def backward(
             or (UTp == NULL and step_nr(<floating> 0) > 0)):
         free(work)
         free(slots)
-        _free_packed(UTp, True, H, G)
+        seqclf_pack_free(UTp)
         raise MemoryError(_scratch_message(
             "backward", N, T, F, H,
             (n_workers * work_size + n_chunks * slot_size + 2 * H * G)
@@ -666,7 +660,7 @@ def backward(
     finally:
         free(work)
         free(slots)
-        _free_packed(UTp, True, H, G)
+        seqclf_pack_free(UTp)
 
 
 def _scratch_message(what, N, T, F, H, n_bytes):
@@ -815,4 +809,4 @@ def _step_product_impl(const floating[:, ::1] A, const floating[:, ::1] U,
             else:
                 gemm_step(transpose, m, n, k, &A[0, 0], k, &U[0, 0], G, &out[0, 0], n)
     fpenv_leave(fp)
-    _free_packed(Up, transpose, H, G)
+    seqclf_pack_free(Up)

@@ -473,11 +473,8 @@ class RecurrentNetwork:
                 f"{X.shape[0]} sequences.")
         ws = self._work
         lb = np.take(lengths, rows, out=ws.get("lengths", (n,), np.intp))
+        _layers._check_lengths(lb, n, X.shape[1])
         T = int(lb.max())
-        if T > X.shape[1] or lb.min() < 1:
-            raise ValueError(
-                f"lengths must lie in [1, n_steps={X.shape[1]}], got values "
-                f"in [{lb.min()}, {T}].")
         if X.ndim == 2:                      # token ids: one "feature" each
             Xb = ws.get("X", (n, T), X.dtype)
             _train.gather(n_threads, X.reshape(X.shape + (1,)), rows,
@@ -525,6 +522,8 @@ class RecurrentNetwork:
         loss : float
         """
         self._check_batch(X, lengths)
+        if self._compiled_head():
+            y, sample_weight = self._check_targets(y, sample_weight, X.shape[0])
         weight_sum = float(X.shape[0] if sample_weight is None
                            else np.sum(sample_weight, dtype=np.float64))
         tape, A = self._forward_train(X, lengths, dropout, recurrent_dropout,
@@ -556,41 +555,48 @@ class RecurrentNetwork:
             raise ValueError("lengths must be a C-contiguous intp array.")
         _layers._check_lengths(lengths, X.shape[0], X.shape[1])
 
+    def _compiled_head(self):
+        """Whether the head and loss run as one compiled call: the dense
+        head with softmax cross-entropy or squared error."""
+        return (type(self.head) is DenseHead
+                and type(self.loss) in (SoftmaxCrossEntropy, SquaredError))
+
+    def _check_targets(self, y, sample_weight, N):
+        """``(y, sample_weight)`` as the compiled head reads them, checked."""
+        sw = (None if sample_weight is None else
+              np.ascontiguousarray(sample_weight, dtype=np.float64))
+        if sw is not None and sw.shape != (N,):
+            raise ValueError(
+                f"sample_weight must have shape ({N},), got {sw.shape}.")
+        if type(self.loss) is SoftmaxCrossEntropy:
+            y = np.ascontiguousarray(y, dtype=np.intp)
+            if y.shape != (N,) or y.min() < 0 or y.max() >= self.n_outputs:
+                raise ValueError(
+                    f"y must hold {N} class indices in [0, {self.n_outputs}).")
+        else:
+            y = np.ascontiguousarray(y, dtype=self.dtype)
+            if y.shape != (N, self.n_outputs):
+                raise ValueError(
+                    f"y must have shape ({N}, {self.n_outputs}), got {y.shape}.")
+        return y, sw
+
     def _head_loss(self, A, y, sample_weight, weight_sum):
         """The head's forward, the loss and the head's backward: ``(loss, dA)``.
 
         The dense head with softmax cross-entropy or squared error runs as
-        one compiled call; other heads and losses through their methods.
+        one compiled call, on targets :meth:`_check_targets` returned; other
+        heads and losses through their methods.
         """
-        loss_type = type(self.loss)
-        if type(self.head) is DenseHead and loss_type in (SoftmaxCrossEntropy,
-                                                          SquaredError):
-            N = A.shape[0]
+        if self._compiled_head():
             ws = self._work
-            Z = ws.get("Z", (N, self.n_outputs))
+            Z = ws.get("Z", (A.shape[0], self.n_outputs))
             dA = ws.get("dA", A.shape)
-            sw = (None if sample_weight is None else
-                  np.ascontiguousarray(sample_weight, dtype=np.float64))
-            if sw is not None and sw.shape != (N,):
-                raise ValueError(
-                    f"sample_weight must have shape ({N},), got {sw.shape}.")
             p, g = self.head_params, self.head_grads
-            if loss_type is SoftmaxCrossEntropy:
-                y = np.ascontiguousarray(y, dtype=np.intp)
-                if y.shape != (N,) or y.min() < 0 or y.max() >= self.n_outputs:
-                    raise ValueError(
-                        f"y must hold {N} class indices in [0, "
-                        f"{self.n_outputs}).")
-                loss = _train.head_softmax_xent(
-                    A, p["W"], p["b"], y, sw, weight_sum, Z, g["W"], g["b"], dA)
-            else:
-                y = np.ascontiguousarray(y, dtype=self.dtype)
-                if y.shape != (N, self.n_outputs):
-                    raise ValueError(
-                        f"y must have shape ({N}, {self.n_outputs}), got "
-                        f"{y.shape}.")
-                loss = _train.head_squared_error(
-                    A, p["W"], p["b"], y, sw, weight_sum, Z, g["W"], g["b"], dA)
+            head = (_train.head_softmax_xent
+                    if type(self.loss) is SoftmaxCrossEntropy
+                    else _train.head_squared_error)
+            loss = head(A, p["W"], p["b"], y, sample_weight, weight_sum, Z,
+                        g["W"], g["b"], dA)
             return loss, dA
         Z = self.head.forward(self.head_params, A)
         loss, dZ = self.loss.loss_gradient(Z, y, sample_weight, weight_sum)

@@ -20,7 +20,7 @@ cdef extern from "_step_gemm.h" nogil:
                             Py_ssize_t ldc)
     void seqclf_step_select(int level, int enabled)
     void* seqclf_pack_alloc(size_t n_bytes)
-    void seqclf_pack_free(void* p, size_t n_bytes)
+    void seqclf_pack_free(void* p)
 
 
 cdef inline Py_ssize_t step_nr(floating dummy) noexcept nogil:

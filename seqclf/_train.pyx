@@ -11,8 +11,8 @@ Reproducibility. Reductions (the norm, the penalty) are summed in float64
 per fixed block of ``BLOCK`` elements, and the blocks' sums in block order,
 so that the result does not depend on the number of threads. The elementwise
 updates perform exactly the float operations of the NumPy expressions they
-replace, in the same order and precision (the build contracts no
-multiply-add on x86-64 without -march), and run under the caller's
+replace, in the same order and precision (seqclf/_update.h; this module is
+built without floating-point contraction), and run under the caller's
 floating-point environment (no flush-to-zero, unlike the recurrent kernels).
 """
 
@@ -178,6 +178,41 @@ def head_squared_error(
 # Penalty and gradient norm
 # ---------------------------------------------------------------------------
 
+cdef double* _partial_sums(Py_ssize_t n) except NULL:
+    """Room for one float64 partial sum per block of n entries."""
+    cdef double* p = <double*> malloc(((n + BLOCK - 1) // BLOCK) * sizeof(double))
+    if p == NULL:
+        raise MemoryError("Cannot allocate the partial sums of a reduction.")
+    return p
+
+
+cdef double _squares(int n_threads, const floating* w, floating* grads,
+                     const Py_ssize_t* ranges, Py_ssize_t n_ranges,
+                     Py_ssize_t n, floating scale,
+                     double* partial) noexcept nogil:
+    """Sum of w^2 over the [start, stop) ``ranges`` of w (n entries), per
+    fixed block; with ``grads``, also adds ``scale * w`` to them there."""
+    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t blk, lo, hi, r, i, a, z
+    cdef double acc, total = 0
+    for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+                      schedule="static"):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        acc = 0
+        for r in range(n_ranges):
+            a = max(lo, ranges[2 * r])
+            z = min(hi, ranges[2 * r + 1])
+            for i in range(a, z):
+                acc = acc + (<double> w[i]) * w[i]
+                if grads != NULL:
+                    grads[i] = grads[i] + scale * w[i]
+        partial[blk] = acc
+    for blk in range(n_blocks):
+        total += partial[blk]
+    return total
+
+
 def add_penalty(int n_threads, const floating[::1] coefs, floating[::1] grads,
                 const Py_ssize_t[:, ::1] penalised, double scale):
     """Add ``scale * w`` to the gradient of the penalised weights.
@@ -186,32 +221,15 @@ def add_penalty(int n_threads, const floating[::1] coefs, floating[::1] grads,
     disjoint, within it). Returns the sum of ``w^2`` over those weights, in
     float64.
     """
-    cdef Py_ssize_t n = coefs.shape[0], n_ranges = penalised.shape[0]
-    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t blk, lo, hi, r, i, a, z
-    cdef double acc, total = 0
-    cdef floating s = <floating> scale
+    cdef Py_ssize_t n = coefs.shape[0]
+    cdef double total
     cdef double* partial
-    if n == 0:
+    if n == 0 or penalised.shape[0] == 0:
         return 0.0
-    partial = <double*> malloc(n_blocks * sizeof(double))
-    if partial == NULL:
-        raise MemoryError("Cannot allocate the penalty's partial sums.")
+    partial = _partial_sums(n)
     with nogil:
-        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
-                          schedule="static"):
-            lo = blk * BLOCK
-            hi = min(lo + BLOCK, n)
-            acc = 0
-            for r in range(n_ranges):
-                a = max(lo, penalised[r, 0])
-                z = min(hi, penalised[r, 1])
-                for i in range(a, z):
-                    acc = acc + (<double> coefs[i]) * coefs[i]
-                    grads[i] = grads[i] + s * coefs[i]
-            partial[blk] = acc
-        for blk in range(n_blocks):
-            total += partial[blk]
+        total = _squares(n_threads, &coefs[0], &grads[0], &penalised[0, 0],
+                         penalised.shape[0], n, <floating> scale, partial)
     free(partial)
     return total
 
@@ -219,26 +237,17 @@ def add_penalty(int n_threads, const floating[::1] coefs, floating[::1] grads,
 def sum_squares(int n_threads, const floating[::1] a):
     """``sum(a ** 2)`` in float64; NaN or inf when an entry is (or on overflow)."""
     cdef Py_ssize_t n = a.shape[0]
-    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t blk, lo, hi, i
-    cdef double acc, total = 0
+    cdef Py_ssize_t whole[2]
+    cdef double total
     cdef double* partial
     if n == 0:
         return 0.0
-    partial = <double*> malloc(n_blocks * sizeof(double))
-    if partial == NULL:
-        raise MemoryError("Cannot allocate the norm's partial sums.")
+    whole[0] = 0
+    whole[1] = n
+    partial = _partial_sums(n)
     with nogil:
-        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
-                          schedule="static"):
-            lo = blk * BLOCK
-            hi = min(lo + BLOCK, n)
-            acc = 0
-            for i in range(lo, hi):
-                acc = acc + (<double> a[i]) * a[i]
-            partial[blk] = acc
-        for blk in range(n_blocks):
-            total += partial[blk]
+        total = _squares(n_threads, &a[0], <floating*> NULL, whole, 1, n, 0,
+                         partial)
     free(partial)
     return total
 
