@@ -496,7 +496,131 @@ cdef void _sum_slots(const floating* slots, Py_ssize_t n_chunks,
 
 
 # ---------------------------------------------------------------------------
-# Batch drivers (fused over float / double)
+# Batch passes (nogil, fused over float / double)
+# ---------------------------------------------------------------------------
+
+cdef Py_ssize_t scratch_elems(int cell, bint training, bint backward,
+                              Py_ssize_t N, Py_ssize_t T, Py_ssize_t F,
+                              Py_ssize_t H) noexcept nogil:
+    """Scratch elements per thread of one pass: _check_scratch's formula,
+    for sizes it has accepted (then nothing here overflows)."""
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
+    cdef Py_ssize_t work
+    if backward:
+        work = CM * T * G + CM * G + 3 * CM * H + 2 * H + CM * T * (F + H)
+        if cell == GRU:
+            work += CM * T * H
+        return work
+    return CM * G + 3 * CM * H + H + (0 if training else CM * T * G)
+
+
+cdef int forward_pass(
+    int cell, bint reverse, int n_threads,
+    Py_ssize_t N, Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
+    const floating* X, const Py_ssize_t* lengths, const floating* W,
+    const floating* U, const floating* b, const floating* b_hh,
+    const floating* mask, floating* h_last, floating* h_seq,
+    floating* h_prev, floating* gates, floating* aux,
+) noexcept nogil:
+    """One forward pass over N >= 1 sequences (see :func:`forward`).
+
+    Pointers as _forward_chunk's (h_prev NULL for inference); the sizes
+    must have passed _check_scratch. Returns 0, or -1 when the scratch
+    memory could not be allocated (nothing is written then).
+    """
+    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
+    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
+    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t work_size = scratch_elems(cell, h_prev != NULL, False,
+                                              N, T, F, H)
+    cdef Py_ssize_t ci, n0, C
+    cdef int tid
+    cdef unsigned long long fp
+    cdef floating* Up = NULL
+    cdef floating* work = <floating*> malloc(
+        <size_t> (n_workers * work_size) * sizeof(floating))
+    # One sequence: BLAS's matrix-vector product reads U once per step, where
+    # packing it first would add a pass over U to every call (latency).
+    cdef bint use_own = step_nr(<floating> 0) > 0 and N > 1
+    if use_own:
+        Up = _packed_steps(<floating*> NULL, False, H, G, U)
+    if work == NULL or (Up == NULL and use_own):
+        free(work)
+        seqclf_pack_free(Up)
+        return -1
+    for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
+        fp = fpenv_enter()
+        tid = omp_get_thread_num()
+        n0 = ci * CHUNK_SIZE
+        C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
+        _forward_chunk(
+            cell, reverse, n0, CM, C, T, F, H, X, lengths, W, U, Up, b, b_hh,
+            mask, h_last, h_seq, h_prev, gates, aux, work + tid * work_size,
+        )
+        fpenv_leave(fp)
+    free(work)
+    seqclf_pack_free(Up)
+    return 0
+
+
+cdef int backward_pass(
+    int cell, bint reverse, int n_threads,
+    Py_ssize_t N, Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
+    const floating* X, const Py_ssize_t* lengths, const floating* W,
+    const floating* U, const floating* mask, const floating* h_seq,
+    const floating* h_prev, const floating* gates, const floating* aux,
+    const floating* dh_last, const floating* dh_seq, floating* dW,
+    floating* dU, floating* db, floating* db_hh, floating* dX,
+) noexcept nogil:
+    """One BPTT pass over N >= 1 sequences (see :func:`backward`); returns
+    0, or -1 when the scratch memory could not be allocated."""
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
+    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
+    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
+    cdef Py_ssize_t slot_size = F * G + H * G + 2 * G
+    cdef Py_ssize_t work_size = scratch_elems(cell, True, True, N, T, F, H)
+    cdef Py_ssize_t ci, n0, C
+    cdef int tid
+    cdef unsigned long long fp
+    cdef floating* work = <floating*> malloc(
+        <size_t> (n_workers * work_size) * sizeof(floating))
+    cdef floating* slots = <floating*> malloc(
+        <size_t> (n_chunks * slot_size) * sizeof(floating))
+    cdef floating* UTp = _packed_steps(<floating*> NULL, True, H, G, U)
+    if (work == NULL or slots == NULL
+            or (UTp == NULL and step_nr(<floating> 0) > 0)):
+        free(work)
+        free(slots)
+        seqclf_pack_free(UTp)
+        return -1
+    for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
+        fp = fpenv_enter()
+        tid = omp_get_thread_num()
+        n0 = ci * CHUNK_SIZE
+        C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
+        _backward_chunk(
+            cell, reverse, n0, CM, C, T, F, H, X, lengths, W, U, UTp, mask,
+            h_seq, h_prev, gates, aux, dh_last, dh_seq,
+            slots + ci * slot_size, dX, work + tid * work_size,
+        )
+        fpenv_leave(fp)
+    _sum_slots(slots, n_chunks, slot_size, 0, F * G, dW, n_threads)
+    _sum_slots(slots, n_chunks, slot_size, F * G, H * G, dU, n_threads)
+    _sum_slots(slots, n_chunks, slot_size, F * G + H * G, G, db, n_threads)
+    if db_hh != NULL:
+        _sum_slots(slots, n_chunks, slot_size, F * G + H * G + G, G, db_hh,
+                   n_threads)
+    free(work)
+    free(slots)
+    seqclf_pack_free(UTp)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Typed entry points
 # ---------------------------------------------------------------------------
 
 def forward(
@@ -522,57 +646,27 @@ def forward(
     """
     cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
     cdef Py_ssize_t H = U.shape[0]
-    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
-    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
-    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
-    cdef Py_ssize_t ci, n0, C
-    cdef int tid
-    cdef unsigned long long fp
-    cdef floating* work
-    cdef const floating* b_hh_p = &b_hh[0] if b_hh is not None else NULL
-    cdef const floating* mask_p = &mask[0, 0] if mask is not None else NULL
-    cdef floating* h_seq_p = &h_seq[0, 0, 0] if h_seq is not None else NULL
-    cdef floating* h_prev_p = &h_prev[0, 0, 0] if h_prev is not None else NULL
-    cdef floating* gates_p = &gates[0, 0, 0] if gates is not None else NULL
-    cdef floating* aux_p = &aux[0, 0, 0] if aux is not None else NULL
-
     cdef Py_ssize_t G = _n_gates(cell) * H
-    cdef floating* Up = NULL
-    cdef Py_ssize_t work_size
-    cdef bint use_own
+    cdef int rc
     if N == 0:
         return
     work_size = _check_scratch(cell, h_prev is not None, False, N, T, F, H,
                                n_threads, sizeof(floating))
-    work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
-    # One sequence: BLAS's matrix-vector product reads U once per step, where
-    # packing it first would add a pass over U to every call (latency).
-    use_own = step_nr(<floating> 0) > 0 and N > 1
-    if use_own:
-        Up = _packed_steps(<floating*> NULL, False, H, G, &U[0, 0])
-    if work == NULL or (Up == NULL and use_own):
-        free(work)
-        seqclf_pack_free(Up)
+    with nogil:
+        rc = forward_pass(
+            cell, reverse, n_threads, N, T, F, H, &X[0, 0, 0], &lengths[0],
+            &W[0, 0], &U[0, 0], &b[0],
+            &b_hh[0] if b_hh is not None else NULL,
+            &mask[0, 0] if mask is not None else NULL, &h_last[0, 0],
+            &h_seq[0, 0, 0] if h_seq is not None else NULL,
+            &h_prev[0, 0, 0] if h_prev is not None else NULL,
+            &gates[0, 0, 0] if gates is not None else NULL,
+            &aux[0, 0, 0] if aux is not None else NULL)
+    if rc != 0:
+        n_workers = min(n_threads, (N + CHUNK_SIZE - 1) // CHUNK_SIZE)
         raise MemoryError(_scratch_message(
             "forward", N, T, F, H, (n_workers * work_size + 2 * H * G)
             * sizeof(floating)))
-    try:
-        with nogil:
-            for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
-                fp = fpenv_enter()
-                tid = omp_get_thread_num()
-                n0 = ci * CHUNK_SIZE
-                C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
-                _forward_chunk(
-                    cell, reverse, n0, CM, C, T, F, H, &X[0, 0, 0], &lengths[0],
-                    &W[0, 0], &U[0, 0], Up, &b[0], b_hh_p, mask_p,
-                    &h_last[0, 0], h_seq_p, h_prev_p, gates_p, aux_p,
-                    work + tid * work_size,
-                )
-                fpenv_leave(fp)
-    finally:
-        free(work)
-        seqclf_pack_free(Up)
 
 
 def backward(
@@ -602,65 +696,30 @@ def backward(
     cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
     cdef Py_ssize_t H = U.shape[0]
     cdef Py_ssize_t G = _n_gates(cell) * H
-    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
-    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
-    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
-    cdef Py_ssize_t slot_size = F * G + H * G + 2 * G
-    cdef Py_ssize_t ci, n0, C
-    cdef int tid
-    cdef unsigned long long fp
-    cdef floating* work = NULL
-    cdef floating* slots = NULL
-    cdef floating* UTp = NULL
-    cdef const floating* mask_p = &mask[0, 0] if mask is not None else NULL
-    cdef const floating* gates_p = &gates[0, 0, 0] if gates is not None else NULL
-    cdef const floating* aux_p = &aux[0, 0, 0] if aux is not None else NULL
-    cdef const floating* dh_last_p = &dh_last[0, 0] if dh_last is not None else NULL
-    cdef const floating* dh_seq_p = &dh_seq[0, 0, 0] if dh_seq is not None else NULL
-    cdef floating* dX_p = &dX[0, 0, 0] if dX is not None else NULL
-    cdef floating* db_hh_p = &db_hh[0] if db_hh is not None else NULL
-
-    cdef Py_ssize_t work_size
+    cdef int rc
     if N == 0:
         return
     work_size = _check_scratch(cell, True, True, N, T, F, H, n_threads,
                                sizeof(floating))
-    work = <floating*> malloc(<size_t> (n_workers * work_size) * sizeof(floating))
-    slots = <floating*> malloc(<size_t> (n_chunks * slot_size) * sizeof(floating))
-    UTp = _packed_steps(<floating*> NULL, True, H, G, &U[0, 0])
-    if (work == NULL or slots == NULL
-            or (UTp == NULL and step_nr(<floating> 0) > 0)):
-        free(work)
-        free(slots)
-        seqclf_pack_free(UTp)
+    with nogil:
+        rc = backward_pass(
+            cell, reverse, n_threads, N, T, F, H, &X[0, 0, 0], &lengths[0],
+            &W[0, 0], &U[0, 0], &mask[0, 0] if mask is not None else NULL,
+            &h_seq[0, 0, 0], &h_prev[0, 0, 0],
+            &gates[0, 0, 0] if gates is not None else NULL,
+            &aux[0, 0, 0] if aux is not None else NULL,
+            &dh_last[0, 0] if dh_last is not None else NULL,
+            &dh_seq[0, 0, 0] if dh_seq is not None else NULL,
+            &dW[0, 0], &dU[0, 0], &db[0],
+            &db_hh[0] if db_hh is not None else NULL,
+            &dX[0, 0, 0] if dX is not None else NULL)
+    if rc != 0:
+        n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
+        n_workers = min(n_threads, n_chunks)
         raise MemoryError(_scratch_message(
             "backward", N, T, F, H,
-            (n_workers * work_size + n_chunks * slot_size + 2 * H * G)
-            * sizeof(floating)))
-    try:
-        with nogil:
-            for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
-                fp = fpenv_enter()
-                tid = omp_get_thread_num()
-                n0 = ci * CHUNK_SIZE
-                C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
-                _backward_chunk(
-                    cell, reverse, n0, CM, C, T, F, H, &X[0, 0, 0], &lengths[0],
-                    &W[0, 0], &U[0, 0], UTp, mask_p, &h_seq[0, 0, 0],
-                    &h_prev[0, 0, 0], gates_p, aux_p, dh_last_p, dh_seq_p,
-                    slots + ci * slot_size, dX_p, work + tid * work_size,
-                )
-                fpenv_leave(fp)
-            _sum_slots(slots, n_chunks, slot_size, 0, F * G, &dW[0, 0], n_threads)
-            _sum_slots(slots, n_chunks, slot_size, F * G, H * G, &dU[0, 0], n_threads)
-            _sum_slots(slots, n_chunks, slot_size, F * G + H * G, G, &db[0], n_threads)
-            if db_hh_p != NULL:
-                _sum_slots(slots, n_chunks, slot_size, F * G + H * G + G, G,
-                           db_hh_p, n_threads)
-    finally:
-        free(work)
-        free(slots)
-        seqclf_pack_free(UTp)
+            (n_workers * work_size + n_chunks * (F * G + H * G + 2 * G)
+             + 2 * H * G) * sizeof(floating)))
 
 
 def _scratch_message(what, N, T, F, H, n_bytes):

@@ -30,6 +30,12 @@ import numpy as np
 from . import _layers, _train
 from ._cells import CELLS, check_cell, param_shapes
 
+# Whether training runs the compiled loop of seqclf._train where it applies
+# (see RecurrentNetwork.trainer). False runs every mini-batch through
+# train_step and the estimator's loop: the reference path, which tests
+# compare the loop with and into which they inject faults.
+COMPILED_LOOP = True
+
 
 class _Workspace:
     """Reusable flat buffers handed out as C-contiguous views of any shape.
@@ -524,8 +530,9 @@ class RecurrentNetwork:
         self._check_batch(X, lengths)
         if self._compiled_head():
             y, sample_weight = self._check_targets(y, sample_weight, X.shape[0])
-        weight_sum = float(X.shape[0] if sample_weight is None
-                           else np.sum(sample_weight, dtype=np.float64))
+        weight_sum = (float(X.shape[0]) if sample_weight is None else
+                      _train.weight_sum(np.ascontiguousarray(
+                          sample_weight, dtype=np.float64)))
         tape, A = self._forward_train(X, lengths, dropout, recurrent_dropout,
                                       rng, n_threads)
         loss, dA = self._head_loss(A, y, sample_weight, weight_sum)
@@ -535,6 +542,48 @@ class RecurrentNetwork:
             loss += 0.5 * scale * _train.add_penalty(
                 n_threads, self.dense_coefs, self.grads, self._penalised, scale)
         return loss
+
+    def trainer(self, X, lengths, y, sample_weight, batch_size, state):
+        """A compiled loop over the mini-batches of one fit, or None.
+
+        The :class:`seqclf._train.Trainer` runs each mini-batch as
+        :meth:`train_step` (without dropout) followed by the checks,
+        clipping and update of the estimator's loop, bit for bit, in one
+        compiled call per group of batches. It applies to the dense head
+        with softmax cross-entropy or squared error and no embedding; None
+        otherwise (the caller then runs :meth:`train_step`).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, T, n_features)
+            The training set, as :meth:`train_step` takes it.
+        lengths : ndarray of shape (n,), intp
+        y : ndarray of shape (n,) or (n, n_outputs)
+        sample_weight : ndarray of shape (n,) or None
+        batch_size : int
+        state : tuple of ndarray
+            The optimizer's state arrays over :attr:`dense_coefs`: ``(m,
+            v)`` for Adam, ``(velocity,)`` for SGD (stepped in place).
+        """
+        if (not COMPILED_LOOP or self.embedding is not None
+                or not self._compiled_head()):
+            return None
+        self._check_batch(X, lengths)
+        y, sample_weight = self._check_targets(y, sample_weight, X.shape[0])
+        units = []
+        for layer in self.layers:
+            for u in layer:
+                p, g = u.params, u.grads
+                units.append((u.code, u.reverse, u.n_in, u.n_hidden, p["W"],
+                              p["U"], _layers._bias(u.cell, p), p.get("b_hh"),
+                              g["W"], g["U"], _layers._bias(u.cell, g),
+                              g.get("b_hh")))
+        hp, hg = self.head_params, self.head_grads
+        return _train.Trainer(
+            units, self.n_directions, X, lengths, y, sample_weight,
+            batch_size, hp["W"], hp["b"], hg["W"], hg["b"], self.dense_coefs,
+            self.grads, self._penalised,
+            tuple(a.reshape(-1) for a in state))
 
     def _check_batch(self, X, lengths):
         """What the unchecked kernel calls of a training step rely on."""

@@ -63,6 +63,10 @@ class _Optimizer:
         self.t += 1
         self._step(params.reshape(-1), grad.reshape(-1), int(n_threads))
 
+    def state(self):
+        """The state arrays (Adam's ``(m, v)``, SGD's ``(velocity,)``)."""
+        return tuple(getattr(self, name) for name in self._state_names)
+
     def update_rows(self, params, rows, grad):
         """Step only ``params[rows]`` in place, and only their state (lazy).
 

@@ -32,11 +32,11 @@ from sklearn.utils.validation import (
     check_consistent_length, check_is_fitted, column_or_1d,
 )
 
-from . import _persistence, _sequences
+from . import _persistence, _progress, _sequences, _train
 from ._cells import BLAS_INT_MAX, CELLS, N_GATES, n_params
 from ._network import RecurrentNetwork, SoftmaxCrossEntropy, SquaredError
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
-from ._optim import make_optimizer
+from ._optim import AdamOptimizer, make_optimizer
 from ._progress import EpochProgress
 
 _CELLS = tuple(CELLS)
@@ -49,6 +49,10 @@ _PREDICT_ELEMENTS = 1 << 23
 _INTEGER_PARAMS = ("n_steps", "embedding_dim", "vocab_size", "batch_size",
                    "max_iter", "n_iter_no_change", "n_threads")
 
+
+# Seconds of training per call of the compiled loop: the interval at which
+# Ctrl-C is seen and the progress display moves.
+_GROUP_SECONDS = 0.2
 
 def _all_finite(a):
     """Whether every value of ``a`` is finite; one summation when they are."""
@@ -1037,6 +1041,7 @@ class BaseRNN(BaseEstimator):
             self.n_iter_ = 0
         where = _Position(-(-n // batch_size))
         data = (X, lengths, y, sample_weight)
+        trainer = self._trainer(data, batch_size)
         reason = "partial_fit" if incremental else "max_iter"
         try:
             # Overflows are caught by the finiteness checks, which say more
@@ -1045,7 +1050,7 @@ class BaseRNN(BaseEstimator):
                     over="ignore", invalid="ignore"):
                 for _ in range(n_epochs):
                     if self._run_epoch(data, batch_size, validation, rs,
-                                       interrupt, where, n_threads):
+                                       interrupt, where, n_threads, trainer):
                         if not incremental:
                             reason = ("validation_score" if validation is not None
                                       else "training_loss")
@@ -1070,8 +1075,25 @@ class BaseRNN(BaseEstimator):
                 f"tol={self.tol} for {self.n_iter_no_change} consecutive "
                 f"epochs (epoch {self.n_iter_}).")
 
+    def _trainer(self, data, batch_size):
+        """The network's compiled loop over this fit's mini-batches, or None
+        where it does not apply (dropout, an embedding, another head)."""
+        if self.dropout > 0 or self.recurrent_dropout > 0:
+            return None
+        X, lengths, y, sample_weight = data
+        try:
+            return self._network.trainer(X, lengths, y, sample_weight,
+                                         batch_size, self._optimizer.state())
+        except MemoryError as exc:
+            raise MemoryError(
+                f"Out of memory training a mini-batch of {batch_size} "
+                f"sequences of up to {X.shape[1]:,} steps "
+                f"(hidden_layer_sizes={self._network.hidden_sizes}): {exc} "
+                f"Lower batch_size, or split long sequences."
+            ) from exc
+
     def _run_epoch(self, data, batch_size, validation, rs, interrupt, where,
-                   n_threads):
+                   n_threads, trainer=None):
         """One pass over the training data; True when training should stop."""
         n = data[0].shape[0]
         tic = time.perf_counter()
@@ -1080,8 +1102,13 @@ class BaseRNN(BaseEstimator):
         order = rs.permutation(n) if self.shuffle else np.arange(n)
         progress = EpochProgress(where.epoch, n) if self.verbose >= 2 else None
         try:
-            total = self._run_batches(data, order, batch_size, interrupt,
-                                      where, progress, n_threads)
+            if trainer is not None:
+                total = self._run_compiled(trainer, data, order, batch_size,
+                                           interrupt, where, progress,
+                                           n_threads)
+            else:
+                total = self._run_batches(data, order, batch_size, interrupt,
+                                          where, progress, n_threads)
         finally:
             if progress is not None:
                 progress.close()
@@ -1168,6 +1195,65 @@ class BaseRNN(BaseEstimator):
             where.completed += 1
             where.rng_state = None
             where.updating = False
+        if progress is not None:
+            progress.update(n, total)
+        return total
+
+    def _run_compiled(self, trainer, data, order, batch_size, interrupt,
+                      where, progress, n_threads):
+        """:meth:`_run_batches` on the network's compiled loop.
+
+        The batches run in groups, one compiled call each, sized to about
+        ``_GROUP_SECONDS`` (or the progress display's interval) so that
+        Ctrl-C and the display are seen between groups; the results do not
+        depend on the grouping.
+        """
+        X, lengths, y, sample_weight = data
+        opt = self._optimizer
+        order = np.ascontiguousarray(order, dtype=np.intp)
+        n = len(order)
+        n_batches = -(-n // batch_size)
+        clip = -1.0 if self.clip_norm is None else float(self.clip_norm)
+        adam = isinstance(opt, AdamOptimizer)
+        settings = ((opt.beta_1, opt.beta_2, opt.epsilon, 0.0, False) if adam
+                    else (0.0, 0.0, 0.0, opt.momentum, bool(opt.nesterov)))
+        seconds = (_GROUP_SECONDS if progress is None
+                   else min(_GROUP_SECONDS, _progress.INTERVAL))
+        total = 0.0
+        k, count = 0, 1
+        while k < n_batches:
+            if interrupt.requested:
+                raise KeyboardInterrupt
+            if progress is not None and k > 0:
+                progress.update(k * batch_size, total)
+            tic = time.perf_counter()
+            # The weights change inside the call: an interrupt raised
+            # before the counters below agree with them rolls back.
+            where.updating = True
+            k_next, n_updates, loss_sum, status = trainer.run(
+                order, k, count, n_threads, self.alpha, clip,
+                opt.learning_rate, *settings, opt.t, total)
+            opt.t += n_updates
+            where.batch += k_next - k
+            if status:
+                rows = order[(k_next - 1) * batch_size:k_next * batch_size]
+                swb = None if sample_weight is None else sample_weight[rows]
+                if status == _train.NO_MEMORY_STATUS:
+                    raise MemoryError(
+                        f"Out of memory training a mini-batch of {len(rows)} "
+                        f"sequences of up to {int(lengths[rows].max()):,} "
+                        f"steps (hidden_layer_sizes="
+                        f"{self._network.hidden_sizes}): the kernels' scratch "
+                        f"memory could not be allocated. Lower batch_size, or "
+                        f"split long sequences.")
+                raise self._divergence(_train.STATUS[status], where, X, swb)
+            total = loss_sum
+            where.completed += n_updates
+            where.updating = False
+            elapsed = time.perf_counter() - tic
+            k = k_next
+            count = max(1, min(4 * count,
+                               int(count * seconds / max(elapsed, 1e-6))))
         if progress is not None:
             progress.update(n, total)
         return total

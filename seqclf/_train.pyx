@@ -18,11 +18,12 @@ floating-point environment (no flush-to-zero, unlike the recurrent kernels).
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, isfinite, log
+from libc.math cimport exp, isfinite, log, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from ._blas cimport gemm
+from ._kernels cimport backward_pass, forward_pass
 
 from . import _kernels, _simd
 
@@ -101,6 +102,62 @@ cdef void _head_backward(Py_ssize_t N, Py_ssize_t K, Py_ssize_t M,
     gemm(False, True, N, K, M, 1, dZ, M, W, M, 0, dA, K)      # dZ W^T
 
 
+cdef double _softmax_xent(
+    Py_ssize_t N, Py_ssize_t K, Py_ssize_t M, const floating* A,
+    const floating* W, const floating* b, const Py_ssize_t* y,
+    const double* sample_weight, double weight_sum, floating* Z,
+    floating* dW, floating* db, floating* dA,
+) noexcept nogil:
+    """:func:`head_softmax_xent` on pointers (sample_weight may be NULL)."""
+    cdef Py_ssize_t i, j
+    cdef double zmax, s, log_norm, w, total = 0
+    cdef floating* zr
+    _head_forward(N, K, M, A, W, b, Z)
+    for i in range(N):
+        zr = Z + i * M
+        zmax = zr[0]
+        for j in range(1, M):
+            if zr[j] > zmax or zr[j] != zr[j]:
+                zmax = zr[j]
+        s = 0
+        for j in range(M):
+            s += exp(zr[j] - zmax)
+        log_norm = zmax + log(s)
+        w = 1.0 if sample_weight == NULL else sample_weight[i]
+        total -= w * (zr[y[i]] - log_norm)
+        w = w / weight_sum
+        for j in range(M):
+            zr[j] = <floating> (w * exp(zr[j] - log_norm))
+        zr[y[i]] = <floating> (zr[y[i]] - w)
+    _head_backward(N, K, M, A, W, Z, dW, db, dA)
+    return total / weight_sum
+
+
+cdef double _squared_error(
+    Py_ssize_t N, Py_ssize_t K, Py_ssize_t M, const floating* A,
+    const floating* W, const floating* b, const floating* Y,
+    const double* sample_weight, double weight_sum, floating* Z,
+    floating* dW, floating* db, floating* dA,
+) noexcept nogil:
+    """:func:`head_squared_error` on pointers (sample_weight may be NULL)."""
+    cdef Py_ssize_t i, j
+    cdef double d, row, w, total = 0
+    cdef double scale = 1.0 / (M * weight_sum)
+    cdef floating* zr
+    _head_forward(N, K, M, A, W, b, Z)
+    for i in range(N):
+        zr = Z + i * M
+        w = 1.0 if sample_weight == NULL else sample_weight[i]
+        row = 0
+        for j in range(M):
+            d = <double> zr[j] - Y[i * M + j]
+            row += d * d
+            zr[j] = <floating> (d * w * scale)
+        total += w * row
+    _head_backward(N, K, M, A, W, Z, dW, db, dA)
+    return 0.5 * scale * total
+
+
 def head_softmax_xent(
     const floating[:, ::1] A, const floating[:, ::1] W, const floating[::1] b,
     const Py_ssize_t[::1] y, const double[::1] sample_weight, double weight_sum,
@@ -115,31 +172,15 @@ def head_softmax_xent(
     ``sample_weight`` may be None (weights of one). NaN or inf outputs give a
     non-finite loss.
     """
-    cdef Py_ssize_t N = A.shape[0], K = A.shape[1], M = W.shape[1]
-    cdef Py_ssize_t i, j
-    cdef double zmax, s, log_norm, w, total = 0
-    cdef floating* zr
+    cdef const double* sw = NULL
+    if sample_weight is not None:
+        sw = &sample_weight[0]
+    cdef double loss
     with nogil:
-        _head_forward(N, K, M, &A[0, 0], &W[0, 0], &b[0], &Z[0, 0])
-        for i in range(N):
-            zr = &Z[i, 0]
-            zmax = zr[0]
-            for j in range(1, M):
-                if zr[j] > zmax or zr[j] != zr[j]:
-                    zmax = zr[j]
-            s = 0
-            for j in range(M):
-                s += exp(zr[j] - zmax)
-            log_norm = zmax + log(s)
-            w = 1.0 if sample_weight is None else sample_weight[i]
-            total -= w * (zr[y[i]] - log_norm)
-            w = w / weight_sum
-            for j in range(M):
-                zr[j] = <floating> (w * exp(zr[j] - log_norm))
-            zr[y[i]] = <floating> (zr[y[i]] - w)
-        _head_backward(N, K, M, &A[0, 0], &W[0, 0], &Z[0, 0], &dW[0, 0],
-                       &db[0], &dA[0, 0])
-    return total / weight_sum
+        loss = _softmax_xent(A.shape[0], A.shape[1], W.shape[1], &A[0, 0],
+                             &W[0, 0], &b[0], &y[0], sw, weight_sum, &Z[0, 0],
+                             &dW[0, 0], &db[0], &dA[0, 0])
+    return loss
 
 
 def head_squared_error(
@@ -153,25 +194,32 @@ def head_squared_error(
     The loss is ``0.5 * sum_i w_i * mean_k (y_ik - z_ik)^2 / weight_sum``
     (float64 sums); ``dZ`` is left in ``Z``, as :func:`head_softmax_xent`.
     """
-    cdef Py_ssize_t N = A.shape[0], K = A.shape[1], M = W.shape[1]
-    cdef Py_ssize_t i, j
-    cdef double d, row, w, total = 0
-    cdef double scale = 1.0 / (M * weight_sum)
-    cdef floating* zr
+    cdef const double* sw = NULL
+    if sample_weight is not None:
+        sw = &sample_weight[0]
+    cdef double loss
     with nogil:
-        _head_forward(N, K, M, &A[0, 0], &W[0, 0], &b[0], &Z[0, 0])
-        for i in range(N):
-            zr = &Z[i, 0]
-            w = 1.0 if sample_weight is None else sample_weight[i]
-            row = 0
-            for j in range(M):
-                d = <double> zr[j] - Y[i, j]
-                row += d * d
-                zr[j] = <floating> (d * w * scale)
-            total += w * row
-        _head_backward(N, K, M, &A[0, 0], &W[0, 0], &Z[0, 0], &dW[0, 0],
-                       &db[0], &dA[0, 0])
-    return 0.5 * scale * total
+        loss = _squared_error(A.shape[0], A.shape[1], W.shape[1], &A[0, 0],
+                              &W[0, 0], &b[0], &Y[0, 0], sw, weight_sum,
+                              &Z[0, 0], &dW[0, 0], &db[0], &dA[0, 0])
+    return loss
+
+
+def weight_sum(const double[::1] sample_weight):
+    """The sum of a batch's sample weights, in order (as the training loop)."""
+    cdef double total = 0
+    if sample_weight.shape[0] > 0:
+        with nogil:
+            total = _sum(&sample_weight[0], sample_weight.shape[0])
+    return total
+
+
+cdef double _sum(const double* a, Py_ssize_t n) noexcept nogil:
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        total += a[i]
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -252,29 +300,79 @@ def sum_squares(int n_threads, const floating[::1] a):
     return total
 
 
+cdef bint _all_finite(int n_threads, const floating* a,
+                      Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n_bad = 0
+    for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
+        if not isfinite(a[i]):
+            n_bad += 1
+    return n_bad == 0
+
+
+cdef void _scale(int n_threads, floating* a, Py_ssize_t n,
+                 floating f) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
+        a[i] = a[i] * f
+
+
 def all_finite(int n_threads, const floating[::1] a):
     """Whether every entry of ``a`` is finite."""
-    cdef Py_ssize_t n = a.shape[0], i
-    cdef Py_ssize_t n_bad = 0
-    with nogil:
-        for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
-            if not isfinite(a[i]):
-                n_bad += 1
-    return n_bad == 0
+    cdef bint ok = True
+    if a.shape[0] > 0:
+        with nogil:
+            ok = _all_finite(n_threads, &a[0], a.shape[0])
+    return ok
 
 
 def scale(int n_threads, floating[::1] a, double factor):
     """``a *= factor``, the factor rounded to a's dtype."""
-    cdef Py_ssize_t n = a.shape[0], i
-    cdef floating f = <floating> factor
-    with nogil:
-        for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
-            a[i] = a[i] * f
+    if a.shape[0] > 0:
+        with nogil:
+            _scale(n_threads, &a[0], a.shape[0], <floating> factor)
 
 
 # ---------------------------------------------------------------------------
 # Optimizer updates
 # ---------------------------------------------------------------------------
+
+cdef void _adam(int n_threads, Py_ssize_t n, floating* params,
+                const floating* grad, floating* m, floating* v, double lr_t,
+                double beta_1, double beta_2, double epsilon) noexcept nogil:
+    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t blk, lo
+    cdef floating b1 = <floating> beta_1, c1 = <floating> (1 - beta_1)
+    cdef floating b2 = <floating> beta_2, c2 = <floating> (1 - beta_2)
+    cdef floating eps = <floating> epsilon, neg_lr = <floating> (-lr_t)
+    for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+                      schedule="static"):
+        lo = blk * BLOCK
+        if floating is float:
+            seqclf_adam_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                          &m[lo], &v[lo], b1, c1, b2, c2, eps, neg_lr)
+        else:
+            seqclf_adam_d(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                          &m[lo], &v[lo], b1, c1, b2, c2, eps, neg_lr)
+
+
+cdef void _sgd(int n_threads, Py_ssize_t n, floating* params,
+               const floating* grad, floating* velocity, double learning_rate,
+               double momentum, bint nesterov) noexcept nogil:
+    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t blk, lo
+    cdef floating neg_lr = -(<floating> learning_rate)
+    cdef floating mu = <floating> momentum
+    for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+                      schedule="static"):
+        lo = blk * BLOCK
+        if floating is float:
+            seqclf_sgd_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                         &velocity[lo], neg_lr, mu, nesterov)
+        else:
+            seqclf_sgd_d(min(BLOCK, n - lo), &params[lo], &grad[lo],
+                         &velocity[lo], neg_lr, mu, nesterov)
+
 
 def adam_update(int n_threads, floating[::1] params, const floating[::1] grad,
                 floating[::1] m, floating[::1] v, double lr_t, double beta_1,
@@ -287,24 +385,10 @@ def adam_update(int n_threads, floating[::1] params, const floating[::1] grad,
     each constant rounded to the parameters' dtype as NumPy does; the arrays
     of one length and distinct.
     """
-    cdef Py_ssize_t n = params.shape[0]
-    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t blk, lo
-    cdef floating b1 = <floating> beta_1, c1 = <floating> (1 - beta_1)
-    cdef floating b2 = <floating> beta_2, c2 = <floating> (1 - beta_2)
-    cdef floating eps = <floating> epsilon, neg_lr = <floating> (-lr_t)
-    if n == 0:
-        return
-    with nogil:
-        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
-                          schedule="static"):
-            lo = blk * BLOCK
-            if floating is float:
-                seqclf_adam_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
-                              &m[lo], &v[lo], b1, c1, b2, c2, eps, neg_lr)
-            else:
-                seqclf_adam_d(min(BLOCK, n - lo), &params[lo], &grad[lo],
-                              &m[lo], &v[lo], b1, c1, b2, c2, eps, neg_lr)
+    if params.shape[0] > 0:
+        with nogil:
+            _adam(n_threads, params.shape[0], &params[0], &grad[0], &m[0],
+                  &v[0], lr_t, beta_1, beta_2, epsilon)
 
 
 def sgd_update(int n_threads, floating[::1] params, const floating[::1] grad,
@@ -315,20 +399,471 @@ def sgd_update(int n_threads, floating[::1] params, const floating[::1] grad,
         v = mu v - lr g
         p += mu v - lr g   (Nesterov)   or   p += v
     """
-    cdef Py_ssize_t n = params.shape[0]
-    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t blk, lo
-    cdef floating neg_lr = -(<floating> learning_rate)
-    cdef floating mu = <floating> momentum
-    if n == 0:
-        return
-    with nogil:
-        for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
-                          schedule="static"):
-            lo = blk * BLOCK
-            if floating is float:
-                seqclf_sgd_f(min(BLOCK, n - lo), &params[lo], &grad[lo],
-                             &velocity[lo], neg_lr, mu, nesterov)
-            else:
-                seqclf_sgd_d(min(BLOCK, n - lo), &params[lo], &grad[lo],
-                             &velocity[lo], neg_lr, mu, nesterov)
+    if params.shape[0] > 0:
+        with nogil:
+            _sgd(n_threads, params.shape[0], &params[0], &grad[0],
+                 &velocity[0], learning_rate, momentum, nesterov)
+
+
+def adam_step_size(double learning_rate, double beta_1, double beta_2,
+                   Py_ssize_t t):
+    """Adam's ``lr_t`` at step ``t`` (see :func:`adam_update`)."""
+    return _adam_step_size(learning_rate, beta_1, beta_2, t)
+
+
+cdef double _adam_step_size(double learning_rate, double beta_1,
+                            double beta_2, Py_ssize_t t) noexcept nogil:
+    return learning_rate * sqrt(1 - pow(beta_2, <double> t)) / (
+        1 - pow(beta_1, <double> t))
+
+
+# ---------------------------------------------------------------------------
+# The training loop
+# ---------------------------------------------------------------------------
+
+# What a Trainer.run stops on (besides its count of batches).
+cdef enum:
+    COMPLETED = 0
+    BAD_LOSS = 1          # the batch's loss is NaN or infinite
+    BAD_GRADIENT = 2      # an entry of the gradient is
+    BAD_NORM = 3          # the gradient's norm is (clipping)
+    BAD_WEIGHTS = 4       # an updated parameter is
+    NO_MEMORY = 5         # a kernel's scratch could not be allocated
+
+NO_MEMORY_STATUS = NO_MEMORY
+STATUS = {BAD_LOSS: "the training loss", BAD_GRADIENT: "a gradient",
+          BAD_NORM: "the gradient's norm", BAD_WEIGHTS: "an updated weight",
+          NO_MEMORY: "memory"}
+
+
+cdef struct _UnitPlan:
+    # One direction of one layer: its kernel, sizes, parameters, gradients
+    # and the buffers of a batch (capacity B x T steps).
+    int cell
+    bint reverse
+    Py_ssize_t F, H
+    void* W
+    void* U
+    void* b
+    void* b_hh            # GRU only, else NULL
+    void* dW
+    void* dU
+    void* db
+    void* db_hh
+    void* h_seq           # caches (B, T, H) ...
+    void* h_prev
+    void* gates           # ... (B, T, G), GRU/LSTM only
+    void* aux             # (B, T, H), GRU/LSTM only
+    void* h_last          # (B, H)
+    void* dX              # (B, T, F), layers above the first
+    void* dh_seq          # (B, T, H) from the layer above, two directions
+    void* dh_last         # (B, H) from the head, two directions
+
+
+cdef void* _address(a):
+    return <void*> <size_t> a.__array_interface__["data"][0]
+
+
+cdef void* _buffer(list keep, Py_ssize_t size, dtype) except? NULL:
+    """A new buffer of ``size`` entries, kept alive in ``keep``."""
+    import numpy as np
+    a = np.empty(max(size, 1), dtype=dtype)
+    keep.append(a)
+    return _address(a)
+
+
+cdef class Trainer:
+    """Mini-batches of one fit, run by :meth:`run` in one compiled call each.
+
+    Each batch is :meth:`seqclf._network.RecurrentNetwork.train_step`'s
+    work followed by the estimator's: the rows gathered, every layer's
+    training forward pass, the dense head with softmax cross-entropy or
+    squared error, BPTT, the L2 penalty, the checks that the loss and the
+    gradient are finite, clipping, the Adam or SGD update, and the check
+    that the updated weights are finite; with the same float operations in
+    the same order, so that a fit is bit-identical to one through those
+    methods. The buffers live as long as the trainer (one fit); a batch
+    creates no Python object. Without dropout and embedding only: the
+    caller runs those through ``train_step``.
+
+    Parameters
+    ----------
+    units : list of tuple
+        Per layer, then per direction: ``(code, reverse, n_in, n_hidden, W,
+        U, b, b_hh, dW, dU, db, db_hh)``, the parameter and gradient arrays
+        being views into ``coefs`` and ``grads`` (``b_hh``, ``db_hh`` None
+        but for the GRU).
+    n_directions : {1, 2}
+    X : ndarray of shape (n, T, F)
+        The training set, C-contiguous, of the network's dtype.
+    lengths : ndarray of shape (n,), intp, within [1, T]
+    y : ndarray
+        Class indices (n,) intp for cross-entropy, or targets (n, M) of the
+        network's dtype for squared error; checked by the caller.
+    sample_weight : ndarray of shape (n,), float64, or None
+    batch_size : int
+    head_W, head_b, head_dW, head_db : ndarray
+        The dense head's parameters and gradients.
+    coefs, grads : ndarray
+        The dense parameter vector and its gradient (all the above are
+        views into them).
+    penalised : ndarray of shape (k, 2), intp
+        ``[start, stop)`` ranges of the penalised weights in ``coefs``.
+    state : tuple of ndarray
+        The optimizer's state over ``coefs``: ``(m, v)`` for Adam,
+        ``(velocity,)`` for SGD.
+    """
+
+    cdef _UnitPlan* units
+    cdef Py_ssize_t n_units, n_layers, n_dir
+    cdef bint double_, xent, adam
+    cdef Py_ssize_t n, T, F, B, K, M, n_coefs, n_penalised
+    cdef void* X
+    cdef const Py_ssize_t* lengths
+    cdef void* y
+    cdef const double* sw
+    cdef void* Xb
+    cdef Py_ssize_t* lb
+    cdef void* yb
+    cdef double* swb
+    cdef void* A
+    cdef void* Z
+    cdef void* dA
+    cdef void* hW
+    cdef void* hb
+    cdef void* hdW
+    cdef void* hdb
+    cdef void* coefs
+    cdef void* grads
+    cdef void* m
+    cdef void* v
+    cdef const Py_ssize_t* penalised
+    cdef double* partial
+    cdef void** seq_out               # per layer: (B, T, 2H), or NULL
+    cdef list _keep                   # every array the pointers point into
+
+    def __cinit__(self):
+        self.units = NULL
+        self.seq_out = NULL
+        self.partial = NULL
+
+    def __init__(self, units, int n_directions, X, lengths, y, sample_weight,
+                 Py_ssize_t batch_size, head_W, head_b, head_dW, head_db,
+                 coefs, grads, penalised, state):
+        import numpy as np
+        cdef Py_ssize_t i, l, d, G
+        cdef _UnitPlan* u
+        dtype = X.dtype
+        keep = [X, lengths, y, sample_weight, head_W, head_b, head_dW,
+                head_db, coefs, grads, penalised] + list(state)
+        self.double_ = dtype == np.float64
+        self.n, self.T, self.F = X.shape
+        self.B = B = min(batch_size, self.n)
+        T = self.T
+        self.n_dir = n_directions
+        self.n_units = len(units)
+        self.n_layers = self.n_units // n_directions
+        self.xent = y.ndim == 1
+        self.K, self.M = head_W.shape
+        self.n_coefs = coefs.shape[0]
+        self.adam = len(state) == 2
+
+        self.units = <_UnitPlan*> malloc(self.n_units * sizeof(_UnitPlan))
+        self.seq_out = <void**> malloc(self.n_layers * sizeof(void*))
+        self.partial = <double*> malloc(
+            ((self.n_coefs + BLOCK - 1) // BLOCK + 1) * sizeof(double))
+        if self.units == NULL or self.seq_out == NULL or self.partial == NULL:
+            raise MemoryError("Cannot allocate the training loop's plan.")
+        for i, (code, reverse, F, H, W, U, b, b_hh, dW, dU, db, db_hh) in (
+                enumerate(units)):
+            l, d = divmod(i, n_directions)
+            keep += [W, U, b, b_hh, dW, dU, db, db_hh]
+            _kernels._check_scratch(code, True, True, B, T, F, H, 1,
+                                    dtype.itemsize)
+            G = U.shape[1]
+            u = &self.units[i]
+            u.cell, u.reverse, u.F, u.H = code, reverse, F, H
+            u.W, u.U, u.b = _address(W), _address(U), _address(b)
+            u.dW, u.dU, u.db = _address(dW), _address(dU), _address(db)
+            u.b_hh = NULL if b_hh is None else _address(b_hh)
+            u.db_hh = NULL if db_hh is None else _address(db_hh)
+            u.h_seq = _buffer(keep, B * T * H, dtype)
+            u.h_prev = _buffer(keep, B * T * H, dtype)
+            u.gates = u.aux = NULL
+            if G > H:
+                u.gates = _buffer(keep, B * T * G, dtype)
+                u.aux = _buffer(keep, B * T * H, dtype)
+            u.h_last = _buffer(keep, B * H, dtype)
+            u.dX = _buffer(keep, B * T * F, dtype) if l > 0 else NULL
+            last = l == self.n_layers - 1
+            two = n_directions == 2
+            u.dh_seq = (_buffer(keep, B * T * H, dtype) if two and not last
+                        else NULL)
+            u.dh_last = _buffer(keep, B * H, dtype) if two and last else NULL
+            if d == 0:
+                self.seq_out[l] = (_buffer(keep, B * T * 2 * H, dtype)
+                                   if two and not last else NULL)
+        self.X = _address(X)
+        self.lengths = <const Py_ssize_t*> _address(lengths)
+        self.y = _address(y)
+        self.sw = NULL
+        if sample_weight is not None:
+            self.sw = <const double*> _address(sample_weight)
+        self.Xb = _buffer(keep, B * T * self.F, dtype)
+        self.lb = <Py_ssize_t*> _buffer(keep, B, np.intp)
+        self.yb = (_buffer(keep, B, np.intp) if self.xent
+                   else _buffer(keep, B * self.M, dtype))
+        self.swb = <double*> _buffer(keep, B, np.float64)
+        self.A = _buffer(keep, B * self.K, dtype) if n_directions == 2 else NULL
+        self.Z = _buffer(keep, B * self.M, dtype)
+        self.dA = _buffer(keep, B * self.K, dtype)
+        self.hW, self.hb = _address(head_W), _address(head_b)
+        self.hdW, self.hdb = _address(head_dW), _address(head_db)
+        self.coefs, self.grads = _address(coefs), _address(grads)
+        self.penalised = <const Py_ssize_t*> _address(penalised)
+        self.n_penalised = penalised.shape[0]
+        self.m = _address(state[0])
+        self.v = _address(state[1]) if self.adam else NULL
+        self._keep = keep
+
+    def __dealloc__(self):
+        free(self.units)
+        free(self.seq_out)
+        free(self.partial)
+
+    def run(self, const Py_ssize_t[::1] order, Py_ssize_t first,
+            Py_ssize_t count, int n_threads, double alpha, double clip_norm,
+            double learning_rate, double beta_1, double beta_2,
+            double epsilon, double momentum, bint nesterov, Py_ssize_t t,
+            double loss_sum):
+        """Train on batches ``first, ..., first + count - 1`` of ``order``.
+
+        Batch ``k`` holds the rows ``order[k * batch_size:(k + 1) *
+        batch_size]``; one whose sample weights are all zero is skipped.
+        ``clip_norm`` < 0 clips nothing; ``t`` is the optimizer's step count
+        before the call (Adam's bias correction); ``beta_*`` and ``epsilon``
+        are Adam's settings, ``momentum`` and ``nesterov`` SGD's.
+        ``loss_sum`` is the epoch's sum so far.
+
+        Returns
+        -------
+        next_batch : int
+            The batch after the last one run (the failed one included).
+        n_updates : int
+            Optimizer steps taken (a failed check of the updated weights
+            counts its step).
+        loss_sum : float
+            ``loss_sum`` plus, batch after batch, each completed batch's
+            mean loss times its number of sequences.
+        status : int
+            0, or the check that failed at batch ``next_batch - 1`` (a key
+            of :data:`STATUS`); the model is then part-way through that
+            batch.
+        """
+        cdef Py_ssize_t n_order = order.shape[0]
+        cdef Py_ssize_t stop = min(first + count, (n_order + self.B - 1) // self.B)
+        cdef Py_ssize_t k = first, updates = 0
+        cdef double total = loss_sum
+        cdef int status = COMPLETED
+        if n_order != self.n:
+            raise ValueError(f"order must hold the {self.n} rows' indices.")
+        with nogil:
+            while k < stop and status == COMPLETED:
+                if self.double_:
+                    status = self._batch(<double*> NULL, &order[0], k,
+                                         n_threads, alpha, clip_norm,
+                                         learning_rate, beta_1, beta_2,
+                                         epsilon, momentum, nesterov,
+                                         t + updates, &updates, &total)
+                else:
+                    status = self._batch(<float*> NULL, &order[0], k,
+                                         n_threads, alpha, clip_norm,
+                                         learning_rate, beta_1, beta_2,
+                                         epsilon, momentum, nesterov,
+                                         t + updates, &updates, &total)
+                k += 1
+        return k, updates, total, status
+
+    cdef int _batch(self, floating* dummy, const Py_ssize_t* order,
+                    Py_ssize_t k, int nt, double alpha, double clip_norm,
+                    double lr, double beta_1, double beta_2, double epsilon,
+                    double momentum, bint nesterov, Py_ssize_t t,
+                    Py_ssize_t* updates, double* total) noexcept nogil:
+        cdef Py_ssize_t B = self.B, F = self.F, M = self.M, K = self.K
+        cdef Py_ssize_t D = self.n_dir, L = self.n_layers
+        cdef const Py_ssize_t* rows = order + k * B
+        cdef Py_ssize_t N = min(B, self.n - k * B)
+        cdef Py_ssize_t i, l, d, Tb = 0, H, Fl, e
+        cdef const double* swb = NULL
+        cdef double weight_sum = <double> N, loss, sq, norm, scale
+        cdef bint any_weight
+        cdef _UnitPlan* u
+        cdef floating* inp
+        cdef floating* src
+        cdef floating* dst
+        cdef floating* A
+        cdef floating* dh_last
+        cdef const floating* dh_seq
+        cdef floating* Xb = <floating*> self.Xb
+        cdef const floating* X = <const floating*> self.X
+        cdef Py_ssize_t whole[2]
+
+        # The batch: its weights (skipped when all zero), lengths, rows.
+        if self.sw != NULL:
+            any_weight = False
+            for i in range(N):
+                self.swb[i] = self.sw[rows[i]]
+                any_weight = any_weight or self.swb[i] != 0
+            if not any_weight:
+                return COMPLETED
+            swb = self.swb
+            weight_sum = _sum(swb, N)
+        for i in range(N):
+            self.lb[i] = self.lengths[rows[i]]
+            Tb = max(Tb, self.lb[i])
+        for i in prange(N, num_threads=_workers(N * Tb * F, nt),
+                        schedule="static"):
+            memcpy(Xb + i * Tb * F, X + rows[i] * self.T * F,
+                   <size_t> (Tb * F) * sizeof(floating))
+        if self.xent:
+            for i in range(N):
+                (<Py_ssize_t*> self.yb)[i] = (<const Py_ssize_t*> self.y)[rows[i]]
+        else:
+            for i in range(N):
+                memcpy(<floating*> self.yb + i * M,
+                       <const floating*> self.y + rows[i] * M,
+                       <size_t> M * sizeof(floating))
+
+        # Forward, layer by layer; two directions write their halves of the
+        # layer's output sequence (as the network's train_step).
+        inp = Xb
+        for l in range(L):
+            for d in range(D):
+                u = &self.units[l * D + d]
+                if forward_pass(
+                        u.cell, u.reverse, nt, N, Tb, u.F, u.H, inp, self.lb,
+                        <floating*> u.W, <floating*> u.U, <floating*> u.b,
+                        <floating*> u.b_hh, <floating*> NULL,
+                        <floating*> u.h_last, <floating*> u.h_seq,
+                        <floating*> u.h_prev, <floating*> u.gates,
+                        <floating*> u.aux) != 0:
+                    return NO_MEMORY
+                if self.seq_out[l] != NULL:
+                    H = u.H
+                    src = <floating*> u.h_seq
+                    dst = <floating*> self.seq_out[l] + d * H
+                    for e in range(N * Tb):
+                        memcpy(dst + e * 2 * H, src + e * H,
+                               <size_t> H * sizeof(floating))
+            if l < L - 1:
+                inp = (<floating*> self.seq_out[l] if D == 2
+                       else <floating*> self.units[l].h_seq)
+        if D == 1:
+            A = <floating*> self.units[L - 1].h_last
+        else:
+            A = <floating*> self.A
+            for d in range(D):
+                u = &self.units[(L - 1) * D + d]
+                H = u.H
+                for i in range(N):
+                    memcpy(A + i * K + d * H, <floating*> u.h_last + i * H,
+                           <size_t> H * sizeof(floating))
+
+        # Head and loss.
+        if self.xent:
+            loss = _softmax_xent(N, K, M, A, <floating*> self.hW,
+                                 <floating*> self.hb,
+                                 <const Py_ssize_t*> self.yb, swb, weight_sum,
+                                 <floating*> self.Z, <floating*> self.hdW,
+                                 <floating*> self.hdb, <floating*> self.dA)
+        else:
+            loss = _squared_error(N, K, M, A, <floating*> self.hW,
+                                  <floating*> self.hb, <floating*> self.yb,
+                                  swb, weight_sum, <floating*> self.Z,
+                                  <floating*> self.hdW, <floating*> self.hdb,
+                                  <floating*> self.dA)
+
+        # BPTT, top layer first.
+        for l in range(L - 1, -1, -1):
+            inp = Xb if l == 0 else (
+                <floating*> self.seq_out[l - 1] if D == 2
+                else <floating*> self.units[l - 1].h_seq)
+            for d in range(D):
+                u = &self.units[l * D + d]
+                H = u.H
+                dh_last = NULL
+                dh_seq = NULL
+                if l == L - 1:
+                    if D == 1:
+                        dh_last = <floating*> self.dA
+                    else:
+                        dh_last = <floating*> u.dh_last
+                        for i in range(N):
+                            memcpy(dh_last + i * H,
+                                   <floating*> self.dA + i * K + d * H,
+                                   <size_t> H * sizeof(floating))
+                else:
+                    dh_seq = (<floating*> self.units[l + 1].dX if D == 1
+                              else <floating*> u.dh_seq)
+                if backward_pass(
+                        u.cell, u.reverse, nt, N, Tb, u.F, H, inp, self.lb,
+                        <floating*> u.W, <floating*> u.U, <floating*> NULL,
+                        <floating*> u.h_seq, <floating*> u.h_prev,
+                        <floating*> u.gates, <floating*> u.aux, dh_last,
+                        dh_seq, <floating*> u.dW, <floating*> u.dU,
+                        <floating*> u.db, <floating*> u.db_hh,
+                        <floating*> u.dX) != 0:
+                    return NO_MEMORY
+            if l > 0 and D == 2:
+                # The input gradient of both directions, split into the
+                # halves of the layer below.
+                Fl = self.units[l * D].F
+                dst = <floating*> self.units[l * D].dX
+                src = <floating*> self.units[l * D + 1].dX
+                for e in range(N * Tb * Fl):
+                    dst[e] = dst[e] + src[e]
+                for d in range(D):
+                    u = &self.units[(l - 1) * D + d]
+                    H = u.H
+                    for e in range(N * Tb):
+                        memcpy(<floating*> u.dh_seq + e * H,
+                               dst + e * Fl + d * H,
+                               <size_t> H * sizeof(floating))
+
+        # Penalty, checks, clipping and the update, as the estimator's loop.
+        if alpha > 0:
+            scale = alpha / weight_sum
+            loss += 0.5 * scale * _squares(
+                nt, <floating*> self.coefs, <floating*> self.grads,
+                self.penalised, self.n_penalised, self.n_coefs,
+                <floating> scale, self.partial)
+        if not isfinite(loss):
+            return BAD_LOSS
+        if not _all_finite(nt, <floating*> self.grads, self.n_coefs):
+            return BAD_GRADIENT
+        if clip_norm >= 0:
+            whole[0] = 0
+            whole[1] = self.n_coefs
+            sq = _squares(nt, <floating*> self.grads, <floating*> NULL, whole,
+                          1, self.n_coefs, 0, self.partial)
+            norm = sqrt(sq)
+            if not isfinite(norm):
+                return BAD_NORM
+            if norm > clip_norm:
+                _scale(nt, <floating*> self.grads, self.n_coefs,
+                       <floating> (clip_norm / norm))
+        updates[0] += 1
+        if self.adam:
+            _adam(nt, self.n_coefs, <floating*> self.coefs,
+                  <floating*> self.grads, <floating*> self.m,
+                  <floating*> self.v,
+                  _adam_step_size(lr, beta_1, beta_2, t + 1), beta_1, beta_2,
+                  epsilon)
+        else:
+            _sgd(nt, self.n_coefs, <floating*> self.coefs,
+                 <floating*> self.grads, <floating*> self.m, lr, momentum,
+                 nesterov)
+        if not _all_finite(nt, <floating*> self.coefs, self.n_coefs):
+            return BAD_WEIGHTS
+        total[0] += loss * N
+        return COMPLETED

@@ -368,10 +368,13 @@ SIGINT_CHILD = textwrap.dedent(
     """
     import json, signal, sys
     import numpy as np
+    from sklearn.base import clone
+    import seqclf._network
     from seqclf import RNNClassifier
     from seqclf._optim import AdamOptimizer
 
     early = sys.argv[1] == "early"
+    compiled = sys.argv[2] == "compiled"
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 6, 2))
     y = (X[:, 0, 0] > 0).astype(int)
@@ -382,7 +385,13 @@ SIGINT_CHILD = textwrap.dedent(
         real(self, params, grad, *args)
         history.append(params.copy())
 
-    AdamOptimizer.update = update
+    def record():
+        # Every update's weights, through the per-batch path.
+        seqclf._network.COMPILED_LOOP = False
+        AdamOptimizer.update = update
+
+    if not compiled:
+        record()
     clf = RNNClassifier("gru", (4,), batch_size=4, max_iter=10000, verbose=1,
                         early_stopping=early, n_iter_no_change=10000,
                         random_state=0)
@@ -391,6 +400,12 @@ SIGINT_CHILD = textwrap.dedent(
         clf.fit(X, y)
     except KeyboardInterrupt as exc:
         t = clf._optimizer.t
+        if compiled:
+            # The compiled loop is bit-identical to the per-batch path:
+            # replay that one for as many epochs and record its weights.
+            record()
+            clone(clf).set_params(max_iter=clf.n_iter_ + 1, verbose=0).fit(X, y)
+            del history[t:]
         per_epoch = 450 if early else 500
         out = dict(
             interrupted=True, message=str(exc), t=t, n_history=len(history),
@@ -412,10 +427,13 @@ SIGINT_CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("loop", ["batches", "compiled"])
 @pytest.mark.parametrize("mode", ["plain", "early"])
-def test_interrupt_by_a_real_sigint_during_an_epoch(mode):
+def test_interrupt_by_a_real_sigint_during_an_epoch(mode, loop):
+    """Ctrl-C in the per-batch loop and in the compiled one (seen between
+    its groups of batches) keeps the weights of the last completed batch."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD, mode],
+    proc = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD, mode, loop],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=ROOT)
     try:

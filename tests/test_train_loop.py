@@ -1,0 +1,207 @@
+"""The compiled training loop (seqclf._train.Trainer) against the per-batch
+path it replaces.
+
+With ``seqclf._network.COMPILED_LOOP`` off, every mini-batch runs through
+``RecurrentNetwork.train_step`` and the estimator's Python loop (checks,
+clipping, the optimizer's ``update``): the reference. The compiled loop must
+give the same fit bit for bit (weights, optimizer state, loss curve), on
+any thread count, and fail as that path does.
+"""
+
+import numpy as np
+import pytest
+
+import seqclf._network as network_module
+import seqclf._rnn as rnn_module
+from seqclf import RNNClassifier, RNNRegressor
+
+from ._state import assert_same_state, snapshot
+
+
+@pytest.fixture
+def per_batch(monkeypatch):
+    """A context in which fits run through the per-batch path; outside it,
+    a call of ``train_step`` fails the test (the compiled loop must run)."""
+    real = network_module.RecurrentNetwork.train_step
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("train_step ran where the compiled loop applies")
+
+    monkeypatch.setattr(network_module.RecurrentNetwork, "train_step", refuse)
+
+    class Switch:
+        def __enter__(self):
+            monkeypatch.setattr(network_module, "COMPILED_LOOP", False)
+            monkeypatch.setattr(network_module.RecurrentNetwork,
+                                "train_step", real)
+
+        def __exit__(self, *exc):
+            monkeypatch.setattr(network_module, "COMPILED_LOOP", True)
+            monkeypatch.setattr(network_module.RecurrentNetwork,
+                                "train_step", refuse)
+    return Switch()
+
+
+def _data(n=70, T=9, F=3, seed=0, ragged=True, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, T, F)).astype(dtype)
+    y = rng.integers(0, 3, size=n)
+    if ragged:                  # sequences of 1 to T steps
+        X = [x[:L] for x, L in zip(X, rng.integers(1, T + 1, size=n))]
+    return X, y
+
+
+def _state(est):
+    opt = est._optimizer
+    return (est._network.coefs.copy(), [a.copy() for a in opt.state()],
+            opt.t, list(est.loss_curve_))
+
+
+def _assert_same_fit(a, b):
+    ca, sa, ta, la = _state(a)
+    cb, sb, tb, lb = _state(b)
+    np.testing.assert_array_equal(ca, cb)
+    for x, z in zip(sa, sb):
+        np.testing.assert_array_equal(x, z)
+    assert ta == tb and la == lb
+
+
+CONFIGS = [
+    dict(cell="rnn", hidden_layer_sizes=(8,)),
+    dict(cell="rnn", hidden_layer_sizes=(5,), activation="relu",
+         solver="sgd", nesterovs_momentum=False),
+    dict(cell="gru", hidden_layer_sizes=(8, 6), bidirectional=True,
+         alpha=0.01, clip_norm=0.3),
+    dict(cell="lstm", hidden_layer_sizes=(7, 5), solver="sgd"),
+    dict(cell=("lstm", "gru", "rnn"), hidden_layer_sizes=(6, 5, 4),
+         bidirectional=True, clip_norm=0.1),
+    dict(cell="lstm", hidden_layer_sizes=(9,), bidirectional=True,
+         alpha=1e-3, batch_size=16),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", CONFIGS)
+def test_fit_is_bit_identical_to_the_per_batch_path(per_batch, kw, dtype):
+    X, y = _data(dtype=dtype)
+    params = dict(batch_size=32, max_iter=3, random_state=0, tol=None)
+    params.update(kw)
+    a = RNNClassifier(**params).fit(X, y)
+    with per_batch:
+        b = RNNClassifier(**params).fit(X, y)
+    _assert_same_fit(a, b)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_fit_is_bit_identical_on_any_thread_count(per_batch, n_threads):
+    X, y = _data(n=100)
+    params = dict(cell="gru", hidden_layer_sizes=(12,), batch_size=48,
+                  max_iter=2, random_state=0, tol=None)
+    a = RNNClassifier(n_threads=n_threads, **params).fit(X, y)
+    with per_batch:
+        b = RNNClassifier(n_threads=1, **params).fit(X, y)
+    _assert_same_fit(a, b)
+
+
+def test_weighted_regression_with_zero_weight_batches(per_batch):
+    """Squared error, sample weights, batches whose weights are all zero
+    (skipped: no update), a batch size that does not divide the data, and
+    partial_fit after fit."""
+    X, _ = _data(n=63, ragged=False)
+    rng = np.random.default_rng(1)
+    Y = rng.normal(size=(63, 2))
+    sw = rng.random(63)
+    sw[:20] = 0                       # batches 0 and 1 without shuffling
+    params = dict(cell="lstm", hidden_layer_sizes=(6,), batch_size=10,
+                  max_iter=2, alpha=0.1, shuffle=False, random_state=0,
+                  tol=None)
+    fits = []
+    for compiled in (True, False):
+        if compiled:
+            r = RNNRegressor(**params).fit(X, Y, sample_weight=sw)
+            r.partial_fit(X[:25], Y[:25])
+        else:
+            with per_batch:
+                r = RNNRegressor(**params).fit(X, Y, sample_weight=sw)
+                r.partial_fit(X[:25], Y[:25])
+        fits.append(r)
+    _assert_same_fit(*fits)
+    assert fits[0]._optimizer.t == 2 * 5 + 3     # 7 batches, 2 skipped
+
+
+def test_early_stopping_and_warm_start(per_batch):
+    X, y = _data(n=90)
+    params = dict(cell="rnn", hidden_layer_sizes=(6,), batch_size=16,
+                  max_iter=4, early_stopping=True, n_iter_no_change=2,
+                  random_state=0, warm_start=True)
+    a = RNNClassifier(**params).fit(X, y)
+    a.fit(X, y)
+    with per_batch:
+        b = RNNClassifier(**params).fit(X, y)
+        b.fit(X, y)
+    _assert_same_fit(a, b)
+    assert a.validation_scores_ == b.validation_scores_
+
+
+def test_groups_of_batches_do_not_change_the_fit(per_batch, monkeypatch):
+    """The loop returns to Python after about _GROUP_SECONDS; a fit in one
+    batch per call equals one in calls of many."""
+    X, y = _data(n=120)
+    params = dict(cell="gru", hidden_layer_sizes=(5,), batch_size=8,
+                  max_iter=2, random_state=0, tol=None)
+    a = RNNClassifier(**params).fit(X, y)
+    monkeypatch.setattr(rnn_module, "_GROUP_SECONDS", 0.0)
+    b = RNNClassifier(**params).fit(X, y)
+    _assert_same_fit(a, b)
+
+
+@pytest.mark.parametrize("how", ["adam", "sgd", "norm"])
+def test_divergence_fails_as_the_per_batch_path(per_batch, how):
+    """A fit that diverges raises the per-batch path's error (the same
+    epoch and mini-batch) and leaves the estimator as before the call."""
+    X, y = _data(n=64, ragged=False)
+    params = dict(cell="rnn", hidden_layer_sizes=(6,), activation="relu",
+                  batch_size=8, max_iter=1, random_state=0, warm_start=True)
+    errors = []
+    for compiled in (True, False):
+        est = RNNClassifier(**params).fit(X, y)
+        est.set_params(max_iter=3)
+        if how == "adam":
+            est.set_params(learning_rate_init=1e300)
+        elif how == "sgd":
+            est.set_params(solver="sgd", learning_rate_init=1e300)
+        else:
+            est.set_params(clip_norm=1.0)
+        before = snapshot(est)
+        Xd = X * 1e300 if how == "norm" else X
+        if compiled:
+            with pytest.raises(ValueError, match="Training diverged") as exc:
+                est.fit(Xd, y)
+        else:
+            with per_batch, pytest.raises(ValueError,
+                                          match="Training diverged") as exc:
+                est.fit(Xd, y)
+        assert_same_state(est, before)
+        errors.append(str(exc.value))
+    assert errors[0] == errors[1]
+    if how == "norm":
+        assert "the gradient's norm" in errors[0]
+
+
+def test_trainer_applies_without_dropout_and_embedding(per_batch):
+    X, y = _data(n=40)
+    est = RNNClassifier(cell="gru", hidden_layer_sizes=(4,), max_iter=1,
+                        random_state=0).fit(X, y)
+    X3 = np.zeros((4, 3, 3))
+    data = (X3, np.full(4, 3, np.intp), np.zeros(4, np.intp), None)
+    assert est._trainer(data, 4) is not None
+    with per_batch:
+        assert est._trainer(data, 4) is None
+    assert est.set_params(dropout=0.1)._trainer(data, 4) is None
+    ids = np.zeros((4, 3), np.intp)
+    with per_batch:              # an embedding trains through train_step
+        emb = RNNClassifier(cell="gru", hidden_layer_sizes=(4,),
+                            embedding_dim=2, max_iter=1,
+                            random_state=0).fit(ids + 1, [0, 1, 0, 1])
+    assert emb._network.trainer(ids, data[1], data[2], None, 4,
+                                emb._optimizer.state()) is None
