@@ -15,11 +15,12 @@ cost nothing. A small helper library, compiled when the script runs from a
 few lines of C on ``<valgrind/callgrind.h>``, turns instrumentation on and
 off around the counted code through ``ctypes``. For each configuration:
 
-* ``train``: one mini-batch as ``RNNClassifier.fit`` runs it (the batch
-  gathered from a permutation, ``RecurrentNetwork.train_step``: forward,
-  loss, backward; the gradient's finiteness check, the optimizer's
-  ``update``, Adam, and the weights' check; builds from before the
-  compiled step run their own loop's body instead);
+* ``train``: one mini-batch as ``RNNClassifier.fit`` runs it: one call of
+  the compiled loop (``seqclf._train.Trainer.run``) for a batch gathered
+  from a permutation (forward, loss, backward, the checks and Adam's
+  update). Builds from before that loop run the body of their Python loop
+  instead (``RecurrentNetwork.train_step``, the checks and the optimizer's
+  ``update``);
 * ``predict``: one batch of ``predict_proba``'s computation
   (``RNNClassifier._forward_outputs``: forward pass, head, softmax).
 
@@ -137,9 +138,20 @@ def run_child(helper, names):
         y_idx = np.searchsorted(clf.classes_, y).astype(np.intp)
         rs = np.random.RandomState(0)
 
+        trainer = (net.trainer(X, lengths, y_idx, None, batch,
+                               clf._optimizer.state())
+                   if hasattr(net, "trainer") else None)
+
         def train_batch():
-            # The body of RNNClassifier._run_batches' loop over batches.
             order = rs.permutation(batch)
+            if trainer is not None:         # the compiled loop, one batch
+                opt = clf._optimizer
+                trainer.run(order, 0, 1, 1, clf.alpha, -1.0,
+                            opt.learning_rate, opt.beta_1, opt.beta_2,
+                            opt.epsilon, 0.0, False, opt.t, 0.0)
+                opt.t += 1
+                return
+            # The body of RNNClassifier._run_batches' loop over batches.
             idx = order[:batch]
             if hasattr(net, "gather_batch"):
                 Xb, lb, yb = net.gather_batch(X, lengths, y_idx, idx, 1)

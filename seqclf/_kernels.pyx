@@ -63,12 +63,15 @@ J. Sizes. No C int holds a size, offset or loop bound: they are Py_ssize_t.
    dimension passed to it (chunk rows x steps, gate columns, F + H) fits,
    and that the scratch memory's size is representable, before any work,
    naming the sizes asked for (_check_scratch).
-K. Calling convention. This module holds the nogil kernels and two typed
-   entry points, forward and backward, which take a cell code of
-   CELL_CODES and the arrays as typed memoryviews and check nothing but the
-   sizes (J). seqclf._layers is the interface: it takes the arguments of
-   seqclf.reference, checks them (types, shapes, aliasing) and allocates
-   what the caller does not provide.
+K. Calling convention. This module holds the nogil kernels, one nogil pass
+   per direction and batch (forward_pass, backward_pass: pointers and
+   sizes, declared in _kernels.pxd for compiled callers such as
+   seqclf._train's training loop) and two typed entry points, forward and
+   backward, which take a cell code of CELL_CODES and the arrays as typed
+   memoryviews and check nothing but the sizes (J). seqclf._layers is the
+   interface: it takes the arguments of seqclf.reference, checks them
+   (types, shapes, aliasing) and allocates what the caller does not
+   provide.
 """
 
 from cython cimport floating

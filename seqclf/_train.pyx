@@ -1,11 +1,15 @@
-"""Compiled parts of a training step around the recurrent kernels.
+"""The compiled training loop and its parts.
 
-What a mini-batch does besides the recurrent layers, each in one nogil call
-instead of a dozen NumPy operations: gathering the batch's rows into a
-reused buffer, the dense head with its loss and their gradients, the L2
-penalty, the gradient's norm and its clipping, the finiteness checks and
-the optimizers' updates. The callers (seqclf._network,
-seqclf._optim) check the arguments; nothing here knows of scikit-learn.
+:class:`Trainer` runs groups of mini-batches of one fit, each batch in
+compiled code from gathering its rows to the optimizer's update, with no
+Python between the pieces (see its docstring). Its parts are also one nogil
+call each from Python, which the network's per-batch path (dropout, an
+embedding) uses instead of a dozen NumPy operations: gathering the batch's
+rows into a reused buffer, the dense head with its loss and their
+gradients, the L2 penalty, the gradient's norm and its clipping, the
+finiteness checks and the optimizers' updates. The callers
+(seqclf._network, seqclf._optim, seqclf._rnn) check the arguments; nothing
+here knows of scikit-learn.
 
 Reproducibility. Reductions (the norm, the penalty) are summed in float64
 per fixed block of ``BLOCK`` elements, and the blocks' sums in block order,

@@ -8,6 +8,8 @@ give the same fit bit for bit (weights, optimizer state, loss curve), on
 any thread count, and fail as that path does.
 """
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -205,3 +207,29 @@ def test_trainer_applies_without_dropout_and_embedding(per_batch):
                             random_state=0).fit(ids + 1, [0, 1, 0, 1])
     assert emb._network.trainer(ids, data[1], data[2], None, 4,
                                 emb._optimizer.state()) is None
+
+
+def test_a_group_of_batches_allocates_no_python_memory():
+    """The loop's buffers live as long as the trainer: eight batches in one
+    call allocate no Python object or NumPy array (nothing for the
+    garbage collector), whatever the kernels' own scratch."""
+    X, y = _data(n=64, ragged=False)
+    est = RNNClassifier(cell="lstm", hidden_layer_sizes=(5, 4),
+                        bidirectional=True, batch_size=8, max_iter=1,
+                        clip_norm=1.0, random_state=0).fit(X, y)
+    opt = est._optimizer
+    trainer = est._network.trainer(
+        np.asarray(X), np.full(64, 9, np.intp), y.astype(np.intp), None, 8,
+        opt.state())
+    order = np.random.default_rng(0).permutation(64)
+    args = (1, 1e-4, 1.0, opt.learning_rate, opt.beta_1, opt.beta_2,
+            opt.epsilon, 0.0, False, opt.t, 0.0)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        k, updates, loss_sum, status = trainer.run(order, 0, 8, *args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (k, updates, status) == (8, 8, 0) and np.isfinite(loss_sum)
+    assert peak - before < 1024
