@@ -63,3 +63,13 @@ def test_compare_step_products_times_both_paths():
             if line.split()[:1] in (["rnn"], ["gru"], ["lstm"])]
     assert len(rows) == 7
     assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+
+
+def test_compare_builds_times_both_trees():
+    tree = str(Path(seqclf.__file__).parents[1])
+    proc = _run("compare_builds.py", tree, tree, "--configs", "rnn:4:8:2",
+                "--threads", "1", "--repeat", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = proc.stdout.strip().splitlines()[-1].split()
+    assert row[:3] == ["rnn4", "b8", "1"] and len(row) == 6
+    assert float(row[3]) > 0 and float(row[4]) > 0
