@@ -543,15 +543,16 @@ class RecurrentNetwork:
                 n_threads, self.dense_coefs, self.grads, self._penalised, scale)
         return loss
 
-    def trainer(self, X, lengths, y, sample_weight, batch_size, state):
+    def trainer(self, X, lengths, y, sample_weight, batch_size, state, *,
+                dropout=0.0, recurrent_dropout=0.0):
         """A compiled loop over the mini-batches of one fit, or None.
 
         The :class:`seqclf._train.Trainer` runs each mini-batch as
-        :meth:`train_step` (without dropout) followed by the checks,
-        clipping and update of the estimator's loop, bit for bit, in one
-        compiled call per group of batches. It applies to the dense head
-        with softmax cross-entropy or squared error and no embedding; None
-        otherwise (the caller then runs :meth:`train_step`).
+        :meth:`train_step` followed by the checks, clipping and update of
+        the estimator's loop, bit for bit, in one compiled call per group
+        of batches. It applies to the dense head with softmax
+        cross-entropy or squared error and no embedding; None otherwise
+        (the caller then runs :meth:`train_step`).
 
         Parameters
         ----------
@@ -564,6 +565,9 @@ class RecurrentNetwork:
         state : tuple of ndarray
             The optimizer's state arrays over :attr:`dense_coefs`: ``(m,
             v)`` for Adam, ``(velocity,)`` for SGD (stepped in place).
+        dropout, recurrent_dropout : float in [0, 1)
+            As :meth:`train_step`'s; the caller draws the masks' uniform
+            numbers for each group (see ``Trainer.run``).
         """
         if (not COMPILED_LOOP or self.embedding is not None
                 or not self._compiled_head()):
@@ -583,7 +587,7 @@ class RecurrentNetwork:
             units, self.n_directions, X, lengths, y, sample_weight,
             batch_size, hp["W"], hp["b"], hg["W"], hg["b"], self.dense_coefs,
             self.grads, self._penalised,
-            tuple(a.reshape(-1) for a in state))
+            tuple(a.reshape(-1) for a in state), dropout, recurrent_dropout)
 
     def _check_batch(self, X, lengths):
         """What the unchecked kernel calls of a training step rely on."""

@@ -1077,13 +1077,13 @@ class BaseRNN(BaseEstimator):
 
     def _trainer(self, data, batch_size):
         """The network's compiled loop over this fit's mini-batches, or None
-        where it does not apply (dropout, an embedding, another head)."""
-        if self.dropout > 0 or self.recurrent_dropout > 0:
-            return None
+        where it does not apply (an embedding, another head)."""
         X, lengths, y, sample_weight = data
         try:
-            return self._network.trainer(X, lengths, y, sample_weight,
-                                         batch_size, self._optimizer.state())
+            return self._network.trainer(
+                X, lengths, y, sample_weight, batch_size,
+                self._optimizer.state(), dropout=self.dropout,
+                recurrent_dropout=self.recurrent_dropout)
         except MemoryError as exc:
             raise MemoryError(
                 f"Out of memory training a mini-batch of {batch_size} "
@@ -1230,9 +1230,14 @@ class BaseRNN(BaseEstimator):
             # The weights change inside the call: an interrupt raised
             # before the counters below agree with them rolls back.
             where.updating = True
+            draws = None
+            if trainer.draws_per_sequence:
+                where.rng_state = self._dropout_rng.bit_generator.state
+                draws = self._dropout_draws(trainer, order, k, count,
+                                            batch_size, sample_weight, X.dtype)
             k_next, n_updates, loss_sum, status = trainer.run(
                 order, k, count, n_threads, self.alpha, clip,
-                opt.learning_rate, *settings, opt.t, total)
+                opt.learning_rate, *settings, opt.t, total, draws)
             opt.t += n_updates
             where.batch += k_next - k
             if status:
@@ -1246,9 +1251,13 @@ class BaseRNN(BaseEstimator):
                         f"{self._network.hidden_sizes}): the kernels' scratch "
                         f"memory could not be allocated. Lower batch_size, or "
                         f"split long sequences.")
-                raise self._divergence(_train.STATUS[status], where, X, swb)
+                if status not in _train.DIVERGED:
+                    raise RuntimeError(f"The training loop stopped with "
+                                       f"status {status}.")
+                raise self._divergence(_train.DIVERGED[status], where, X, swb)
             total = loss_sum
             where.completed += n_updates
+            where.rng_state = None
             where.updating = False
             elapsed = time.perf_counter() - tic
             k = k_next
@@ -1257,6 +1266,21 @@ class BaseRNN(BaseEstimator):
         if progress is not None:
             progress.update(n, total)
         return total
+
+    def _dropout_draws(self, trainer, order, k, count, batch_size,
+                       sample_weight, dtype):
+        """The uniform draws of the dropout masks of batches ``k`` to
+        ``k + count - 1``, taken from the dropout generator in one call:
+        the numbers ``train_step`` would draw batch after batch (none for a
+        skipped batch)."""
+        n_sequences = 0
+        for b in range(k, min(k + count, -(-len(order) // batch_size))):
+            rows = order[b * batch_size:(b + 1) * batch_size]
+            if sample_weight is None or sample_weight[rows].any():
+                n_sequences += len(rows)
+        return self._dropout_rng.random(
+            n_sequences * trainer.draws_per_sequence,
+            dtype=np.float32 if dtype == np.float32 else np.float64)
 
     def _keep_interrupted_state(self, exc, where):
         """Settle the model after Ctrl-C, or leave it to the rollback.

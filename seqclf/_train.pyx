@@ -29,6 +29,8 @@ from libc.string cimport memcpy
 from ._blas cimport gemm
 from ._kernels cimport backward_pass, forward_pass
 
+import numpy as np
+
 from . import _kernels, _simd
 
 cdef extern from "_update.h" nogil:
@@ -433,11 +435,12 @@ cdef enum:
     BAD_NORM = 3          # the gradient's norm is (clipping)
     BAD_WEIGHTS = 4       # an updated parameter is
     NO_MEMORY = 5         # a kernel's scratch could not be allocated
+    NO_DRAWS = 6          # draws holds fewer dropout draws than needed
 
 NO_MEMORY_STATUS = NO_MEMORY
-STATUS = {BAD_LOSS: "the training loss", BAD_GRADIENT: "a gradient",
-          BAD_NORM: "the gradient's norm", BAD_WEIGHTS: "an updated weight",
-          NO_MEMORY: "memory"}
+# The statuses of a divergence, and what went non-finite.
+DIVERGED = {BAD_LOSS: "the training loss", BAD_GRADIENT: "a gradient",
+            BAD_NORM: "the gradient's norm", BAD_WEIGHTS: "an updated weight"}
 
 
 cdef struct _UnitPlan:
@@ -462,6 +465,33 @@ cdef struct _UnitPlan:
     void* dX              # (B, T, F), layers above the first
     void* dh_seq          # (B, T, H) from the layer above, two directions
     void* dh_last         # (B, H) from the head, two directions
+    void* in_mask         # (B, F) input dropout mask, or NULL
+    void* x               # (B, T, F) the input after it, or NULL
+    void* rec_mask        # (B, H) recurrent dropout mask, or NULL
+
+
+cdef void _dropout_mask(const floating* draws, floating* mask, Py_ssize_t n,
+                        double rate) noexcept nogil:
+    """The network's inverted-dropout mask from uniform draws:
+    ``(draws >= rate) * (1 / (1 - rate))`` in the network's dtype, the rate
+    compared in that dtype (as NumPy compares an array with a float)."""
+    cdef floating threshold = <floating> rate
+    cdef floating kept = <floating> (1.0 / (1.0 - rate))
+    cdef Py_ssize_t i
+    for i in range(n):
+        mask[i] = kept if draws[i] >= threshold else 0
+
+
+cdef void _mask_steps(const floating* a, const floating* mask, floating* out,
+                      Py_ssize_t N, Py_ssize_t T, Py_ssize_t F) noexcept nogil:
+    """``out[n, t] = a[n, t] * mask[n]`` (out may be a)."""
+    cdef Py_ssize_t n, t, f
+    cdef const floating* m
+    for n in range(N):
+        m = mask + n * F
+        for t in range(T):
+            for f in range(F):
+                out[(n * T + t) * F + f] = a[(n * T + t) * F + f] * m[f]
 
 
 cdef void* _address(a):
@@ -470,7 +500,6 @@ cdef void* _address(a):
 
 cdef void* _buffer(list keep, Py_ssize_t size, dtype) except? NULL:
     """A new buffer of ``size`` entries, kept alive in ``keep``."""
-    import numpy as np
     a = np.empty(max(size, 1), dtype=dtype)
     keep.append(a)
     return _address(a)
@@ -487,8 +516,10 @@ cdef class Trainer:
     that the updated weights are finite; with the same float operations in
     the same order, so that a fit is bit-identical to one through those
     methods. The buffers live as long as the trainer (one fit); a batch
-    creates no Python object. Without dropout and embedding only: the
-    caller runs those through ``train_step``.
+    creates no Python object. The dropout masks are made from uniform
+    draws the caller takes for each group of batches (``draws`` of
+    :meth:`run`). Without an embedding only: the caller runs that network
+    through ``train_step``.
 
     Parameters
     ----------
@@ -516,6 +547,8 @@ cdef class Trainer:
     state : tuple of ndarray
         The optimizer's state over ``coefs``: ``(m, v)`` for Adam,
         ``(velocity,)`` for SGD.
+    dropout, recurrent_dropout : float in [0, 1)
+        Rates of the input and recurrent dropout masks (as ``train_step``).
     """
 
     cdef _UnitPlan* units
@@ -544,6 +577,8 @@ cdef class Trainer:
     cdef const Py_ssize_t* penalised
     cdef double* partial
     cdef void** seq_out               # per layer: (B, T, 2H), or NULL
+    cdef double dropout, recurrent_dropout
+    cdef readonly Py_ssize_t draws_per_sequence
     cdef list _keep                   # every array the pointers point into
 
     def __cinit__(self):
@@ -553,8 +588,8 @@ cdef class Trainer:
 
     def __init__(self, units, int n_directions, X, lengths, y, sample_weight,
                  Py_ssize_t batch_size, head_W, head_b, head_dW, head_db,
-                 coefs, grads, penalised, state):
-        import numpy as np
+                 coefs, grads, penalised, state, double dropout=0.0,
+                 double recurrent_dropout=0.0):
         cdef Py_ssize_t i, l, d, G
         cdef _UnitPlan* u
         dtype = X.dtype
@@ -571,6 +606,8 @@ cdef class Trainer:
         self.K, self.M = head_W.shape
         self.n_coefs = coefs.shape[0]
         self.adam = len(state) == 2
+        self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
+        self.draws_per_sequence = 0
 
         self.units = <_UnitPlan*> malloc(self.n_units * sizeof(_UnitPlan))
         self.seq_out = <void**> malloc(self.n_layers * sizeof(void*))
@@ -607,6 +644,14 @@ cdef class Trainer:
             if d == 0:
                 self.seq_out[l] = (_buffer(keep, B * T * 2 * H, dtype)
                                    if two and not last else NULL)
+            u.in_mask = u.x = u.rec_mask = NULL
+            if dropout > 0:
+                u.in_mask = _buffer(keep, B * F, dtype)
+                u.x = _buffer(keep, B * T * F, dtype)
+            if recurrent_dropout > 0:
+                u.rec_mask = _buffer(keep, B * H, dtype)
+            self.draws_per_sequence += (F * (dropout > 0)
+                                        + H * (recurrent_dropout > 0))
         self.X = _address(X)
         self.lengths = <const Py_ssize_t*> _address(lengths)
         self.y = _address(y)
@@ -639,7 +684,7 @@ cdef class Trainer:
             Py_ssize_t count, int n_threads, double alpha, double clip_norm,
             double learning_rate, double beta_1, double beta_2,
             double epsilon, double momentum, bint nesterov, Py_ssize_t t,
-            double loss_sum):
+            double loss_sum, draws=None):
         """Train on batches ``first, ..., first + count - 1`` of ``order``.
 
         Batch ``k`` holds the rows ``order[k * batch_size:(k + 1) *
@@ -647,7 +692,12 @@ cdef class Trainer:
         ``clip_norm`` < 0 clips nothing; ``t`` is the optimizer's step count
         before the call (Adam's bias correction); ``beta_*`` and ``epsilon``
         are Adam's settings, ``momentum`` and ``nesterov`` SGD's.
-        ``loss_sum`` is the epoch's sum so far.
+        ``loss_sum`` is the epoch's sum so far. With dropout, ``draws``
+        holds the uniform draws of the dropout masks (of the network's
+        dtype): :attr:`draws_per_sequence` per sequence of each batch run
+        (skipped batches draw none), taken in order, per batch and layer
+        the input masks of its directions, then their recurrent masks, as
+        ``train_step`` draws them.
 
         Returns
         -------
@@ -660,17 +710,29 @@ cdef class Trainer:
             ``loss_sum`` plus, batch after batch, each completed batch's
             mean loss times its number of sequences.
         status : int
-            0, or the check that failed at batch ``next_batch - 1`` (a key
-            of :data:`STATUS`); the model is then part-way through that
-            batch.
+            0; or what stopped the loop at batch ``next_batch - 1``, the
+            model being then part-way through that batch: a key of
+            :data:`DIVERGED`, ``NO_MEMORY_STATUS``, or 6 when ``draws``
+            held too few numbers.
         """
         cdef Py_ssize_t n_order = order.shape[0]
         cdef Py_ssize_t stop = min(first + count, (n_order + self.B - 1) // self.B)
-        cdef Py_ssize_t k = first, updates = 0
+        cdef Py_ssize_t k = first, updates = 0, cursor = 0
         cdef double total = loss_sum
         cdef int status = COMPLETED
+        cdef void* draws_p = NULL
+        cdef Py_ssize_t n_draws = 0
         if n_order != self.n:
             raise ValueError(f"order must hold the {self.n} rows' indices.")
+        if self.draws_per_sequence > 0:
+            if (draws is None or draws.ndim != 1
+                    or not draws.flags.c_contiguous
+                    or draws.dtype != (np.float64 if self.double_
+                                       else np.float32)):
+                raise ValueError("draws must be a contiguous vector of the "
+                                 "network's dtype.")
+            n_draws = draws.shape[0]
+            draws_p = _address(draws)
         with nogil:
             while k < stop and status == COMPLETED:
                 if self.double_:
@@ -678,13 +740,15 @@ cdef class Trainer:
                                          n_threads, alpha, clip_norm,
                                          learning_rate, beta_1, beta_2,
                                          epsilon, momentum, nesterov,
-                                         t + updates, &updates, &total)
+                                         t + updates, &updates, &total,
+                                         draws_p, n_draws, &cursor)
                 else:
                     status = self._batch(<float*> NULL, &order[0], k,
                                          n_threads, alpha, clip_norm,
                                          learning_rate, beta_1, beta_2,
                                          epsilon, momentum, nesterov,
-                                         t + updates, &updates, &total)
+                                         t + updates, &updates, &total,
+                                         draws_p, n_draws, &cursor)
                 k += 1
         return k, updates, total, status
 
@@ -692,7 +756,8 @@ cdef class Trainer:
                     Py_ssize_t k, int nt, double alpha, double clip_norm,
                     double lr, double beta_1, double beta_2, double epsilon,
                     double momentum, bint nesterov, Py_ssize_t t,
-                    Py_ssize_t* updates, double* total) noexcept nogil:
+                    Py_ssize_t* updates, double* total, void* draws,
+                    Py_ssize_t n_draws, Py_ssize_t* cursor) noexcept nogil:
         cdef Py_ssize_t B = self.B, F = self.F, M = self.M, K = self.K
         cdef Py_ssize_t D = self.n_dir, L = self.n_layers
         cdef const Py_ssize_t* rows = order + k * B
@@ -703,6 +768,7 @@ cdef class Trainer:
         cdef bint any_weight
         cdef _UnitPlan* u
         cdef floating* inp
+        cdef floating* x
         cdef floating* src
         cdef floating* dst
         cdef floating* A
@@ -722,6 +788,9 @@ cdef class Trainer:
                 return COMPLETED
             swb = self.swb
             weight_sum = _sum(swb, N)
+        if self.draws_per_sequence > 0:
+            if cursor[0] + N * self.draws_per_sequence > n_draws:
+                return NO_DRAWS
         for i in range(N):
             self.lb[i] = self.lengths[rows[i]]
             Tb = max(Tb, self.lb[i])
@@ -742,12 +811,30 @@ cdef class Trainer:
         # layer's output sequence (as the network's train_step).
         inp = Xb
         for l in range(L):
+            if self.dropout > 0:
+                for d in range(D):
+                    u = &self.units[l * D + d]
+                    _dropout_mask(<floating*> draws + cursor[0],
+                                  <floating*> u.in_mask, N * u.F,
+                                  self.dropout)
+                    cursor[0] += N * u.F
+            if self.recurrent_dropout > 0:
+                for d in range(D):
+                    u = &self.units[l * D + d]
+                    _dropout_mask(<floating*> draws + cursor[0],
+                                  <floating*> u.rec_mask, N * u.H,
+                                  self.recurrent_dropout)
+                    cursor[0] += N * u.H
             for d in range(D):
                 u = &self.units[l * D + d]
+                x = inp
+                if u.x != NULL:
+                    x = <floating*> u.x
+                    _mask_steps(inp, <floating*> u.in_mask, x, N, Tb, u.F)
                 if forward_pass(
-                        u.cell, u.reverse, nt, N, Tb, u.F, u.H, inp, self.lb,
+                        u.cell, u.reverse, nt, N, Tb, u.F, u.H, x, self.lb,
                         <floating*> u.W, <floating*> u.U, <floating*> u.b,
-                        <floating*> u.b_hh, <floating*> NULL,
+                        <floating*> u.b_hh, <floating*> u.rec_mask,
                         <floating*> u.h_last, <floating*> u.h_seq,
                         <floating*> u.h_prev, <floating*> u.gates,
                         <floating*> u.aux) != 0:
@@ -809,15 +896,20 @@ cdef class Trainer:
                 else:
                     dh_seq = (<floating*> self.units[l + 1].dX if D == 1
                               else <floating*> u.dh_seq)
+                x = inp if u.x == NULL else <floating*> u.x
                 if backward_pass(
-                        u.cell, u.reverse, nt, N, Tb, u.F, H, inp, self.lb,
-                        <floating*> u.W, <floating*> u.U, <floating*> NULL,
+                        u.cell, u.reverse, nt, N, Tb, u.F, H, x, self.lb,
+                        <floating*> u.W, <floating*> u.U,
+                        <floating*> u.rec_mask,
                         <floating*> u.h_seq, <floating*> u.h_prev,
                         <floating*> u.gates, <floating*> u.aux, dh_last,
                         dh_seq, <floating*> u.dW, <floating*> u.dU,
                         <floating*> u.db, <floating*> u.db_hh,
                         <floating*> u.dX) != 0:
                     return NO_MEMORY
+                if u.dX != NULL and u.in_mask != NULL:
+                    _mask_steps(<floating*> u.dX, <floating*> u.in_mask,
+                                <floating*> u.dX, N, Tb, u.F)
             if l > 0 and D == 2:
                 # The input gradient of both directions, split into the
                 # halves of the layer below.

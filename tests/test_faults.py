@@ -19,6 +19,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
+import seqclf._network as network_module
 import seqclf._rnn as rnn_module
 from seqclf import RNNClassifier, _sequences
 from seqclf._network import RecurrentNetwork, _Workspace
@@ -35,6 +36,18 @@ N, BATCH, EPOCHS = 24, 8, 2         # 3 mini-batches per epoch, 6 per fit
 def _one_thread():
     with threadpool_limits(1, user_api="openmp"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _per_batch_path():
+    # The faults are injected at the per-batch path's methods (train_step,
+    # the optimizer's update, clip_gradient); the compiled loop's failures
+    # are tested in test_train_loop.py, and the subprocesses below run it.
+    # Not through monkeypatch: the tests undo their own patches midway.
+    previous = network_module.COMPILED_LOOP
+    network_module.COMPILED_LOOP = False
+    yield
+    network_module.COMPILED_LOOP = previous
 
 
 def task(n=N, seed=0):

@@ -14,6 +14,7 @@ Models are tiny so that an example takes milliseconds. The number of
 examples comes from the profiles of ``tests/conftest.py``.
 """
 
+import contextlib
 from unittest import mock
 
 import numpy as np
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
+import seqclf._network as network_module
 from seqclf import RNNClassifier
 from seqclf._network import RecurrentNetwork
 from seqclf._optim import AdamOptimizer, SGDOptimizer
@@ -339,8 +341,17 @@ def test_fuzz_token_ids(n, data, id_dtype, vocab_size, mask, arch, ragged):
         check_predictions(clf, unseen, 2)
 
 
+@contextlib.contextmanager
 def _failing(kind, k):
-    """A patch making the k-th call of a network or optimizer method fail."""
+    """A patch making the k-th call of a network or optimizer method fail;
+    the fit runs the per-batch path, whose methods these are (the compiled
+    loop's failures are tested in test_train_loop.py)."""
+    with mock.patch.object(network_module, "COMPILED_LOOP", False), \
+            _failing_call(kind, k):
+        yield
+
+
+def _failing_call(kind, k):
     def nth(real, hook):
         calls = [0]
 

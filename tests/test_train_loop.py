@@ -15,7 +15,9 @@ import pytest
 
 import seqclf._network as network_module
 import seqclf._rnn as rnn_module
-from seqclf import RNNClassifier, RNNRegressor
+from seqclf import RNNClassifier, RNNRegressor, _progress
+from seqclf._network import RecurrentNetwork
+from seqclf._optim import AdamOptimizer
 
 from ._state import assert_same_state, snapshot
 
@@ -79,6 +81,11 @@ CONFIGS = [
          bidirectional=True, clip_norm=0.1),
     dict(cell="lstm", hidden_layer_sizes=(9,), bidirectional=True,
          alpha=1e-3, batch_size=16),
+    dict(cell="gru", hidden_layer_sizes=(6, 5), dropout=0.3),
+    dict(cell="lstm", hidden_layer_sizes=(5,), recurrent_dropout=0.4,
+         batch_size=16),
+    dict(cell=("rnn", "lstm"), hidden_layer_sizes=(6, 4), bidirectional=True,
+         dropout=0.2, recurrent_dropout=0.25, clip_norm=0.5),
 ]
 
 
@@ -190,16 +197,37 @@ def test_divergence_fails_as_the_per_batch_path(per_batch, how):
         assert "the gradient's norm" in errors[0]
 
 
-def test_trainer_applies_without_dropout_and_embedding(per_batch):
+def test_dropout_with_zero_weight_batches_and_groups(per_batch,
+                                                     monkeypatch):
+    """Skipped batches draw no masks; the draws of a group are the numbers
+    the per-batch path takes batch after batch, whatever the grouping."""
+    X, y = _data(n=90)
+    sw = np.ones(90)
+    sw[16:32] = 0
+    params = dict(cell="gru", hidden_layer_sizes=(5,), batch_size=16,
+                  max_iter=3, dropout=0.2, recurrent_dropout=0.1,
+                  shuffle=False, random_state=0, tol=None)
+    a = RNNClassifier(**params).fit(X, y, sample_weight=sw)
+    monkeypatch.setattr(rnn_module, "_GROUP_SECONDS", 0.0)
+    b = RNNClassifier(**params).fit(X, y, sample_weight=sw)
+    with per_batch:
+        c = RNNClassifier(**params).fit(X, y, sample_weight=sw)
+    _assert_same_fit(a, c)
+    _assert_same_fit(b, c)
+    assert (a._dropout_rng.bit_generator.state
+            == c._dropout_rng.bit_generator.state)
+
+
+def test_trainer_applies_without_an_embedding(per_batch):
     X, y = _data(n=40)
     est = RNNClassifier(cell="gru", hidden_layer_sizes=(4,), max_iter=1,
                         random_state=0).fit(X, y)
     X3 = np.zeros((4, 3, 3))
     data = (X3, np.full(4, 3, np.intp), np.zeros(4, np.intp), None)
     assert est._trainer(data, 4) is not None
+    assert est.set_params(dropout=0.1)._trainer(data, 4) is not None
     with per_batch:
         assert est._trainer(data, 4) is None
-    assert est.set_params(dropout=0.1)._trainer(data, 4) is None
     ids = np.zeros((4, 3), np.intp)
     with per_batch:              # an embedding trains through train_step
         emb = RNNClassifier(cell="gru", hidden_layer_sizes=(4,),
@@ -233,3 +261,53 @@ def test_a_group_of_batches_allocates_no_python_memory():
         tracemalloc.stop()
     assert (k, updates, status) == (8, 8, 0) and np.isfinite(loss_sum)
     assert peak - before < 1024
+
+
+@pytest.mark.parametrize("k", [3, 8])
+def test_interrupt_between_groups_keeps_the_last_completed_batch(
+        per_batch, monkeypatch, k):
+    """Ctrl-C is seen between groups (one batch each here): the model keeps
+    the per-batch path's weights after the completed batches, and the
+    dropout stream stands where the next batch would draw."""
+    X, y = _data(n=48, ragged=False)
+    params = dict(cell="lstm", hidden_layer_sizes=(4,), batch_size=8,
+                  max_iter=2, dropout=0.2, recurrent_dropout=0.1,
+                  random_state=0, verbose=2)
+    weights, states = [], []
+    real_update = AdamOptimizer.update
+    with per_batch:
+        real_step = RecurrentNetwork.train_step
+
+        def update(opt, p, g, *args):
+            real_update(opt, p, g, *args)
+            weights.append(p.copy())
+
+        def step(net, *args, **kwargs):
+            states.append(kwargs["rng"].bit_generator.state)
+            return real_step(net, *args, **kwargs)
+
+        monkeypatch.setattr(AdamOptimizer, "update", update)
+        monkeypatch.setattr(RecurrentNetwork, "train_step", step)
+        RNNClassifier(**params).fit(X, y)
+    monkeypatch.setattr(AdamOptimizer, "update", real_update)
+    # 6 batches an epoch; progress is shown before batches 1 to 5 of each
+    # epoch and at its end: call k comes after k batches.
+    monkeypatch.setattr(_progress, "INTERVAL", 0.0)
+    monkeypatch.setattr(rnn_module, "_GROUP_SECONDS", 0.0)
+    calls = [0]
+    real_show = _progress.EpochProgress.update
+
+    def show(self, *args):
+        calls[0] += 1
+        if calls[0] == k:
+            raise KeyboardInterrupt
+        return real_show(self, *args)
+
+    monkeypatch.setattr(_progress.EpochProgress, "update", show)
+    clf = RNNClassifier(**params)
+    with pytest.raises(KeyboardInterrupt, match="interrupted in epoch"):
+        clf.fit(X, y)
+    done = k
+    np.testing.assert_array_equal(clf._network.dense_coefs, weights[done - 1])
+    assert clf._optimizer.t == done
+    assert clf._dropout_rng.bit_generator.state == states[done]
