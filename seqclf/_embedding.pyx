@@ -27,6 +27,49 @@ from libc.string cimport memcpy, memset
 from ._fpenv cimport fpenv_enter, fpenv_leave
 
 
+cdef Py_ssize_t lookup(int n_threads, Py_ssize_t N, Py_ssize_t T,
+                       const Py_ssize_t* ids, const Py_ssize_t* lengths,
+                       Py_ssize_t V, Py_ssize_t D, const floating* E,
+                       floating* out) noexcept nogil:
+    """:func:`forward` on pointers (ids and out of N x T steps)."""
+    cdef Py_ssize_t n, t, k
+    cdef Py_ssize_t n_bad = 0
+    for n in prange(N, num_threads=n_threads, schedule="static"):
+        for t in range(T):
+            k = ids[n * T + t]
+            if t >= lengths[n]:
+                memset(out + (n * T + t) * D, 0, D * sizeof(floating))
+            elif k < 0 or k >= V:
+                n_bad += 1
+            else:
+                memcpy(out + (n * T + t) * D, E + k * D, D * sizeof(floating))
+    return n_bad
+
+
+cdef void row_sums(int n_threads, Py_ssize_t K, Py_ssize_t D,
+                   const Py_ssize_t* positions, const Py_ssize_t* bounds,
+                   const floating* dX, floating* grad) noexcept nogil:
+    """:func:`backward` on pointers (dX rows of D entries, grad K x D)."""
+    cdef Py_ssize_t k, j, d
+    cdef floating* g
+    cdef const floating* src
+    cdef unsigned long long fp
+    # One block of rows per thread, so that the flush-to-zero modes of the
+    # recurrent kernels (_fpenv.h) are set once per thread, not per row.
+    cdef Py_ssize_t n_blocks = min(<Py_ssize_t> n_threads, K)
+    cdef Py_ssize_t blk
+    for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        fp = fpenv_enter()
+        for k in range(blk * K // n_blocks, (blk + 1) * K // n_blocks):
+            g = grad + k * D
+            memcpy(g, dX + positions[bounds[k]] * D, D * sizeof(floating))
+            for j in range(bounds[k] + 1, bounds[k + 1]):
+                src = dX + positions[j] * D
+                for d in range(D):
+                    g[d] = g[d] + src[d]
+        fpenv_leave(fp)
+
+
 def forward(int n_threads, const Py_ssize_t[:, ::1] ids,
             const Py_ssize_t[::1] lengths, const floating[:, ::1] E,
             floating[:, :, ::1] out):
@@ -34,20 +77,13 @@ def forward(int n_threads, const Py_ssize_t[:, ::1] ids,
 
     Unchecked: seqclf._layers.embedding_forward checks the arguments.
     """
-    cdef Py_ssize_t N = ids.shape[0], T = ids.shape[1]
-    cdef Py_ssize_t V = E.shape[0], D = E.shape[1]
-    cdef Py_ssize_t n, t, k
     cdef Py_ssize_t n_bad = 0
+    if ids.shape[0] == 0 or ids.shape[1] == 0 or E.shape[1] == 0:
+        return 0
     with nogil:
-        for n in prange(N, num_threads=n_threads, schedule="static"):
-            for t in range(T):
-                k = ids[n, t]
-                if t >= lengths[n]:
-                    memset(&out[n, t, 0], 0, D * sizeof(floating))
-                elif k < 0 or k >= V:
-                    n_bad += 1
-                else:
-                    memcpy(&out[n, t, 0], &E[k, 0], D * sizeof(floating))
+        n_bad = lookup(n_threads, ids.shape[0], ids.shape[1], &ids[0, 0],
+                       &lengths[0], E.shape[0], E.shape[1], &E[0, 0],
+                       &out[0, 0, 0])
     return n_bad
 
 
@@ -59,23 +95,8 @@ def backward(int n_threads, const Py_ssize_t[::1] positions,
     Unchecked: seqclf._layers.embedding_backward sorts the positions by id
     and checks the arguments.
     """
-    cdef Py_ssize_t K = grad.shape[0], D = grad.shape[1]
-    cdef Py_ssize_t k, j, d
-    cdef floating* g
-    cdef const floating* src
-    cdef unsigned long long fp
-    # One block of rows per thread, so that the flush-to-zero modes of the
-    # recurrent kernels (_fpenv.h) are set once per thread, not per row.
-    cdef Py_ssize_t n_blocks = min(<Py_ssize_t> n_threads, K)
-    cdef Py_ssize_t blk
+    if grad.shape[0] == 0 or grad.shape[1] == 0:
+        return
     with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
-            fp = fpenv_enter()
-            for k in range(blk * K // n_blocks, (blk + 1) * K // n_blocks):
-                g = &grad[k, 0]
-                memcpy(g, &dX[positions[bounds[k]], 0], D * sizeof(floating))
-                for j in range(bounds[k] + 1, bounds[k + 1]):
-                    src = &dX[positions[j], 0]
-                    for d in range(D):
-                        g[d] = g[d] + src[d]
-            fpenv_leave(fp)
+        row_sums(n_threads, grad.shape[0], grad.shape[1], &positions[0],
+                 &bounds[0], &dX[0, 0], &grad[0, 0])

@@ -544,15 +544,15 @@ class RecurrentNetwork:
         return loss
 
     def trainer(self, X, lengths, y, sample_weight, batch_size, state, *,
-                dropout=0.0, recurrent_dropout=0.0):
+                dropout=0.0, recurrent_dropout=0.0, embedding_state=()):
         """A compiled loop over the mini-batches of one fit, or None.
 
         The :class:`seqclf._train.Trainer` runs each mini-batch as
         :meth:`train_step` followed by the checks, clipping and update of
         the estimator's loop, bit for bit, in one compiled call per group
-        of batches. It applies to the dense head with softmax
-        cross-entropy or squared error and no embedding; None otherwise
-        (the caller then runs :meth:`train_step`).
+        of batches, the embedding's lazy row updates included. It applies
+        to the dense head with softmax cross-entropy or squared error; None
+        otherwise (the caller then runs :meth:`train_step`).
 
         Parameters
         ----------
@@ -568,11 +568,17 @@ class RecurrentNetwork:
         dropout, recurrent_dropout : float in [0, 1)
             As :meth:`train_step`'s; the caller draws the masks' uniform
             numbers for each group (see ``Trainer.run``).
+        embedding_state : tuple of ndarray
+            With an embedding, its optimizer's state arrays (of the
+            embedding's shape).
         """
-        if (not COMPILED_LOOP or self.embedding is not None
-                or not self._compiled_head()):
+        if not COMPILED_LOOP or not self._compiled_head():
             return None
         self._check_batch(X, lengths)
+        if self.embedding is not None:
+            positions, keys = _layers._valid_ids(X, lengths)
+            if keys.min() < 0 or keys.max() >= self.n_tokens:
+                _layers._raise_out_of_range(X, lengths, self.n_tokens)
         y, sample_weight = self._check_targets(y, sample_weight, X.shape[0])
         units = []
         for layer in self.layers:
@@ -587,7 +593,8 @@ class RecurrentNetwork:
             units, self.n_directions, X, lengths, y, sample_weight,
             batch_size, hp["W"], hp["b"], hg["W"], hg["b"], self.dense_coefs,
             self.grads, self._penalised,
-            tuple(a.reshape(-1) for a in state), dropout, recurrent_dropout)
+            tuple(a.reshape(-1) for a in state), dropout, recurrent_dropout,
+            self.embedding, tuple(embedding_state))
 
     def _check_batch(self, X, lengths):
         """What the unchecked kernel calls of a training step rely on."""

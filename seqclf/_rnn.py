@@ -1077,13 +1077,15 @@ class BaseRNN(BaseEstimator):
 
     def _trainer(self, data, batch_size):
         """The network's compiled loop over this fit's mini-batches, or None
-        where it does not apply (an embedding, another head)."""
+        where it does not apply (another head or loss)."""
         X, lengths, y, sample_weight = data
+        emb = self._embedding_optimizer
         try:
             return self._network.trainer(
                 X, lengths, y, sample_weight, batch_size,
                 self._optimizer.state(), dropout=self.dropout,
-                recurrent_dropout=self.recurrent_dropout)
+                recurrent_dropout=self.recurrent_dropout,
+                embedding_state=() if emb is None else emb.state())
         except MemoryError as exc:
             raise MemoryError(
                 f"Out of memory training a mini-batch of {batch_size} "
@@ -1234,11 +1236,16 @@ class BaseRNN(BaseEstimator):
             if trainer.draws_per_sequence:
                 where.rng_state = self._dropout_rng.bit_generator.state
                 draws = self._dropout_draws(trainer, order, k, count,
-                                            batch_size, sample_weight, X.dtype)
+                                            batch_size, sample_weight,
+                                            self._network.dtype)
+            emb = self._embedding_optimizer
             k_next, n_updates, loss_sum, status = trainer.run(
                 order, k, count, n_threads, self.alpha, clip,
-                opt.learning_rate, *settings, opt.t, total, draws)
+                opt.learning_rate, *settings, opt.t, total, draws,
+                0 if emb is None else emb.t)
             opt.t += n_updates
+            if emb is not None:
+                emb.t += n_updates
             where.batch += k_next - k
             if status:
                 rows = order[(k_next - 1) * batch_size:k_next * batch_size]

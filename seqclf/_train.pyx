@@ -27,6 +27,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from ._blas cimport gemm
+from ._embedding cimport lookup, row_sums
 from ._kernels cimport backward_pass, forward_pass
 
 import numpy as np
@@ -578,6 +579,19 @@ cdef class Trainer:
     cdef double* partial
     cdef void** seq_out               # per layer: (B, T, 2H), or NULL
     cdef double dropout, recurrent_dropout
+    # With an embedding: its matrix (V, F) and optimizer state, the batch's
+    # ids, their positions sorted by id (with room for the merge), the
+    # distinct ids, their bounds and gradient rows.
+    cdef void* E
+    cdef void* Em
+    cdef void* Ev
+    cdef Py_ssize_t V
+    cdef Py_ssize_t* ids
+    cdef Py_ssize_t* keys
+    cdef Py_ssize_t* pos
+    cdef Py_ssize_t* rows
+    cdef Py_ssize_t* bounds
+    cdef void* egrad
     cdef readonly Py_ssize_t draws_per_sequence
     cdef list _keep                   # every array the pointers point into
 
@@ -589,14 +603,16 @@ cdef class Trainer:
     def __init__(self, units, int n_directions, X, lengths, y, sample_weight,
                  Py_ssize_t batch_size, head_W, head_b, head_dW, head_db,
                  coefs, grads, penalised, state, double dropout=0.0,
-                 double recurrent_dropout=0.0):
+                 double recurrent_dropout=0.0, embedding=None,
+                 embedding_state=()):
         cdef Py_ssize_t i, l, d, G
         cdef _UnitPlan* u
         dtype = X.dtype
         keep = [X, lengths, y, sample_weight, head_W, head_b, head_dW,
                 head_db, coefs, grads, penalised] + list(state)
         self.double_ = dtype == np.float64
-        self.n, self.T, self.F = X.shape
+        self.n, self.T = X.shape[0], X.shape[1]
+        self.F = X.shape[2] if embedding is None else embedding.shape[1]
         self.B = B = min(batch_size, self.n)
         T = self.T
         self.n_dir = n_directions
@@ -605,14 +621,17 @@ cdef class Trainer:
         self.xent = y.ndim == 1
         self.K, self.M = head_W.shape
         self.n_coefs = coefs.shape[0]
+        self.B = min(batch_size, self.n)
         self.adam = len(state) == 2
         self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
         self.draws_per_sequence = 0
 
         self.units = <_UnitPlan*> malloc(self.n_units * sizeof(_UnitPlan))
         self.seq_out = <void**> malloc(self.n_layers * sizeof(void*))
+        n_sums = max(self.n_coefs, 0 if embedding is None
+                     else self.B * self.T * embedding.shape[1])
         self.partial = <double*> malloc(
-            ((self.n_coefs + BLOCK - 1) // BLOCK + 1) * sizeof(double))
+            ((n_sums + BLOCK - 1) // BLOCK + 1) * sizeof(double))
         if self.units == NULL or self.seq_out == NULL or self.partial == NULL:
             raise MemoryError("Cannot allocate the training loop's plan.")
         for i, (code, reverse, F, H, W, U, b, b_hh, dW, dU, db, db_hh) in (
@@ -635,7 +654,8 @@ cdef class Trainer:
                 u.gates = _buffer(keep, B * T * G, dtype)
                 u.aux = _buffer(keep, B * T * H, dtype)
             u.h_last = _buffer(keep, B * H, dtype)
-            u.dX = _buffer(keep, B * T * F, dtype) if l > 0 else NULL
+            u.dX = (_buffer(keep, B * T * F, dtype)
+                    if l > 0 or embedding is not None else NULL)
             last = l == self.n_layers - 1
             two = n_directions == 2
             u.dh_seq = (_buffer(keep, B * T * H, dtype) if two and not last
@@ -658,7 +678,24 @@ cdef class Trainer:
         self.sw = NULL
         if sample_weight is not None:
             self.sw = <const double*> _address(sample_weight)
-        self.Xb = _buffer(keep, B * T * self.F, dtype)
+        self.E = NULL
+        if embedding is None:
+            self.Xb = _buffer(keep, B * T * self.F, dtype)
+        else:
+            keep += [embedding] + list(embedding_state)
+            self.E = _address(embedding)
+            self.V = embedding.shape[0]
+            self.Em = _address(embedding_state[0])
+            self.Ev = (_address(embedding_state[1])
+                       if len(embedding_state) == 2 else NULL)
+            self.ids = <Py_ssize_t*> _buffer(keep, B * T, np.intp)
+            self.Xb = _buffer(keep, B * T * self.F, dtype)     # looked up
+            P = B * T
+            self.keys = <Py_ssize_t*> _buffer(keep, 2 * P, np.intp)
+            self.pos = <Py_ssize_t*> _buffer(keep, 2 * P, np.intp)
+            self.rows = <Py_ssize_t*> _buffer(keep, P, np.intp)
+            self.bounds = <Py_ssize_t*> _buffer(keep, P + 1, np.intp)
+            self.egrad = _buffer(keep, P * self.F, dtype)
         self.lb = <Py_ssize_t*> _buffer(keep, B, np.intp)
         self.yb = (_buffer(keep, B, np.intp) if self.xent
                    else _buffer(keep, B * self.M, dtype))
@@ -684,7 +721,7 @@ cdef class Trainer:
             Py_ssize_t count, int n_threads, double alpha, double clip_norm,
             double learning_rate, double beta_1, double beta_2,
             double epsilon, double momentum, bint nesterov, Py_ssize_t t,
-            double loss_sum, draws=None):
+            double loss_sum, draws=None, Py_ssize_t t_embedding=0):
         """Train on batches ``first, ..., first + count - 1`` of ``order``.
 
         Batch ``k`` holds the rows ``order[k * batch_size:(k + 1) *
@@ -692,7 +729,9 @@ cdef class Trainer:
         ``clip_norm`` < 0 clips nothing; ``t`` is the optimizer's step count
         before the call (Adam's bias correction); ``beta_*`` and ``epsilon``
         are Adam's settings, ``momentum`` and ``nesterov`` SGD's.
-        ``loss_sum`` is the epoch's sum so far. With dropout, ``draws``
+        ``loss_sum`` is the epoch's sum so far; ``t_embedding`` the step
+        count of the embedding's optimizer (each update steps both). With
+        dropout, ``draws``
         holds the uniform draws of the dropout masks (of the network's
         dtype): :attr:`draws_per_sequence` per sequence of each batch run
         (skipped batches draw none), taken in order, per batch and layer
@@ -741,14 +780,16 @@ cdef class Trainer:
                                          learning_rate, beta_1, beta_2,
                                          epsilon, momentum, nesterov,
                                          t + updates, &updates, &total,
-                                         draws_p, n_draws, &cursor)
+                                         draws_p, n_draws, &cursor,
+                                         t_embedding + updates)
                 else:
                     status = self._batch(<float*> NULL, &order[0], k,
                                          n_threads, alpha, clip_norm,
                                          learning_rate, beta_1, beta_2,
                                          epsilon, momentum, nesterov,
                                          t + updates, &updates, &total,
-                                         draws_p, n_draws, &cursor)
+                                         draws_p, n_draws, &cursor,
+                                         t_embedding + updates)
                 k += 1
         return k, updates, total, status
 
@@ -757,12 +798,13 @@ cdef class Trainer:
                     double lr, double beta_1, double beta_2, double epsilon,
                     double momentum, bint nesterov, Py_ssize_t t,
                     Py_ssize_t* updates, double* total, void* draws,
-                    Py_ssize_t n_draws, Py_ssize_t* cursor) noexcept nogil:
+                    Py_ssize_t n_draws, Py_ssize_t* cursor,
+                    Py_ssize_t t_embedding) noexcept nogil:
         cdef Py_ssize_t B = self.B, F = self.F, M = self.M, K = self.K
         cdef Py_ssize_t D = self.n_dir, L = self.n_layers
         cdef const Py_ssize_t* rows = order + k * B
         cdef Py_ssize_t N = min(B, self.n - k * B)
-        cdef Py_ssize_t i, l, d, Tb = 0, H, Fl, e
+        cdef Py_ssize_t i, l, d, Tb = 0, H, Fl, e, n_rows = 0
         cdef const double* swb = NULL
         cdef double weight_sum = <double> N, loss, sq, norm, scale
         cdef bint any_weight
@@ -794,10 +836,18 @@ cdef class Trainer:
         for i in range(N):
             self.lb[i] = self.lengths[rows[i]]
             Tb = max(Tb, self.lb[i])
-        for i in prange(N, num_threads=_workers(N * Tb * F, nt),
-                        schedule="static"):
-            memcpy(Xb + i * Tb * F, X + rows[i] * self.T * F,
-                   <size_t> (Tb * F) * sizeof(floating))
+        if self.E == NULL:
+            for i in prange(N, num_threads=_workers(N * Tb * F, nt),
+                            schedule="static"):
+                memcpy(Xb + i * Tb * F, X + rows[i] * self.T * F,
+                       <size_t> (Tb * F) * sizeof(floating))
+        else:
+            for i in range(N):
+                memcpy(self.ids + i * Tb,
+                       <const Py_ssize_t*> self.X + rows[i] * self.T,
+                       <size_t> Tb * sizeof(Py_ssize_t))
+            lookup(nt, N, Tb, self.ids, self.lb, self.V, F,
+                   <floating*> self.E, Xb)
         if self.xent:
             for i in range(N):
                 (<Py_ssize_t*> self.yb)[i] = (<const Py_ssize_t*> self.y)[rows[i]]
@@ -910,14 +960,17 @@ cdef class Trainer:
                 if u.dX != NULL and u.in_mask != NULL:
                     _mask_steps(<floating*> u.dX, <floating*> u.in_mask,
                                 <floating*> u.dX, N, Tb, u.F)
-            if l > 0 and D == 2:
-                # The input gradient of both directions, split into the
-                # halves of the layer below.
+            if self.units[l * D].dX != NULL and D == 2:
+                # The input gradient of both directions, summed; above the
+                # first layer, split into the halves of the layer below.
                 Fl = self.units[l * D].F
                 dst = <floating*> self.units[l * D].dX
                 src = <floating*> self.units[l * D + 1].dX
                 for e in range(N * Tb * Fl):
                     dst[e] = dst[e] + src[e]
+            if l > 0 and D == 2:
+                Fl = self.units[l * D].F
+                dst = <floating*> self.units[l * D].dX
                 for d in range(D):
                     u = &self.units[(l - 1) * D + d]
                     H = u.H
@@ -925,6 +978,9 @@ cdef class Trainer:
                         memcpy(<floating*> u.dh_seq + e * H,
                                dst + e * Fl + d * H,
                                <size_t> H * sizeof(floating))
+
+        if self.E != NULL:
+            n_rows = self._embedding_rows(<floating*> self.units[0].dX, N, Tb, nt)
 
         # Penalty, checks, clipping and the update, as the estimator's loop.
         if alpha > 0:
@@ -937,17 +993,27 @@ cdef class Trainer:
             return BAD_LOSS
         if not _all_finite(nt, <floating*> self.grads, self.n_coefs):
             return BAD_GRADIENT
+        if self.E != NULL and not _all_finite(nt, <floating*> self.egrad,
+                                              n_rows * F):
+            return BAD_GRADIENT
         if clip_norm >= 0:
             whole[0] = 0
             whole[1] = self.n_coefs
             sq = _squares(nt, <floating*> self.grads, <floating*> NULL, whole,
                           1, self.n_coefs, 0, self.partial)
+            if self.E != NULL:
+                whole[1] = n_rows * F
+                sq += _squares(nt, <floating*> self.egrad, <floating*> NULL,
+                               whole, 1, n_rows * F, 0, self.partial)
             norm = sqrt(sq)
             if not isfinite(norm):
                 return BAD_NORM
             if norm > clip_norm:
                 _scale(nt, <floating*> self.grads, self.n_coefs,
                        <floating> (clip_norm / norm))
+                if self.E != NULL:
+                    _scale(nt, <floating*> self.egrad, n_rows * F,
+                           <floating> (clip_norm / norm))
         updates[0] += 1
         if self.adam:
             _adam(nt, self.n_coefs, <floating*> self.coefs,
@@ -959,7 +1025,147 @@ cdef class Trainer:
             _sgd(nt, self.n_coefs, <floating*> self.coefs,
                  <floating*> self.grads, <floating*> self.m, lr, momentum,
                  nesterov)
+        if self.E != NULL:
+            # The embedding's rows, lazily; then the check of those rows.
+            if self.adam:
+                _adam_rows(n_rows, F, self.rows, <floating*> self.E,
+                           <floating*> self.egrad, <floating*> self.Em,
+                           <floating*> self.Ev,
+                           _adam_step_size(lr, beta_1, beta_2,
+                                           t_embedding + 1),
+                           beta_1, beta_2, epsilon)
+            else:
+                _sgd_rows(n_rows, F, self.rows, <floating*> self.E,
+                          <floating*> self.egrad, <floating*> self.Em, lr,
+                          momentum, nesterov)
+            for i in range(n_rows):
+                if not _all_finite(1, <floating*> self.E + self.rows[i] * F,
+                                   F):
+                    return BAD_WEIGHTS
         if not _all_finite(nt, <floating*> self.coefs, self.n_coefs):
             return BAD_WEIGHTS
         total[0] += loss * N
         return COMPLETED
+
+    cdef Py_ssize_t _embedding_rows(self, floating* dX, Py_ssize_t N,
+                                    Py_ssize_t Tb, int nt) noexcept nogil:
+        """The embedding's gradient as the rows the batch touches, as
+        seqclf._layers.embedding_backward: the data steps' positions sorted
+        by id (stably), each distinct id's row the sum of its positions'
+        ``dX`` rows in position order. Returns their number."""
+        cdef Py_ssize_t n, t, j, P = 0, K = 0
+        for n in range(N):
+            for t in range(self.lb[n]):
+                self.keys[P] = self.ids[n * Tb + t]
+                self.pos[P] = n * Tb + t
+                P += 1
+        _merge_sort(self.keys, self.pos, P)
+        for j in range(P):
+            if j == 0 or self.keys[j] != self.keys[j - 1]:
+                self.rows[K] = self.keys[j]
+                self.bounds[K] = j
+                K += 1
+        self.bounds[K] = P
+        row_sums(nt, K, self.F, self.pos, self.bounds, dX,
+                 <floating*> self.egrad)
+        return K
+
+
+cdef void _merge_sort(Py_ssize_t* keys, Py_ssize_t* values,
+                      Py_ssize_t n) noexcept nogil:
+    """Sort ``keys[:n]`` and their ``values`` by key, stably (bottom-up
+    merges); ``keys`` and ``values`` have room for 2 n entries, the second
+    half being scratch."""
+    cdef Py_ssize_t width = 1, lo, mid, hi, i, j, o
+    cdef Py_ssize_t* a = keys
+    cdef Py_ssize_t* av = values
+    cdef Py_ssize_t* b = keys + n
+    cdef Py_ssize_t* bv = values + n
+    cdef Py_ssize_t* tmp
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, o = lo, mid, lo
+            while i < mid and j < hi:
+                if a[j] < a[i]:         # equal keys keep their order
+                    b[o] = a[j]
+                    bv[o] = av[j]
+                    j += 1
+                else:
+                    b[o] = a[i]
+                    bv[o] = av[i]
+                    i += 1
+                o += 1
+            while i < mid:
+                b[o] = a[i]
+                bv[o] = av[i]
+                i += 1
+                o += 1
+            while j < hi:
+                b[o] = a[j]
+                bv[o] = av[j]
+                j += 1
+                o += 1
+            lo = hi
+        tmp = a
+        a = b
+        b = tmp
+        tmp = av
+        av = bv
+        bv = tmp
+        width *= 2
+    if a != keys:
+        memcpy(keys, a, n * sizeof(Py_ssize_t))
+        memcpy(values, av, n * sizeof(Py_ssize_t))
+
+
+cdef void _adam_rows(Py_ssize_t K, Py_ssize_t D, const Py_ssize_t* rows,
+                     floating* E, const floating* grad, floating* m,
+                     floating* v, double lr_t, double beta_1, double beta_2,
+                     double epsilon) noexcept nogil:
+    """AdamOptimizer._step_rows' float operations, in its order."""
+    cdef floating b1 = <floating> beta_1, c1 = <floating> (1 - beta_1)
+    cdef floating b2 = <floating> beta_2, c2 = <floating> (1 - beta_2)
+    cdef floating eps = <floating> epsilon, neg_lr = <floating> (-lr_t)
+    cdef floating g, mm, vv, step
+    cdef Py_ssize_t k, d, i
+    for k in range(K):
+        for d in range(D):
+            i = rows[k] * D + d
+            g = grad[k * D + d]
+            mm = m[i] * b1
+            mm = mm + c1 * g
+            vv = v[i] * b2
+            vv = vv + c2 * (g * g)
+            m[i] = mm
+            v[i] = vv
+            step = <floating> sqrt(vv)
+            step = step + eps
+            step = mm / step
+            step = step * neg_lr
+            E[i] = E[i] + step
+
+
+cdef void _sgd_rows(Py_ssize_t K, Py_ssize_t D, const Py_ssize_t* rows,
+                    floating* E, const floating* grad, floating* velocity,
+                    double learning_rate, double momentum,
+                    bint nesterov) noexcept nogil:
+    """SGDOptimizer._step_rows' float operations, in its order."""
+    cdef floating neg_lr = -(<floating> learning_rate)
+    cdef floating mu = <floating> momentum
+    cdef floating step, vv
+    cdef Py_ssize_t k, d, i
+    for k in range(K):
+        for d in range(D):
+            i = rows[k] * D + d
+            step = grad[k * D + d] * neg_lr
+            vv = velocity[i] * mu
+            vv = vv + step
+            velocity[i] = vv
+            if nesterov:
+                step = step + mu * vv
+                E[i] = E[i] + step
+            else:
+                E[i] = E[i] + vv

@@ -56,9 +56,10 @@ def _data(n=70, T=9, F=3, seed=0, ragged=True, dtype=np.float64):
 
 
 def _state(est):
-    opt = est._optimizer
-    return (est._network.coefs.copy(), [a.copy() for a in opt.state()],
-            opt.t, list(est.loss_curve_))
+    opts = [est._optimizer, est._embedding_optimizer]
+    return (est._network.coefs.copy(),
+            [a.copy() for o in opts if o is not None for a in o.state()],
+            [o.t for o in opts if o is not None], list(est.loss_curve_))
 
 
 def _assert_same_fit(a, b):
@@ -164,20 +165,23 @@ def test_groups_of_batches_do_not_change_the_fit(per_batch, monkeypatch):
     _assert_same_fit(a, b)
 
 
-@pytest.mark.parametrize("how", ["adam", "sgd", "norm"])
+@pytest.mark.parametrize("how", ["adam", "sgd", "norm", "embedding"])
 def test_divergence_fails_as_the_per_batch_path(per_batch, how):
     """A fit that diverges raises the per-batch path's error (the same
     epoch and mini-batch) and leaves the estimator as before the call."""
     X, y = _data(n=64, ragged=False)
     params = dict(cell="rnn", hidden_layer_sizes=(6,), activation="relu",
                   batch_size=8, max_iter=1, random_state=0, warm_start=True)
+    if how == "embedding":
+        X, y = _tokens(n=64)
+        params.update(embedding_dim=3, vocab_size=30)
     errors = []
     for compiled in (True, False):
         est = RNNClassifier(**params).fit(X, y)
         est.set_params(max_iter=3)
         if how == "adam":
             est.set_params(learning_rate_init=1e300)
-        elif how == "sgd":
+        elif how in ("sgd", "embedding"):
             est.set_params(solver="sgd", learning_rate_init=1e300)
         else:
             est.set_params(clip_norm=1.0)
@@ -218,7 +222,44 @@ def test_dropout_with_zero_weight_batches_and_groups(per_batch,
             == c._dropout_rng.bit_generator.state)
 
 
-def test_trainer_applies_without_an_embedding(per_batch):
+def _tokens(n=80, T=10, V=30, seed=0):
+    rng = np.random.default_rng(seed)
+    # Zipf-like ids, so that a batch repeats some and misses many.
+    ids = np.minimum(rng.zipf(1.3, size=(n, T)) - 1, V - 1)
+    lengths = rng.integers(1, T + 1, size=n)
+    X = [row[:L] for row, L in zip(ids, lengths)]
+    return X, (ids[:, 0] % 3)
+
+
+EMBEDDING_CONFIGS = [
+    dict(cell="gru", hidden_layer_sizes=(6,)),
+    dict(cell="lstm", hidden_layer_sizes=(5, 4), bidirectional=True,
+         clip_norm=0.05, alpha=0.01),
+    dict(cell="rnn", hidden_layer_sizes=(6,), solver="sgd",
+         learning_rate_init=0.1),
+    dict(cell="gru", hidden_layer_sizes=(5,), solver="sgd",
+         nesterovs_momentum=False, bidirectional=True, dropout=0.2,
+         recurrent_dropout=0.1),
+]
+
+
+@pytest.mark.parametrize("kw", EMBEDDING_CONFIGS)
+def test_embedding_fit_is_bit_identical_to_the_per_batch_path(per_batch, kw):
+    """Token ids: the lookup, the gradient of the rows a batch touches
+    (stably sorted positions), their share of the norm and the lazy row
+    updates of both optimizers."""
+    X, y = _tokens()
+    params = dict(embedding_dim=4, vocab_size=30, batch_size=16, max_iter=3,
+                  random_state=0, tol=None)
+    params.update(kw)
+    a = RNNClassifier(**params).fit(X, y)
+    with per_batch:
+        b = RNNClassifier(**params).fit(X, y)
+    _assert_same_fit(a, b)
+    assert a._embedding_optimizer.t == a._optimizer.t == 15
+
+
+def test_trainer_applies_to_the_dense_head_only(per_batch):
     X, y = _data(n=40)
     est = RNNClassifier(cell="gru", hidden_layer_sizes=(4,), max_iter=1,
                         random_state=0).fit(X, y)
@@ -228,13 +269,6 @@ def test_trainer_applies_without_an_embedding(per_batch):
     assert est.set_params(dropout=0.1)._trainer(data, 4) is not None
     with per_batch:
         assert est._trainer(data, 4) is None
-    ids = np.zeros((4, 3), np.intp)
-    with per_batch:              # an embedding trains through train_step
-        emb = RNNClassifier(cell="gru", hidden_layer_sizes=(4,),
-                            embedding_dim=2, max_iter=1,
-                            random_state=0).fit(ids + 1, [0, 1, 0, 1])
-    assert emb._network.trainer(ids, data[1], data[2], None, 4,
-                                emb._optimizer.state()) is None
 
 
 def test_a_group_of_batches_allocates_no_python_memory():
