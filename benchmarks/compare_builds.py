@@ -5,6 +5,7 @@ Usage (from the repository root)::
 
     python benchmarks/compare_builds.py BEFORE AFTER [--configs rnn:32:32 ...]
                                         [--threads 1 2] [--repeat 3]
+                                        [--dropout 0.0]
 
 ``BEFORE`` and ``AFTER`` are source trees with their extensions built in
 place (``python setup.py build_ext --inplace``), for example a clone of an
@@ -12,7 +13,7 @@ older commit and this checkout. Each measurement runs in a fresh process
 with ``PYTHONPATH`` on one tree and ``OMP_NUM_THREADS`` set; the two trees
 alternate, ``--repeat`` times, so that a change of the machine's load hits
 both alike. A process fits ``RNNClassifier(cell, (H,), batch_size=B,
-max_iter=1)`` on random MNIST-shaped data (28 steps x 28 features,
+max_iter=1, dropout=dropout)`` on random MNIST-shaped data (28 steps x 28 features,
 float32, 10 classes): once on three batches and once on all (warm-up), then
 three timed fits of ``n_batches`` batches; it prints the median time per
 batch. The script prints each tree's median over the repeats and
@@ -36,11 +37,13 @@ import numpy as np
 from seqclf import RNNClassifier
 cell = sys.argv[1]
 H, B, nb, th = (int(a) for a in sys.argv[2:6])
+dropout = float(sys.argv[6])
 rng = np.random.default_rng(0)
 X = rng.random((B * nb, 28, 28)).astype(np.float32)
 y = rng.integers(0, 10, len(X))
 clf = RNNClassifier(cell=cell, hidden_layer_sizes=(H,), batch_size=B,
-                    max_iter=1, n_threads=th, random_state=0)
+                    max_iter=1, n_threads=th, dropout=dropout,
+                    random_state=0)
 clf.fit(X[:B * 3], y[:B * 3])
 clf.fit(X, y)
 times = []
@@ -65,12 +68,13 @@ def _parse(config):
     return cell, H, B, nb
 
 
-def _time(tree, cell, H, B, nb, threads):
+def _time(tree, cell, H, B, nb, threads, dropout):
     env = dict(os.environ, PYTHONPATH=os.path.abspath(tree),
                OMP_NUM_THREADS=str(threads))
     out = subprocess.run(
         [sys.executable, "-c", CHILD, cell, str(H), str(B), str(nb),
-         str(threads)], env=env, capture_output=True, text=True,
+         str(threads), str(dropout)], env=env, capture_output=True,
+        text=True,
         cwd=os.path.dirname(os.path.abspath(tree)))
     if out.returncode:
         raise SystemExit(f"{tree}: {out.stderr[-2000:]}")
@@ -85,6 +89,8 @@ def main(argv=None):
                         default=[_parse(c) for c in DEFAULT_CONFIGS])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="the models' input dropout rate")
     args = parser.parse_args(argv)
     info = _peer.machine_info()
     print(f"CPU: {info.get('cpu', '?')}, {info.get('n_cpus', '?')} usable "
@@ -98,7 +104,7 @@ def main(argv=None):
             for _ in range(args.repeat):
                 for name in res:
                     res[name].append(_time(getattr(args, name), cell, H, B,
-                                           nb, threads))
+                                           nb, threads, args.dropout))
             b, a = (statistics.median(res[k]) for k in ("before", "after"))
             print(f"{cell}{H} b{B:<10} {threads:>7} {b:>9.3f} {a:>9.3f} "
                   f"{b / a:>12.3f}", flush=True)

@@ -761,8 +761,15 @@ cdef class Trainer:
         cdef int status = COMPLETED
         cdef void* draws_p = NULL
         cdef Py_ssize_t n_draws = 0
-        if n_order != self.n:
-            raise ValueError(f"order must hold the {self.n} rows' indices.")
+        cdef Py_ssize_t i, n_bad = 0
+        if n_order != self.n or first < 0 or count < 0:
+            raise ValueError(f"order must hold the {self.n} rows' indices, "
+                             f"first and count be non-negative.")
+        with nogil:
+            for i in range(n_order):
+                n_bad += order[i] < 0 or order[i] >= self.n
+        if n_bad:
+            raise ValueError(f"order holds indices outside [0, {self.n}).")
         if self.draws_per_sequence > 0:
             if (draws is None or draws.ndim != 1
                     or not draws.flags.c_contiguous

@@ -15,7 +15,7 @@ import pytest
 
 import seqclf._network as network_module
 import seqclf._rnn as rnn_module
-from seqclf import RNNClassifier, RNNRegressor, _progress
+from seqclf import RNNClassifier, RNNRegressor, _progress, _train
 from seqclf._network import RecurrentNetwork
 from seqclf._optim import AdamOptimizer
 
@@ -345,3 +345,31 @@ def test_interrupt_between_groups_keeps_the_last_completed_batch(
     np.testing.assert_array_equal(clf._network.dense_coefs, weights[done - 1])
     assert clf._optimizer.t == done
     assert clf._dropout_rng.bit_generator.state == states[done]
+
+
+def test_run_refuses_orders_and_draws_it_cannot_use():
+    X, y = _data(n=16, ragged=False)
+    est = RNNClassifier(cell="gru", hidden_layer_sizes=(3,), batch_size=8,
+                        max_iter=1, random_state=0).fit(X, y)
+    opt = est._optimizer
+    lengths = np.full(16, 9, np.intp)
+    trainer = est._network.trainer(np.asarray(X), lengths, y.astype(np.intp),
+                                   None, 8, opt.state())
+    args = (1, 0.0, -1.0, opt.learning_rate, opt.beta_1, opt.beta_2,
+            opt.epsilon, 0.0, False, opt.t, 0.0)
+    before = est._network.coefs.copy()
+    for order in (np.arange(15), np.arange(1, 17), np.arange(16) - 1):
+        with pytest.raises(ValueError, match="order"):
+            trainer.run(order.astype(np.intp), 0, 2, *args)
+    with pytest.raises(ValueError, match="non-negative"):
+        trainer.run(np.arange(16), -1, 2, *args)
+    dropped = est._network.trainer(np.asarray(X), lengths, y.astype(np.intp),
+                                   None, 8, opt.state(), dropout=0.5)
+    for draws in (None, np.zeros(48, np.float32), np.zeros((16, 3))):
+        with pytest.raises(ValueError, match="draws"):
+            dropped.run(np.arange(16), 0, 2, *args, draws)
+    # Too few draws for the batch: the loop stops before its work.
+    k, updates, _, status = dropped.run(np.arange(16), 0, 2, *args,
+                                        np.zeros(5))
+    assert (k, updates) == (1, 0) and status not in (0, *_train.DIVERGED)
+    np.testing.assert_array_equal(est._network.coefs, before)
