@@ -106,7 +106,8 @@ def main(argv=None):
                     res[name].append(_time(getattr(args, name), cell, H, B,
                                            nb, threads, args.dropout))
             b, a = (statistics.median(res[k]) for k in ("before", "after"))
-            print(f"{cell}{H} b{B:<10} {threads:>7} {b:>9.3f} {a:>9.3f} "
+            label = f"{cell}{H} b{B}"
+            print(f"{label:<18} {threads:>7} {b:>9.3f} {a:>9.3f} "
                   f"{b / a:>12.3f}", flush=True)
 
 
