@@ -638,7 +638,8 @@ cdef class Trainer:
                 enumerate(units)):
             l, d = divmod(i, n_directions)
             keep += [W, U, b, b_hh, dW, dU, db, db_hh]
-            _kernels._check_scratch(code, True, True, B, T, F, H, 1,
+            # Every size the batches can take, on as many threads as chunks.
+            _kernels._check_scratch(code, True, True, B, T, F, H, B,
                                     dtype.itemsize)
             G = U.shape[1]
             u = &self.units[i]
