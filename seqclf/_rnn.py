@@ -1221,6 +1221,13 @@ class BaseRNN(BaseEstimator):
                     else (0.0, 0.0, 0.0, opt.momentum, bool(opt.nesterov)))
         seconds = (_GROUP_SECONDS if progress is None
                    else min(_GROUP_SECONDS, _progress.INTERVAL))
+        # Sequences per batch, 0 for a batch the loop skips (all its weights
+        # zero): what each batch's dropout masks draw.
+        starts = np.arange(0, n, batch_size)
+        sizes = np.diff(np.append(starts, n))
+        if sample_weight is not None:
+            sizes = sizes * (np.add.reduceat(sample_weight[order] != 0,
+                                             starts) > 0)
         total = 0.0
         k, count = 0, 1
         while k < n_batches:
@@ -1235,8 +1242,7 @@ class BaseRNN(BaseEstimator):
             draws = None
             if trainer.draws_per_sequence:
                 where.rng_state = self._dropout_rng.bit_generator.state
-                draws = self._dropout_draws(trainer, order, k, count,
-                                            batch_size, sample_weight,
+                draws = self._dropout_draws(trainer, sizes, k, count,
                                             self._network.dtype)
             emb = self._embedding_optimizer
             k_next, n_updates, loss_sum, status = trainer.run(
@@ -1274,17 +1280,13 @@ class BaseRNN(BaseEstimator):
             progress.update(n, total)
         return total
 
-    def _dropout_draws(self, trainer, order, k, count, batch_size,
-                       sample_weight, dtype):
+    def _dropout_draws(self, trainer, sizes, k, count, dtype):
         """The uniform draws of the dropout masks of batches ``k`` to
         ``k + count - 1``, taken from the dropout generator in one call:
-        the numbers ``train_step`` would draw batch after batch (none for a
-        skipped batch)."""
-        n_sequences = 0
-        for b in range(k, min(k + count, -(-len(order) // batch_size))):
-            rows = order[b * batch_size:(b + 1) * batch_size]
-            if sample_weight is None or sample_weight[rows].any():
-                n_sequences += len(rows)
+        the numbers ``train_step`` would draw batch after batch.
+        ``sizes`` holds each batch's number of sequences, 0 for a skipped
+        one (it draws none)."""
+        n_sequences = int(sizes[k:k + count].sum())
         return self._dropout_rng.random(
             n_sequences * trainer.draws_per_sequence,
             dtype=np.float32 if dtype == np.float32 else np.float64)
