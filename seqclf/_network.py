@@ -576,7 +576,7 @@ class RecurrentNetwork:
             return None
         self._check_batch(X, lengths)
         if self.embedding is not None:
-            positions, keys = _layers._valid_ids(X, lengths)
+            _, keys = _layers._valid_ids(X, lengths)
             if keys.min() < 0 or keys.max() >= self.n_tokens:
                 _layers._raise_out_of_range(X, lengths, self.n_tokens)
         y, sample_weight = self._check_targets(y, sample_weight, X.shape[0])

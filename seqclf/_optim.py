@@ -205,7 +205,7 @@ class AdamOptimizer(_Optimizer):
 
     def _step(self, params, grad, n_threads):
         b1, b2 = self.beta_1, self.beta_2
-        lr_t = self.learning_rate * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        lr_t = _train.adam_step_size(self.learning_rate, b1, b2, self.t)
         _train.adam_update(n_threads, params, grad, self.m.reshape(-1),
                            self.v.reshape(-1), lr_t, b1, b2, self.epsilon)
 
@@ -220,7 +220,7 @@ class AdamOptimizer(_Optimizer):
         v += f(1 - b2) * (grad * grad)
         self.m[rows] = m
         self.v[rows] = v
-        lr_t = self.learning_rate * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        lr_t = _train.adam_step_size(self.learning_rate, b1, b2, self.t)
         step = np.sqrt(v)
         step += f(self.epsilon)
         np.divide(m, step, out=step)

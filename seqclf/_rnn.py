@@ -1087,12 +1087,15 @@ class BaseRNN(BaseEstimator):
                 recurrent_dropout=self.recurrent_dropout,
                 embedding_state=() if emb is None else emb.state())
         except MemoryError as exc:
-            raise MemoryError(
-                f"Out of memory training a mini-batch of {batch_size} "
-                f"sequences of up to {X.shape[1]:,} steps "
-                f"(hidden_layer_sizes={self._network.hidden_sizes}): {exc} "
-                f"Lower batch_size, or split long sequences."
-            ) from exc
+            raise self._out_of_memory(batch_size, X.shape[1], exc) from exc
+
+    def _out_of_memory(self, n_sequences, n_steps, cause):
+        """The MemoryError of a mini-batch that did not fit."""
+        return MemoryError(
+            f"Out of memory training a mini-batch of {n_sequences} sequences "
+            f"of up to {n_steps:,} steps (hidden_layer_sizes="
+            f"{self._network.hidden_sizes}): {cause} Lower batch_size, or "
+            f"split long sequences.")
 
     def _run_epoch(self, data, batch_size, validation, rs, interrupt, where,
                    n_threads, trainer=None):
@@ -1170,12 +1173,8 @@ class BaseRNN(BaseEstimator):
                     rng=dropout_rng, n_threads=n_threads,
                 )
             except MemoryError as exc:
-                raise MemoryError(
-                    f"Out of memory training a mini-batch of {len(batch)} "
-                    f"sequences of up to {int(lengths[batch].max()):,} steps "
-                    f"(hidden_layer_sizes={net.hidden_sizes}): {exc} Lower "
-                    f"batch_size, or split long sequences."
-                ) from exc
+                raise self._out_of_memory(len(batch), int(lengths[batch].max()),
+                                          exc) from exc
             if not np.isfinite(loss):
                 raise self._divergence("the training loss", where, X, swb)
             if not net.gradient_is_finite(n_threads):
@@ -1228,6 +1227,7 @@ class BaseRNN(BaseEstimator):
         if sample_weight is not None:
             sizes = sizes * (np.add.reduceat(sample_weight[order] != 0,
                                              starts) > 0)
+        emb = self._embedding_optimizer
         total = 0.0
         k, count = 0, 1
         while k < n_batches:
@@ -1244,7 +1244,6 @@ class BaseRNN(BaseEstimator):
                 where.rng_state = self._dropout_rng.bit_generator.state
                 draws = self._dropout_draws(trainer, sizes, k, count,
                                             self._network.dtype)
-            emb = self._embedding_optimizer
             k_next, n_updates, loss_sum, status = trainer.run(
                 order, k, count, n_threads, self.alpha, clip,
                 opt.learning_rate, *settings, opt.t, total, draws,
@@ -1257,13 +1256,9 @@ class BaseRNN(BaseEstimator):
                 rows = order[(k_next - 1) * batch_size:k_next * batch_size]
                 swb = None if sample_weight is None else sample_weight[rows]
                 if status == _train.NO_MEMORY_STATUS:
-                    raise MemoryError(
-                        f"Out of memory training a mini-batch of {len(rows)} "
-                        f"sequences of up to {int(lengths[rows].max()):,} "
-                        f"steps (hidden_layer_sizes="
-                        f"{self._network.hidden_sizes}): the kernels' scratch "
-                        f"memory could not be allocated. Lower batch_size, or "
-                        f"split long sequences.")
+                    raise self._out_of_memory(
+                        len(rows), int(lengths[rows].max()),
+                        "the kernels' scratch memory could not be allocated.")
                 if status not in _train.DIVERGED:
                     raise RuntimeError(f"The training loop stopped with "
                                        f"status {status}.")

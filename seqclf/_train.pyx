@@ -3,8 +3,9 @@
 :class:`Trainer` runs groups of mini-batches of one fit, each batch in
 compiled code from gathering its rows to the optimizer's update, with no
 Python between the pieces (see its docstring). Its parts are also one nogil
-call each from Python, which the network's per-batch path (dropout, an
-embedding) uses instead of a dozen NumPy operations: gathering the batch's
+call each from Python, which the network's per-batch path (a head or loss
+of the user's, and the reference the loop is tested against) uses instead
+of a dozen NumPy operations: gathering the batch's
 rows into a reused buffer, the dense head with its loss and their
 gradients, the L2 penalty, the gradient's norm and its clipping, the
 finiteness checks and the optimizers' updates. The callers
@@ -519,8 +520,9 @@ cdef class Trainer:
     methods. The buffers live as long as the trainer (one fit); a batch
     creates no Python object. The dropout masks are made from uniform
     draws the caller takes for each group of batches (``draws`` of
-    :meth:`run`). Without an embedding only: the caller runs that network
-    through ``train_step``.
+    :meth:`run`); with an embedding, the rows a batch touches are looked
+    up, get their gradient and are stepped lazily, as ``train_step`` and
+    the embedding's optimizer do.
 
     Parameters
     ----------
@@ -530,7 +532,7 @@ cdef class Trainer:
         being views into ``coefs`` and ``grads`` (``b_hh``, ``db_hh`` None
         but for the GRU).
     n_directions : {1, 2}
-    X : ndarray of shape (n, T, F)
+    X : ndarray of shape (n, T, F), or (n, T) token ids (intp)
         The training set, C-contiguous, of the network's dtype.
     lengths : ndarray of shape (n,), intp, within [1, T]
     y : ndarray
@@ -550,6 +552,11 @@ cdef class Trainer:
         ``(velocity,)`` for SGD.
     dropout, recurrent_dropout : float in [0, 1)
         Rates of the input and recurrent dropout masks (as ``train_step``).
+    embedding : ndarray of shape (V, F) or None
+        The embedding matrix (a view into the network's parameters) when
+        ``X`` holds token ids.
+    embedding_state : tuple of ndarray
+        Its optimizer's state, as ``state``.
     """
 
     cdef _UnitPlan* units
@@ -621,7 +628,6 @@ cdef class Trainer:
         self.xent = y.ndim == 1
         self.K, self.M = head_W.shape
         self.n_coefs = coefs.shape[0]
-        self.B = min(batch_size, self.n)
         self.adam = len(state) == 2
         self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
         self.draws_per_sequence = 0
@@ -732,9 +738,8 @@ cdef class Trainer:
         are Adam's settings, ``momentum`` and ``nesterov`` SGD's.
         ``loss_sum`` is the epoch's sum so far; ``t_embedding`` the step
         count of the embedding's optimizer (each update steps both). With
-        dropout, ``draws``
-        holds the uniform draws of the dropout masks (of the network's
-        dtype): :attr:`draws_per_sequence` per sequence of each batch run
+        dropout, ``draws`` holds the uniform draws of the masks (of the
+        network's dtype): :attr:`draws_per_sequence` per sequence of each batch run
         (skipped batches draw none), taken in order, per batch and layer
         the input masks of its directions, then their recurrent masks, as
         ``train_step`` draws them.
@@ -1046,10 +1051,10 @@ cdef class Trainer:
                 _sgd_rows(n_rows, F, self.rows, <floating*> self.E,
                           <floating*> self.egrad, <floating*> self.Em, lr,
                           momentum, nesterov)
-            for i in range(n_rows):
-                if not _all_finite(1, <floating*> self.E + self.rows[i] * F,
-                                   F):
-                    return BAD_WEIGHTS
+            for i in range(n_rows):         # serial: a few rows of F
+                for e in range(self.rows[i] * F, (self.rows[i] + 1) * F):
+                    if not isfinite((<floating*> self.E)[e]):
+                        return BAD_WEIGHTS
         if not _all_finite(nt, <floating*> self.coefs, self.n_coefs):
             return BAD_WEIGHTS
         total[0] += loss * N
