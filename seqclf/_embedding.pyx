@@ -25,6 +25,7 @@ from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 
 from ._fpenv cimport fpenv_enter, fpenv_leave
+from ._openmp cimport region_threads
 
 
 cdef Py_ssize_t lookup(int n_threads, Py_ssize_t N, Py_ssize_t T,
@@ -34,7 +35,8 @@ cdef Py_ssize_t lookup(int n_threads, Py_ssize_t N, Py_ssize_t T,
     """:func:`forward` on pointers (ids and out of N x T steps)."""
     cdef Py_ssize_t n, t, k
     cdef Py_ssize_t n_bad = 0
-    for n in prange(N, num_threads=n_threads, schedule="static"):
+    for n in prange(N, num_threads=region_threads(n_threads, N, N * T * D),
+                    schedule="static"):
         for t in range(T):
             k = ids[n * T + t]
             if t >= lengths[n]:
@@ -56,9 +58,10 @@ cdef void row_sums(int n_threads, Py_ssize_t K, Py_ssize_t D,
     cdef unsigned long long fp
     # One block of rows per thread, so that the flush-to-zero modes of the
     # recurrent kernels (_fpenv.h) are set once per thread, not per row.
-    cdef Py_ssize_t n_blocks = min(<Py_ssize_t> n_threads, K)
+    cdef int n_blocks = region_threads(n_threads, K,
+                                       (bounds[K] - bounds[0]) * D)
     cdef Py_ssize_t blk
-    for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+    for blk in prange(n_blocks, num_threads=n_blocks, schedule="static"):
         fp = fpenv_enter()
         for k in range(blk * K // n_blocks, (blk + 1) * K // n_blocks):
             g = grad + k * D

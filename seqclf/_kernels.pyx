@@ -93,7 +93,7 @@ from ._blas cimport gemm, gemm_step
 from ._step_gemm cimport step_gemm, step_nr, step_pack, seqclf_step_packed_size
 from ._step_gemm cimport seqclf_pack_alloc, seqclf_pack_free, seqclf_step_select
 from ._fpenv cimport FPENV_BITS, fpenv_enter, fpenv_get, fpenv_leave
-from ._openmp cimport omp_get_thread_num
+from ._openmp cimport omp_get_thread_num, region_threads
 
 # Sequences per chunk, chosen by measurement: builds at SEQCLF_CHUNK_SIZE=8,
 # 16 and 32 timed forward + backward calls of LSTM, GRU and tanh-RNN layers
@@ -484,9 +484,9 @@ cdef void _sum_slots(const floating* slots, Py_ssize_t n_chunks,
     cdef floating acc
     cdef unsigned long long fp
     # One block of elements per thread, so that the modes are set once each.
-    cdef Py_ssize_t n_blocks = min(<Py_ssize_t> n_threads, size)
+    cdef int n_blocks = region_threads(n_threads, size, size * n_chunks)
     cdef Py_ssize_t blk, lo, hi
-    for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+    for blk in prange(n_blocks, num_threads=n_blocks, schedule="static"):
         fp = fpenv_enter()
         lo = blk * size // n_blocks
         hi = (blk + 1) * size // n_blocks

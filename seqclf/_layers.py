@@ -48,13 +48,18 @@ def _kernel_code(cell, activation):
         raise
 
 
+# The largest thread count OpenMP takes (a C int); a larger one is an upper
+# bound that no parallel region reaches anyway.
+_MAX_THREADS = 2**31 - 1
+
+
 def _check_n_threads(n_threads):
-    if type(n_threads) is int and n_threads >= 1:      # the common case, fast
+    if type(n_threads) is int and 1 <= n_threads <= _MAX_THREADS:   # fast
         return n_threads
     if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
             or n_threads < 1):
         raise ValueError(f"n_threads must be an int >= 1, got {n_threads!r}.")
-    return int(n_threads)
+    return min(int(n_threads), _MAX_THREADS)
 
 
 def _check_lengths(lengths, N, T):

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import _layers, _train
 from ._cells import CELLS, check_cell, param_shapes
+from ._ownership import owned
 
 # Whether training runs the compiled loop of seqclf._train where it applies
 # (see RecurrentNetwork.trainer). False runs every mini-batch through
@@ -131,7 +132,7 @@ class DenseHead:
 
     def initialize(self, params, rng):
         limit = np.sqrt(6.0 / (self.n_in + self.n_out))      # Glorot uniform
-        params["W"][...] = rng.uniform(-limit, limit, size=params["W"].shape)
+        _uniform_into(params["W"], -limit, limit, rng)
         params["b"][...] = 0
 
     def forward(self, params, A):
@@ -356,6 +357,24 @@ class RecurrentNetwork:
         self._penalised = np.array(penalised, dtype=np.intp).reshape(-1, 2)
         self._work = _Workspace(self.dtype)
 
+    def own_parameters(self):
+        """Give the network memory of its own before training writes into it.
+
+        A network loaded from a memory map or from pickle buffers reads its
+        parameters where they lie; this copies them if the parameter
+        vector does not own its memory (see :mod:`seqclf._ownership`),
+        rebuilding the views, the gradient and the workspace.
+
+        Returns
+        -------
+        copied : bool
+        """
+        coefs = owned(self.coefs)
+        if coefs is self.coefs:
+            return False
+        self._build(coefs)
+        return True
+
     def initialize(self, rng):
         """Draw the initial parameters as Keras does.
 
@@ -368,14 +387,13 @@ class RecurrentNetwork:
         rng : numpy.random.RandomState or numpy.random.Generator
         """
         if self.embedding is not None:
-            self.embedding[...] = rng.uniform(-0.05, 0.05,
-                                              size=self.embedding.shape)
+            _uniform_into(self.embedding, -0.05, 0.05, rng)
         for layer in self.layers:
             for unit in layer:
                 p = unit.params
                 fan_in, fan_out = p["W"].shape
                 limit = np.sqrt(6.0 / (fan_in + fan_out))
-                p["W"][...] = rng.uniform(-limit, limit, size=p["W"].shape)
+                _uniform_into(p["W"], -limit, limit, rng)
                 p["U"][...] = _orthogonal(p["U"].shape, rng)
                 for name in ("b", "b_ih", "b_hh"):
                     if name in p:
@@ -808,6 +826,22 @@ def _dropout_mask(rng, shape, rate, dtype):
     # Kept entries are scaled by 1 / (1 - rate) (inverted dropout).
     keep = rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
     return ((keep >= rate) * (1.0 / (1.0 - rate))).astype(dtype)
+
+
+# Values drawn at a time by _uniform_into: its float64 temporary stays this
+# small whatever the array's size.
+_DRAW_BLOCK = 65536
+
+
+def _uniform_into(out, low, high, rng):
+    """Fill the C-contiguous ``out`` with uniform draws in ``[low, high)``,
+    in place: the numbers of one ``rng.uniform(low, high, size=out.shape)``,
+    drawn block by block, so that no float64 temporary of ``out``'s size
+    (twice a float32 embedding's) is made."""
+    flat = out.reshape(-1)          # a view: out is contiguous
+    for start in range(0, flat.size, _DRAW_BLOCK):
+        block = flat[start:start + _DRAW_BLOCK]
+        block[...] = rng.uniform(low, high, size=block.size)
 
 
 def _orthogonal(shape, rng):

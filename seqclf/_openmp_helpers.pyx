@@ -5,8 +5,10 @@ BLAS to one thread around them (the estimator, the tests, the benchmarks),
 does it through this module:
 
 * :func:`effective_n_threads` gives the OpenMP thread count, decided once
-  per public call and passed to the kernels explicitly; every ``prange``
-  takes it as ``num_threads``. It queries the OpenMP runtime seqclf itself
+  per public call and passed to the kernels explicitly; it is the most
+  threads any ``prange`` uses: each takes as ``num_threads`` at most as
+  many as it has independent work items (``region_threads`` of
+  ``_openmp.pxd``). It queries the OpenMP runtime seqclf itself
   links, so ``OMP_NUM_THREADS`` and threadpoolctl limits (which call
   ``omp_set_num_threads`` on every loaded runtime) apply.
 * :func:`single_threaded_blas` limits BLAS to one thread: the kernels call
@@ -35,6 +37,7 @@ from cpython.pythread cimport (
     NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
     PyThread_get_thread_ident, PyThread_release_lock, PyThread_type_lock,
 )
+from libc.limits cimport INT_MAX
 from threadpoolctl import ThreadpoolController
 
 from ._openmp cimport SEQCLF_OPENMP_ENABLED, omp_get_max_threads
@@ -130,11 +133,16 @@ def effective_n_threads(n_threads=None):
         and threadpoolctl limits), capped by the CPUs this process may use
         unless ``OMP_NUM_THREADS`` is set. A positive value is used as given;
         a negative value counts back from the maximum (-1 is all of them).
+        Every parallel region starts at most as many threads as it has
+        independent work items, so this is the most threads any region
+        uses, not a count that is always started.
 
     Returns
     -------
     n : int
-        At least 1; always 1 in a build without OpenMP, and 1 (with a
+        At least 1 and at most ``INT_MAX`` (what OpenMP takes: a larger
+        count is an upper bound no region reaches); always 1 in a build
+        without OpenMP, and 1 (with a
         one-time ``RuntimeWarning``) in a process forked from a thread that
         had run the kernels on several threads under GNU OpenMP, where
         several threads would hang.
@@ -155,7 +163,7 @@ def effective_n_threads(n_threads=None):
     elif n_threads < 0:
         n = max(1, max_n + n_threads + 1)
     else:
-        n = n_threads
+        n = min(int(n_threads), INT_MAX)
     if SEQCLF_LIBGOMP and n > 1:
         state = _thread_state
         if state.pool_lost:

@@ -25,6 +25,7 @@ all steps.
 import numpy as np
 
 from . import _train
+from ._ownership import owned
 
 
 class _Optimizer:
@@ -66,6 +67,13 @@ class _Optimizer:
     def state(self):
         """The state arrays (Adam's ``(m, v)``, SGD's ``(velocity,)``)."""
         return tuple(getattr(self, name) for name in self._state_names)
+
+    def own_state(self):
+        """Copy the state arrays that do not own their memory (a loaded
+        optimizer's may be views of a memory map or of pickle buffers), so
+        that the updates write only into memory of the optimizer's own."""
+        for name in self._state_names:
+            setattr(self, name, owned(getattr(self, name)))
 
     def update_rows(self, params, rows, grad):
         """Step only ``params[rows]`` in place, and only their state (lazy).

@@ -5,10 +5,15 @@ On a terminal the line is rewritten in place (carriage return); elsewhere
 (a file, a pipe, a notebook's captured stream) each update is a line of its
 own. Updates come at most every ``interval`` seconds, and once more when the
 epoch is complete, so that a fast epoch does not flood the stream.
+
+Output never fails a fit: where there is no ``sys.stdout`` (``pythonw``,
+some services) nothing is shown, and a stream that cannot be written (closed,
+a broken pipe) is given up with one :class:`RuntimeWarning`.
 """
 
 import sys
 import time
+import warnings
 
 # Seconds between two updates of the progress line.
 INTERVAL = 0.5
@@ -19,6 +24,27 @@ def _is_terminal(stream):
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):    # closed or not a file
         return False
+
+
+def _write(stream, text):
+    """Write and flush ``text``; False (with a warning) if the stream fails."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError) as exc:    # closed, broken pipe, full disk
+        warnings.warn(f"The training's verbose output could not be written "
+                      f"({type(exc).__name__}: {exc}); training goes on "
+                      f"without it.", RuntimeWarning, stacklevel=3)
+        return False
+    return True
+
+
+def say(text):
+    """Print a line of verbose output to ``sys.stdout``, if there is one
+    (``print`` would fail the fit on a closed stream)."""
+    stream = sys.stdout
+    if stream is not None:
+        _write(stream, text + "\n")
 
 
 def _format_seconds(s):
@@ -40,7 +66,9 @@ class EpochProgress:
     n_samples : int
         Sequences in the epoch.
     stream : file-like, default=None
-        Where to write; ``sys.stdout`` at the time of the call by default.
+        Where to write; ``sys.stdout`` at the time of the call by default
+        (nothing is shown when that is None). A stream that fails a write
+        is given up for the rest of the epoch, with a warning.
     interval : float, default=None
         Least seconds between two updates; :data:`INTERVAL` by default.
     clock : callable, default=time.perf_counter
@@ -54,7 +82,7 @@ class EpochProgress:
         self.stream = sys.stdout if stream is None else stream
         self.interval = INTERVAL if interval is None else interval
         self.clock = clock
-        self.in_place = _is_terminal(self.stream)
+        self.in_place = self.stream is not None and _is_terminal(self.stream)
         self._start = clock()
         self._last = None
         self._width = 0
@@ -74,6 +102,8 @@ class EpochProgress:
         """Show the progress after ``done`` samples, unless the last update
         was less than ``interval`` seconds ago (the epoch's end is always
         shown)."""
+        if self.stream is None:
+            return
         now = self.clock()
         if (done < self.n_samples and self._last is not None
                 and now - self._last < self.interval):
@@ -83,15 +113,16 @@ class EpochProgress:
         if self.in_place:
             # Pad over the end of a longer previous line.
             text = text.ljust(self._width)
-            self.stream.write("\r" + text)
             self._width = len(text)
+            text = "\r" + text
         else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+            text += "\n"
+        if not _write(self.stream, text):
+            self.stream = None
 
     def close(self):
         """Clear an in-place line, so that the next output starts a line."""
-        if self.in_place and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
+        if self.stream is not None and self.in_place and self._width:
+            if not _write(self.stream, "\r" + " " * self._width + "\r"):
+                self.stream = None
             self._width = 0

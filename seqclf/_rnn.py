@@ -38,6 +38,7 @@ from ._network import RecurrentNetwork, SoftmaxCrossEntropy, SquaredError
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
 from ._optim import AdamOptimizer, make_optimizer
 from ._progress import EpochProgress
+from ._ownership import owns
 
 _CELLS = tuple(CELLS)
 
@@ -64,9 +65,10 @@ def _all_finite(a):
 
 
 def _optimizer_state(opt):
-    """A copy of an optimizer's attributes, its moment arrays copied."""
-    return {k: (v.copy() if isinstance(v, np.ndarray) else v)
-            for k, v in vars(opt).items()}
+    """A copy of an optimizer's attributes, its moment arrays copied; those
+    it does not own are kept by reference (training copies them before it
+    writes: see seqclf._ownership)."""
+    return {k: (v.copy() if owns(v) else v) for k, v in vars(opt).items()}
 
 
 def _rng_state(rng):
@@ -90,7 +92,9 @@ class _Checkpoint:
     network's parameter vector (restored in place, so that the views of
     ``weights_`` stay valid), the optimizers' moments, the lists of scores
     and the random generators' states (the ``random_state`` instance the
-    user passed included).
+    user passed included). Arrays the model does not own (a memory map, a
+    pickle's buffers) are never written: training trains copies of them,
+    and a failed fit puts the originals back.
     """
 
     def __init__(self, est):
@@ -105,7 +109,9 @@ class _Checkpoint:
                 seen.add(id(v))
                 self._rngs.append((v, _rng_state(v)))
         net = self._attrs.get("_network")
-        self._coefs = None if net is None else net.coefs.copy()
+        self._coefs_array = None if net is None else net.coefs
+        self._coefs = (None if net is None or not owns(net.coefs)
+                       else net.coefs.copy())
         self._optimizers = {k: _optimizer_state(self._attrs[k])
                             for k in ("_optimizer", "_embedding_optimizer")
                             if self._attrs.get(k) is not None}
@@ -119,9 +125,14 @@ class _Checkpoint:
             attrs[k][:] = items
         for rng, state in self._rngs:
             _set_rng_state(rng, state)
-        if self._coefs is not None:
-            net = attrs["_network"]
-            net.coefs[...] = self._coefs
+        net = attrs.get("_network")
+        if net is not None:
+            if net.coefs is not self._coefs_array:
+                # Training copied parameters the model did not own: the
+                # originals were not written.
+                net._build(self._coefs_array)
+            elif self._coefs is not None:
+                net.coefs[...] = self._coefs
             net.embedding_grad = None
         for k, state in self._optimizers.items():
             vars(attrs[k]).clear()
@@ -177,6 +188,7 @@ class _Position:
         self.completed = 0          # mini-batches applied in this call
         self.updating = False       # the model's state is being changed
         self.rng_state = None       # dropout stream before this batch's draws
+        self.last_batch = None      # rows of the last mini-batch run
 
 
 # Docstring sections the estimators share, put in place by _document.
@@ -312,13 +324,17 @@ _PARAMETERS_DOC = """\
         and ``predict*`` call. ``None`` takes what OpenMP allows:
         ``OMP_NUM_THREADS``, a ``threadpoolctl.threadpool_limits(n,
         "openmp")`` in force, else the CPUs available to the process. An
-        int runs exactly that many whatever the environment says (but one
-        in a build without OpenMP, and in a forked child where GNU OpenMP
-        cannot start threads, with a ``RuntimeWarning``): for a worker
-        whose environment limits it (Dask's workers set
-        ``OMP_NUM_THREADS=1``), or to pin a count. Keep
-        (fits running at once) x ``n_threads`` within the cores there are.
-        The model does not depend on it.
+        int is used whatever the environment says (but one in a build
+        without OpenMP, and in a forked child where GNU OpenMP cannot
+        start threads, with a ``RuntimeWarning``): for a worker whose
+        environment limits it (Dask's workers set ``OMP_NUM_THREADS=1``),
+        or to pin a count. Either way it is the most threads any parallel
+        region uses: each starts at most as many as it has independent
+        work items (chunks of 16 sequences, blocks of at least 32,768
+        elements), so that a small batch runs on fewer threads and a
+        large ``n_threads`` never starts idle ones. Keep (fits running at
+        once) x ``n_threads`` within the cores there are. The model does
+        not depend on it.
     verbose : int, default=0
         With ``verbose >= 1``, print one line per epoch (the loss, the
         validation score when there is one, and the seconds taken) and why
@@ -851,6 +867,13 @@ class BaseRNN(BaseEstimator):
                                     net.embedding.dtype, **kw))
             self._optimizer_config = settings
 
+        # Training writes only into memory the model owns: a model loaded
+        # from a memory map or pickle buffers trains copies of its arrays
+        # from here on (seqclf._ownership).
+        net.own_parameters()
+        for opt in (self._optimizer, self._embedding_optimizer):
+            if opt is not None:
+                opt.own_state()
         n_threads = self._kernel_threads()
         self.n_threads_ = n_threads
         self._fit_epochs(X3, lengths, y_enc, sample_weight, incremental,
@@ -1062,9 +1085,32 @@ class BaseRNN(BaseEstimator):
             raise
         if self.early_stopping:
             net.coefs[...] = self._best_coefs
+        self._check_final_weights(data, where, n_threads)
         self.stop_reason_ = reason
         if self.verbose and not incremental:
-            print(self._stop_message(reason), flush=True)
+            _progress.say(self._stop_message(reason))
+
+    def _check_final_weights(self, data, where, n_threads):
+        """Run the last mini-batch through the weights the call ends with.
+
+        The checks of each step see the loss before the update and the
+        weights after it, not the outputs of the updated weights: the last
+        update can leave weights that are finite but overflow on the data
+        they were trained on (a relu RNN after a large SGD step), so that
+        ``predict`` would fail on them. One batch's forward pass says so
+        while the call can still be rolled back.
+        """
+        X, lengths, _, sample_weight = data
+        rows = where.last_batch
+        lb = lengths[rows]
+        Xb = np.ascontiguousarray(X[rows, :lb.max()])
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = self._network.decision_function(Xb, lb, n_threads)
+        if not _all_finite(Z):
+            swb = None if sample_weight is None else sample_weight[rows]
+            raise self._divergence(
+                "the output of the final weights on the last mini-batch",
+                where, X, swb)
 
     def _stop_message(self, reason):
         if reason == "max_iter":
@@ -1105,6 +1151,7 @@ class BaseRNN(BaseEstimator):
         where.epoch = self.n_iter_ + 1
         where.batch = 0
         order = rs.permutation(n) if self.shuffle else np.arange(n)
+        where.last_batch = order[(n - 1) // batch_size * batch_size:]
         progress = EpochProgress(where.epoch, n) if self.verbose >= 2 else None
         try:
             if trainer is not None:
@@ -1137,7 +1184,7 @@ class BaseRNN(BaseEstimator):
             msg = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
             if validation is not None:
                 msg += f", validation score = {self.validation_scores_[-1]:.6f}"
-            print(f"{msg}, {time.perf_counter() - tic:.2f} s", flush=True)
+            _progress.say(f"{msg}, {time.perf_counter() - tic:.2f} s")
         if interrupt.requested:
             raise KeyboardInterrupt
         return stop
@@ -1316,17 +1363,18 @@ class BaseRNN(BaseEstimator):
         self._interrupted = exc
         self.stop_reason_ = "interrupted"
         if self.verbose:
-            print(f"Stopping: interrupted in epoch {where.epoch}, after "
-                  f"mini-batch {where.batch} of {where.n_batches}.", flush=True)
+            _progress.say(f"Stopping: interrupted in epoch {where.epoch}, "
+                          f"after mini-batch {where.batch} of "
+                          f"{where.n_batches}.")
 
     def _divergence(self, what, where, X, sample_weight):
         """The ValueError of a fit whose loss, gradient or weights went
         non-finite (said at once with ``verbose``)."""
         if self.verbose:
-            print(f"Stopping: training diverged ({what} became non-finite in "
-                  f"epoch {where.epoch}, mini-batch {where.batch} of "
-                  f"{where.n_batches}); the estimator is left as it was "
-                  f"before this call.", flush=True)
+            _progress.say(f"Stopping: training diverged ({what} became "
+                          f"non-finite in epoch {where.epoch}, mini-batch "
+                          f"{where.batch} of {where.n_batches}); the "
+                          f"estimator is left as it was before this call.")
         causes = []
         if sample_weight is not None:
             causes.append(

@@ -397,6 +397,8 @@ def _prepare_ids(X, r, vocab_size, fitting):
         V = spec.vocab_size
     else:
         V = highest + 1 if fixed_vocab is None else int(fixed_vocab)
+        if fixed_vocab is None:
+            _check_learned_vocabulary(ids, valid, data, highest)
     if highest >= V:
         n, t, k = first_invalid_id(ids, valid, ids >= V)
         if fixed_vocab is not None:
@@ -417,6 +419,36 @@ def _prepare_ids(X, r, vocab_size, fitting):
         spec = _new_spec(layout, ids, lengths, np.intp, vocab_size=V,
                          vocab_fixed=fixed_vocab is not None)
     return ids, lengths, spec
+
+
+# A learned vocabulary has one embedding row per id up to the largest. Past
+# _LARGE_VOCABULARY rows, the ids the data hold must fill at least one row in
+# _SPARSEST: else a few stray large ids would size the embedding (and its
+# optimizer's state), almost all of it never trained.
+_LARGE_VOCABULARY = 1 << 16
+_SPARSEST = 64
+
+
+def _check_learned_vocabulary(ids, valid, data, highest):
+    """Refuse a learned vocabulary sized by an id far beyond the others."""
+    n_rows = highest + 1
+    if n_rows <= _LARGE_VOCABULARY:
+        return
+    distinct = np.unique(data)
+    if n_rows <= _SPARSEST * distinct.size:
+        return
+    n, t, k = first_invalid_id(ids, valid, ids == highest)
+    others = (f"the next largest is {int(distinct[-2]):,}" if distinct.size > 1
+              else "it is the only id")
+    raise ValueError(
+        f"Token id {k:,} (sample {n}, step {t}) is far beyond the others: X "
+        f"holds {distinct.size:,} distinct ids and {others}. A learned "
+        f"vocabulary (vocab_size=None) has one embedding row per id up to the "
+        f"largest token id, {n_rows:,} rows here, almost all never trained. "
+        f"If the id is a mistake, remove or remap it (numpy.unique(X, "
+        f"return_inverse=True) maps ids to 0 .. n_distinct - 1); if the "
+        f"vocabulary is that large, say so with vocab_size={n_rows}."
+    )
 
 
 def _read_ragged_ids(X, r):

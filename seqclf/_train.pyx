@@ -30,6 +30,7 @@ from libc.string cimport memcpy
 from ._blas cimport gemm
 from ._embedding cimport lookup, row_sums
 from ._kernels cimport backward_pass, forward_pass
+from ._openmp cimport region_threads
 
 import numpy as np
 
@@ -58,13 +59,6 @@ ctypedef fused gathered:
 
 cdef enum:
     BLOCK = 8192        # elements per reduction block (fixed: see above)
-    # Elements per thread below which a pass runs on fewer threads: waking
-    # a thread costs more than a pass over a small model's parameters.
-    PER_THREAD = 32768
-
-
-cdef inline int _workers(Py_ssize_t n, int n_threads) noexcept nogil:
-    return <int> max(1, min(<Py_ssize_t> n_threads, n // PER_THREAD))
 
 
 def gather(int n_threads, const gathered[:, :, ::1] X,
@@ -75,7 +69,7 @@ def gather(int n_threads, const gathered[:, :, ::1] X,
     if n == 0 or T == 0 or F == 0:
         return
     with nogil:
-        for i in prange(n, num_threads=_workers(n * T * F, n_threads),
+        for i in prange(n, num_threads=region_threads(n_threads, n, n * T * F),
                         schedule="static"):
             memcpy(&out[i, 0, 0], &X[rows[i], 0, 0],
                    <size_t> (T * F) * sizeof(gathered))
@@ -251,7 +245,7 @@ cdef double _squares(int n_threads, const floating* w, floating* grads,
     cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK
     cdef Py_ssize_t blk, lo, hi, r, i, a, z
     cdef double acc, total = 0
-    for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+    for blk in prange(n_blocks, num_threads=region_threads(n_threads, n_blocks, n),
                       schedule="static"):
         lo = blk * BLOCK
         hi = min(lo + BLOCK, n)
@@ -312,7 +306,7 @@ cdef bint _all_finite(int n_threads, const floating* a,
                       Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     cdef Py_ssize_t n_bad = 0
-    for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
+    for i in prange(n, num_threads=region_threads(n_threads, n, n), schedule="static"):
         if not isfinite(a[i]):
             n_bad += 1
     return n_bad == 0
@@ -321,7 +315,7 @@ cdef bint _all_finite(int n_threads, const floating* a,
 cdef void _scale(int n_threads, floating* a, Py_ssize_t n,
                  floating f) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=_workers(n, n_threads), schedule="static"):
+    for i in prange(n, num_threads=region_threads(n_threads, n, n), schedule="static"):
         a[i] = a[i] * f
 
 
@@ -353,7 +347,7 @@ cdef void _adam(int n_threads, Py_ssize_t n, floating* params,
     cdef floating b1 = <floating> beta_1, c1 = <floating> (1 - beta_1)
     cdef floating b2 = <floating> beta_2, c2 = <floating> (1 - beta_2)
     cdef floating eps = <floating> epsilon, neg_lr = <floating> (-lr_t)
-    for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+    for blk in prange(n_blocks, num_threads=region_threads(n_threads, n_blocks, n),
                       schedule="static"):
         lo = blk * BLOCK
         if floating is float:
@@ -371,7 +365,7 @@ cdef void _sgd(int n_threads, Py_ssize_t n, floating* params,
     cdef Py_ssize_t blk, lo
     cdef floating neg_lr = -(<floating> learning_rate)
     cdef floating mu = <floating> momentum
-    for blk in prange(n_blocks, num_threads=_workers(n, n_threads),
+    for blk in prange(n_blocks, num_threads=region_threads(n_threads, n_blocks, n),
                       schedule="static"):
         lo = blk * BLOCK
         if floating is float:
@@ -498,6 +492,15 @@ cdef void _mask_steps(const floating* a, const floating* mask, floating* out,
 
 cdef void* _address(a):
     return <void*> <size_t> a.__array_interface__["data"][0]
+
+
+cdef void* _writable(a, name) except? NULL:
+    """The address of an array the loop writes into; a read-only one (a
+    memory map, a view of bytes) is refused rather than written through."""
+    if not a.flags.writeable:
+        raise ValueError(f"The training loop writes into {name}, which is "
+                         f"read-only.")
+    return _address(a)
 
 
 cdef void* _buffer(list keep, Py_ssize_t size, dtype) except? NULL:
@@ -651,9 +654,12 @@ cdef class Trainer:
             u = &self.units[i]
             u.cell, u.reverse, u.F, u.H = code, reverse, F, H
             u.W, u.U, u.b = _address(W), _address(U), _address(b)
-            u.dW, u.dU, u.db = _address(dW), _address(dU), _address(db)
+            u.dW = _writable(dW, "the gradient")
+            u.dU = _writable(dU, "the gradient")
+            u.db = _writable(db, "the gradient")
             u.b_hh = NULL if b_hh is None else _address(b_hh)
-            u.db_hh = NULL if db_hh is None else _address(db_hh)
+            u.db_hh = (NULL if db_hh is None
+                       else _writable(db_hh, "the gradient"))
             u.h_seq = _buffer(keep, B * T * H, dtype)
             u.h_prev = _buffer(keep, B * T * H, dtype)
             u.gates = u.aux = NULL
@@ -690,10 +696,10 @@ cdef class Trainer:
             self.Xb = _buffer(keep, B * T * self.F, dtype)
         else:
             keep += [embedding] + list(embedding_state)
-            self.E = _address(embedding)
+            self.E = _writable(embedding, "the embedding")
             self.V = embedding.shape[0]
-            self.Em = _address(embedding_state[0])
-            self.Ev = (_address(embedding_state[1])
+            self.Em = _writable(embedding_state[0], "an optimizer's state")
+            self.Ev = (_writable(embedding_state[1], "an optimizer's state")
                        if len(embedding_state) == 2 else NULL)
             self.ids = <Py_ssize_t*> _buffer(keep, B * T, np.intp)
             self.Xb = _buffer(keep, B * T * self.F, dtype)     # looked up
@@ -711,12 +717,15 @@ cdef class Trainer:
         self.Z = _buffer(keep, B * self.M, dtype)
         self.dA = _buffer(keep, B * self.K, dtype)
         self.hW, self.hb = _address(head_W), _address(head_b)
-        self.hdW, self.hdb = _address(head_dW), _address(head_db)
-        self.coefs, self.grads = _address(coefs), _address(grads)
+        self.hdW = _writable(head_dW, "the gradient")
+        self.hdb = _writable(head_db, "the gradient")
+        self.coefs = _writable(coefs, "the parameters")
+        self.grads = _writable(grads, "the gradient")
         self.penalised = <const Py_ssize_t*> _address(penalised)
         self.n_penalised = penalised.shape[0]
-        self.m = _address(state[0])
-        self.v = _address(state[1]) if self.adam else NULL
+        self.m = _writable(state[0], "an optimizer's state")
+        self.v = (_writable(state[1], "an optimizer's state") if self.adam
+                  else NULL)
         self._keep = keep
 
     def __dealloc__(self):
@@ -850,7 +859,7 @@ cdef class Trainer:
             self.lb[i] = self.lengths[rows[i]]
             Tb = max(Tb, self.lb[i])
         if self.E == NULL:
-            for i in prange(N, num_threads=_workers(N * Tb * F, nt),
+            for i in prange(N, num_threads=region_threads(nt, N, N * Tb * F),
                             schedule="static"):
                 memcpy(Xb + i * Tb * F, X + rows[i] * self.T * F,
                        <size_t> (Tb * F) * sizeof(floating))
