@@ -826,8 +826,8 @@ class BaseRNN(BaseEstimator):
         if first:
             self._set_targets(y, incremental)
             self._random_state = check_random_state(self.random_state)
-            self._network = self._make_network(cells, sizes, X3)
-            self._network.initialize(self._random_state)
+            self._network = self._make_network(cells, sizes, X3,
+                                               self._random_state)
             self._initialize_head(y, sample_weight)
             if self.embedding_dim is not None and self.vocab_size is None:
                 self._network.embedding[-1] = 0     # out-of-vocabulary row
@@ -933,7 +933,10 @@ class BaseRNN(BaseEstimator):
                     epsilon=self.epsilon, momentum=self.momentum,
                     nesterov=bool(self.nesterovs_momentum))
 
-    def _make_network(self, cells, sizes, X3):
+    def _make_network(self, cells, sizes, X3, rng):
+        """The network for this fit, its weights drawn from ``rng``; a
+        MemoryError states the model's sizes (the draws allocate blocks, the
+        orthogonal matrices a float64 copy of each recurrent weight)."""
         kw = dict(activation=self.activation, bidirectional=self.bidirectional)
         if self.embedding_dim is None:
             n_in, dtype, n_rows = X3.shape[2], X3.dtype, None
@@ -943,9 +946,11 @@ class BaseRNN(BaseEstimator):
             n_rows = self.vocab_size_ + (self.vocab_size is None)
         n_params = self._check_sizes(cells, sizes, n_in, n_rows, dtype)
         try:
-            return RecurrentNetwork(cells, sizes, n_in, self._n_outputs(),
-                                    dtype=dtype, n_tokens=n_rows,
-                                    loss=self._make_loss(), **kw)
+            net = RecurrentNetwork(cells, sizes, n_in, self._n_outputs(),
+                                   dtype=dtype, n_tokens=n_rows,
+                                   loss=self._make_loss(), **kw)
+            net.initialize(rng)
+            return net
         except MemoryError as exc:
             raise MemoryError(
                 f"Cannot allocate the {n_params:,} parameters "
@@ -1081,7 +1086,7 @@ class BaseRNN(BaseEstimator):
             if interrupt.requested:         # Ctrl-C after the last check
                 raise KeyboardInterrupt
         except KeyboardInterrupt as exc:
-            self._keep_interrupted_state(exc, where)
+            self._keep_interrupted_state(exc, where, data, n_threads)
             raise
         if self.early_stopping:
             net.coefs[...] = self._best_coefs
@@ -1100,17 +1105,24 @@ class BaseRNN(BaseEstimator):
         ``predict`` would fail on them. One batch's forward pass says so
         while the call can still be rolled back.
         """
-        X, lengths, _, sample_weight = data
+        if not self._final_outputs_finite(data, where, n_threads):
+            X, sample_weight = data[0], data[3]
+            swb = (None if sample_weight is None
+                   else sample_weight[where.last_batch])
+            raise self._divergence(
+                "the output of the final weights on the last mini-batch",
+                where, X, swb)
+
+    def _final_outputs_finite(self, data, where, n_threads):
+        """Whether the network's outputs on the last mini-batch of the
+        epoch (``where.last_batch``) are finite."""
+        X, lengths = data[:2]
         rows = where.last_batch
         lb = lengths[rows]
         Xb = np.ascontiguousarray(X[rows, :lb.max()])
         with np.errstate(over="ignore", invalid="ignore"):
             Z = self._network.decision_function(Xb, lb, n_threads)
-        if not _all_finite(Z):
-            swb = None if sample_weight is None else sample_weight[rows]
-            raise self._divergence(
-                "the output of the final weights on the last mini-batch",
-                where, X, swb)
+        return _all_finite(Z)
 
     def _stop_message(self, reason):
         if reason == "max_iter":
@@ -1333,7 +1345,7 @@ class BaseRNN(BaseEstimator):
             n_sequences * trainer.draws_per_sequence,
             dtype=np.float32 if dtype == np.float32 else np.float64)
 
-    def _keep_interrupted_state(self, exc, where):
+    def _keep_interrupted_state(self, exc, where, data, n_threads):
         """Settle the model after Ctrl-C, or leave it to the rollback.
 
         Outside an update the model holds the weights of its last completed
@@ -1342,17 +1354,28 @@ class BaseRNN(BaseEstimator):
         stopping the best weights are restored. An interrupt during an
         update (a second Ctrl-C, or a handler of the user's) cannot be
         settled, and one before the call's first mini-batch is complete has
-        nothing to keep: the state from before the call is restored instead.
+        nothing to keep: the state from before the call is restored instead,
+        as it is when the weights to keep overflow on the training data (as
+        at the end of a call: see _check_final_weights).
         """
         if where.updating or where.completed == 0:
             return
-        if where.rng_state is not None:
-            self._dropout_rng.bit_generator.state = where.rng_state
         restored = ""
         if self.early_stopping:
             self._network.coefs[...] = self._best_coefs
             restored = (f"; early stopping's best weights (validation score "
                         f"{self.best_validation_score_:.6g}) were restored")
+        if not self._final_outputs_finite(data, where, n_threads):
+            if not exc.args:
+                exc.args = (
+                    f"fit interrupted in epoch {where.epoch}; the weights of "
+                    f"the last completed mini-batch overflow on the training "
+                    f"data (training was diverging), so the estimator was "
+                    f"left as it was before this call.",
+                )
+            return
+        if where.rng_state is not None:
+            self._dropout_rng.bit_generator.state = where.rng_state
         if not exc.args:
             exc.args = (
                 f"fit interrupted in epoch {where.epoch} after {where.completed} "

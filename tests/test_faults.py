@@ -338,6 +338,23 @@ def test_interrupt_with_early_stopping_restores_the_best_weights(monkeypatch):
     assert clf.best_validation_score_ == max(clf.validation_scores_)
 
 
+def test_interrupt_after_weights_that_overflow_rolls_back(monkeypatch):
+    """The weights an interrupt would keep are checked as those a call ends
+    with: a relu RNN whose first update (a large SGD step on inputs of
+    scale 10) left finite weights that overflow is not kept."""
+    rng = np.random.default_rng(0)
+    X = (10 * rng.standard_normal((64, 50, 4))).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    clf = RNNClassifier("rnn", (16,), activation="relu", solver="sgd",
+                        learning_rate_init=10.0, max_iter=2, batch_size=64,
+                        random_state=0)
+    at_call(monkeypatch, RecurrentNetwork, "train_step", 2, before=_interrupt)
+    with pytest.raises(KeyboardInterrupt, match="overflow on the training"):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
 @pytest.mark.parametrize("kind", ["unfitted", "warm"])
 def test_interrupt_before_any_batch_or_inside_an_update_rolls_back(
         monkeypatch, kind):
