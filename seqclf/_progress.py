@@ -30,8 +30,11 @@ def _write(stream, text):
     """Write and flush ``text``; False (with a warning) if the stream fails."""
     try:
         stream.write(text)
-        stream.flush()
-    except (OSError, ValueError) as exc:    # closed, broken pipe, full disk
+        flush = getattr(stream, "flush", None)      # not every writer has it
+        if flush is not None:
+            flush()
+    except (OSError, ValueError, AttributeError) as exc:
+        # Closed, a broken pipe, a full disk, or an object with no write.
         warnings.warn(f"The training's verbose output could not be written "
                       f"({type(exc).__name__}: {exc}); training goes on "
                       f"without it.", RuntimeWarning, stacklevel=3)

@@ -354,6 +354,26 @@ def test_verbose_fit_on_a_stream_that_fails(monkeypatch, tmp_path, stream):
     assert est.n_iter_ == 2
 
 
+class _WriteOnly:
+    """A writer as some services install for ``sys.stdout``: ``write``
+    alone, no ``flush``."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, text):
+        self.lines.append(text)
+
+
+def test_verbose_fit_on_a_writer_without_flush(monkeypatch):
+    X, y = _task("gru-adam")
+    out = _WriteOnly()
+    monkeypatch.setattr(sys, "stdout", out)
+    RNNClassifier("gru", (4,), max_iter=2, random_state=0, verbose=1).fit(X, y)
+    text = "".join(out.lines)
+    assert "Epoch 2, loss = " in text and "Stopping: reached max_iter=2" in text
+
+
 # ---------------------------------------------------------------------------
 # The final weights checked on the data they were trained on
 # ---------------------------------------------------------------------------
