@@ -297,7 +297,9 @@ _PARAMETERS_DOC = """\
         Hold out ``validation_fraction`` of the training data<split>, or
         score the validation data given to ``fit`` (``X_val``, ``y_val``),
         and stop when the <score> has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs; the best weights are restored.
+        ``n_iter_no_change`` epochs; the best weights are restored. A score
+        that cannot be computed (R² of one validation sequence) is a
+        ``ValueError`` at the first epoch.
     validation_fraction : float in (0, 1), default=0.1
         Held-out fraction for early stopping.
     n_iter_no_change : int, default=10
@@ -351,6 +353,8 @@ _CLASS_WEIGHT_DOC = """\
         ``sample_weight``; ``"balanced"`` weighs each class by
         ``n_samples / (n_classes * np.bincount(y))``, as scikit-learn's
         linear models. ``partial_fit`` refuses ``"balanced"`` (give a dict).
+        The values are checked as sample weights are: finite and >= 0, and
+        not 0 for every sample of a call.
 """
 
 _ATTRIBUTES_DOC = """\
@@ -512,8 +516,13 @@ class BaseRNN(BaseEstimator):
 
     def _validation_score(self, validation, n_threads):
         """Score on the held-out split ``(X, lengths, y, sample_weight)``,
-        higher being better."""
+        higher being better; NaN where it cannot be computed."""
         raise NotImplementedError
+
+    # The validation score, and what it needs, for the message of a score
+    # that cannot be computed.
+    _SCORE_NAME = "the score"
+    _SCORE_NEEDS = ""
 
     # -- parameters -------------------------------------------------------
 
@@ -838,14 +847,24 @@ class BaseRNN(BaseEstimator):
             self._optimizer = None
             self.n_iter_ = 0
             self.loss_curve_ = []
-            self.best_loss_ = np.inf
-            self.validation_scores_ = [] if self.early_stopping else None
-            self.best_validation_score_ = -np.inf if self.early_stopping else None
+            self.best_loss_ = None
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
             self._no_improvement_count = 0
             self._best_coefs = None
+        # What the stopping rule tracks: the validation score with early
+        # stopping, else the training loss; a warm start that turns early
+        # stopping on or off starts the other record afresh, so that the
+        # attributes say what this fit did.
         if self.early_stopping and self.validation_scores_ is None:
-            # A warm start turning early stopping on.
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            self.best_loss_ = None
+            self._no_improvement_count = 0
+        elif not self.early_stopping and self.best_loss_ is None:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+            self._no_improvement_count = 0
+            self._best_coefs = None
         y_enc = self._encode_y(y)
         sample_weight = self._class_weighted(y_enc, sample_weight, incremental)
         validation = self._check_validation_data(X_val, y_val,
@@ -1124,6 +1143,21 @@ class BaseRNN(BaseEstimator):
             Z = self._network.decision_function(Xb, lb, n_threads)
         return _all_finite(Z)
 
+    def _undefined_score(self, validation, where):
+        """The ValueError of a validation score that cannot be computed
+        (NaN): early stopping would compare nothing, and restore the
+        weights it started from."""
+        n_val = validation[0].shape[0]
+        return ValueError(
+            f"The validation score of epoch {where.epoch} is not a number: "
+            f"{self._SCORE_NAME} cannot be computed on these {n_val} "
+            f"validation sequence(s){self._SCORE_NEEDS}. Early stopping has "
+            f"nothing to compare; give more validation data (X_val and "
+            f"y_val, or a larger validation_fraction), or set "
+            f"early_stopping=False. The estimator was left as it was before "
+            f"this call."
+        )
+
     def _stop_message(self, reason):
         if reason == "max_iter":
             return f"Stopping: reached max_iter={self.max_iter} epochs."
@@ -1186,6 +1220,8 @@ class BaseRNN(BaseEstimator):
             except ValueError as exc:       # the held-out outputs overflowed
                 raise self._divergence("the validation output", where,
                                        data[0], None) from exc
+            if np.isnan(score):
+                raise self._undefined_score(validation, where)
         where.updating = True
         self.n_iter_ += 1
         self.loss_ = total / n
@@ -1770,9 +1806,34 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
                     f"class_weight names labels that are not classes: "
                     f"{unknown}; classes_ is {self.classes_.tolist()}."
                 )
+            # The values sample_weight's checks refuse, refused by name.
+            bad = {k: v for k, v in class_weight.items()
+                   if not isinstance(v, Real) or not np.isfinite(v) or v < 0}
+            if bad:
+                raise ValueError(
+                    f"class_weight values must be finite numbers >= 0, as "
+                    f"sample weights are; got {bad}."
+                )
         weights = compute_class_weight(class_weight, classes=self.classes_,
                                        y=self.classes_[y])[y]
-        return weights if sample_weight is None else sample_weight * weights
+        if sample_weight is not None:
+            with np.errstate(over="ignore"):
+                weights = sample_weight * weights
+        if not weights.any():
+            raise ValueError(
+                f"class_weight={class_weight!r} gives every sample of this "
+                f"call a weight of 0"
+                f"{'' if sample_weight is None else ' (with sample_weight)'}: "
+                f"there is nothing to train on."
+            )
+        with np.errstate(over="ignore"):
+            if not np.isfinite(np.sum(weights)):
+                raise ValueError(
+                    "class_weight times sample_weight sums to more than "
+                    "float64 holds; the loss is the weighted mean, so divide "
+                    "the weights by a common factor."
+                )
+        return weights
 
     def _validation_score(self, validation, n_threads):
         """Accuracy on the held-out split ``(X, lengths, y, sample_weight)``."""
@@ -1992,6 +2053,9 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             b[...] = mean
         if not _all_finite(b):          # _encode_y reports the range
             b[...] = 0
+
+    _SCORE_NAME = "R²"
+    _SCORE_NEEDS = " (it needs at least two sequences)"
 
     def _validation_score(self, validation, n_threads):
         """R² on the held-out split ``(X, lengths, y, sample_weight)``."""

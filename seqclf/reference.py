@@ -460,6 +460,40 @@ def backward(
     return grads, dX
 
 
+def _check_ids(ids, lengths, n_rows):
+    """The checks of the compiled embedding passes: integer ids ``(N, T)``,
+    lengths in ``[1, T]``, and every id at a valid position in ``[0,
+    n_rows)`` (a negative id would read a row from the end).
+
+    Returns ``(ids, valid)``, ``valid`` the ``(N, T)`` mask of data steps.
+    """
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"ids must be an integer array, got {ids.dtype}.")
+    if ids.ndim != 2 or ids.shape[1] == 0:
+        raise ValueError(f"ids must be a 2-D array (n_samples, n_steps) with "
+                         f"n_steps >= 1, got shape {ids.shape}.")
+    N, T = ids.shape
+    lengths = np.asarray(lengths)
+    if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be an integer array of shape ({N},), "
+                         f"got {lengths.dtype} of shape {lengths.shape}.")
+    if N and (lengths.min() < 1 or lengths.max() > T):
+        raise ValueError(
+            f"lengths must lie in [1, {T}] (1 <= lengths[n] <= n_steps), "
+            f"got values in [{lengths.min()}, {lengths.max()}]."
+        )
+    valid = np.arange(T)[None, :] < lengths[:, None]
+    bad = valid & ((ids < 0) | (ids >= n_rows))
+    if bad.any():
+        n, t = np.argwhere(bad)[0]
+        raise ValueError(
+            f"Token id {ids[n, t]} (sample {n}, step {t}) is outside [0, "
+            f"{n_rows}): the embedding has {n_rows} rows."
+        )
+    return ids, valid
+
+
 def embedding_forward(ids, lengths, E):
     """Embedding lookup: ``out[n, t] = E[ids[n, t]]`` for ``t < lengths[n]``.
 
@@ -476,10 +510,16 @@ def embedding_forward(ids, lengths, E):
     -------
     out : ndarray of shape (N, T, D)
         Zero at padding positions.
+
+    Raises
+    ------
+    ValueError
+        If a valid position holds an id outside ``[0, V)``, naming the
+        first such id, its sample and step (as the compiled lookup).
     """
-    ids = np.asarray(ids)
+    E = np.asarray(E)
+    ids, valid = _check_ids(ids, lengths, E.shape[0])
     N, T = ids.shape
-    valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
     out = np.zeros((N, T, E.shape[1]), dtype=E.dtype)
     out[valid] = E[ids[valid]]
     return out
@@ -505,10 +545,13 @@ def embedding_backward(ids, lengths, dX, n_rows):
         Row ``rows[k]`` of the dense gradient: the sum of ``dX[n, t]`` over
         the valid positions holding that id (the one-hot matrix's transpose
         times ``dX``, without forming it). Every other row is zero.
+
+    Raises
+    ------
+    ValueError
+        If a valid position holds an id outside ``[0, n_rows)``.
     """
-    ids = np.asarray(ids)
-    N, T = ids.shape
-    valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
+    ids, valid = _check_ids(ids, lengths, n_rows)
     dense = np.zeros((n_rows, dX.shape[2]), dtype=dX.dtype)
     np.add.at(dense, ids[valid], dX[valid])
     rows = np.unique(ids[valid]).astype(np.intp)
