@@ -1614,7 +1614,7 @@ class BaseRNN(BaseEstimator):
 
     def __setstate__(self, state):
         state = _persistence.loaded_state(
-            type(self).__name__, state, self._make_loss, self._saved_n_outputs)
+            type(self), state, self._make_loss, self._saved_n_outputs)
         super().__setstate__(state)
 
     def __sklearn_is_fitted__(self):
@@ -1625,10 +1625,11 @@ class BaseRNN(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = self.embedding_dim is None
-        mv = self.mask_value
-        tags.input_tags.allow_nan = (self.embedding_dim is None and mv is not None
-                                     and isinstance(mv, Real)
-                                     and _sequences.is_nan(mv))
+        # allow_nan stays False with mask_value=np.nan: NaN is accepted as
+        # whole padding steps before or after the data, not anywhere, which
+        # is what the tag promises to meta-estimators and to scikit-learn's
+        # checks (they put NaN at random entries).
+        tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
 

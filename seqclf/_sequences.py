@@ -17,6 +17,9 @@ This module knows nothing of estimators.
 
 import math
 import numbers
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -77,6 +80,7 @@ class _Reading(NamedTuple):
     estimator_name: str | None
     check_feature_names: Callable | None
     channels_first: bool = False
+    channels: object = None         # a container's columns, as a DataFrame
 
 
 def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
@@ -165,12 +169,19 @@ def prepare(X, *, spec=None, n_steps=None, mask_value=None, token_ids=False,
             mask_value = token_mask(mask_value)
         finite = False          # ids are checked to be integers instead
     else:
-        finite = ("allow-nan" if mask_value is not None and is_nan(mask_value)
-                  else True)
+        # Padding may hold what data may not: check_array lets the mask
+        # value through, and check_finite finds the rest after masking, in
+        # every input form alike.
+        finite = True
+        if mask_value is not None:
+            finite = "allow-nan" if is_nan(mask_value) else _is_finite_mask(
+                mask_value)
     _check_not_a_task_key(X)
+    channels = container_channels(X)
     X, native = unwrap_container(X)
     r = _Reading(spec, n_steps, mask_value, finite, estimator_name,
-                 check_feature_names, bool(channels_first) and not native)
+                 check_feature_names, bool(channels_first) and not native,
+                 channels)
     if token_ids:
         return _prepare_ids(X, r, vocab_size, fitting)
     return _prepare_floats(X, r)
@@ -191,7 +202,9 @@ def input_form(X, spec=None, n_steps=None, channels_first=False):
     form : {"fitted", "ragged", "table", "array"}
         ``"fitted"``: a 3-D float ndarray that a model fitted on 3-D or
         ragged real values takes as is (only with ``spec``); ``"ragged"``:
-        a list or tuple of sequences of different shapes; ``"table"``: a
+        a list or tuple of sequences of different shapes, or, given to a
+        fitted model of univariate steps without ``n_steps``, of 1-D
+        sequences whatever their lengths; ``"table"``: a
         2-D ``X`` at fit, or later for a model that fit read a table;
         ``"array"``: anything else, left to ``check_array``. Each form has a
         reader in ``_FLOAT_READERS`` and, but for ``"fitted"``, in
@@ -200,11 +213,28 @@ def input_form(X, spec=None, n_steps=None, channels_first=False):
     if (spec is not None and not channels_first
             and _is_fitted_array(X, spec, n_steps)):
         return "fitted"
-    if is_ragged(X):
+    if is_ragged(X) or (spec is not None and spec.n_step_features == 1
+                        and n_steps is None and _is_list_of_1d(X)):
         return "ragged"
     if _ndim(X) == 2 and (spec is None or spec.flat):
         return "table"
     return "array"
+
+
+def _is_list_of_1d(X):
+    """Whether ``X`` is a list or tuple of 1-D sequences.
+
+    At fit such a list of equal lengths is a 2-D array-like, as
+    scikit-learn reads it (its estimator checks fit on ``X.tolist()``), and
+    the model it trains is the same as from the ragged list. Given to the
+    fitted model it is read as univariate sequences whatever their lengths,
+    as a ragged list is: read as a table it would be held to the training
+    length, so that the model refused a list of equal lengths that it
+    accepts with one sequence longer.
+    """
+    return (isinstance(X, (list, tuple)) and len(X) > 0
+            and all(hasattr(seq, "__len__") and np.ndim(seq) == 1
+                    for seq in X))
 
 
 def _ndim(X):
@@ -260,7 +290,18 @@ def _prepare_floats(X, r):
 def _read_fitted(X, r):
     # check_array's conversions would do nothing here and cost more than
     # predicting one sequence; finiteness is checked after, as for every form.
+    _check_names(r, X)
     return np.ascontiguousarray(X), None, None, None
+
+
+def _check_names(r, X3):
+    """Record (at fit) or check (later) the channel names where
+    scikit-learn's validate_data would check a DataFrame's columns: those
+    of a container's channels, or none for an array or a list, so that a
+    model fitted on named channels refuses them swapped or renamed (and
+    warns without them), as it does for a 2-D DataFrame's columns."""
+    if r.check_feature_names is not None:
+        r.check_feature_names(X3 if r.channels is None else r.channels)
 
 
 def _read_ragged(X, r):
@@ -269,8 +310,7 @@ def _read_ragged(X, r):
         X = [_steps_first(seq, i) for i, seq in enumerate(X)]
     X3, lengths, pad = ragged_to_padded(X, dtype, r.mask_value)
     check_n_steps_ragged(r.n_steps, lengths)
-    if r.spec is None and r.check_feature_names is not None:
-        r.check_feature_names(X3)
+    _check_names(r, X3)
     return X3, lengths, pad, _step_layout(r, X3.shape[2])
 
 
@@ -311,8 +351,7 @@ def _read_array(X, r):
             f"X must have at least one step and one feature, got "
             f"shape {X3.shape}."
         )
-    if r.spec is None and r.check_feature_names is not None:
-        r.check_feature_names(X3)
+    _check_names(r, X3)
     return X3, None, None, _step_layout(r, X3.shape[2])
 
 
@@ -557,6 +596,34 @@ def unwrap_container(X):
     return X, False
 
 
+def container_channels(X):
+    """The channels of a time-series container, as an empty DataFrame with
+    its columns (what scikit-learn's feature-name checks read), or None for
+    anything else.
+
+    A list of DataFrames must name the same channels in the same order in
+    every frame; a ValueError says which frame differs.
+    """
+    if _is_pandas(X, "DataFrame"):
+        nested = (X.shape[0] and X.shape[1] and X.dtypes.eq(object).all()
+                  and all(np.ndim(v) == 1 for v in X.iloc[0]))
+        if getattr(X.index, "nlevels", 1) > 1 or nested:
+            return X.iloc[:0]
+        return None
+    if isinstance(X, (list, tuple)) and X and all(
+            _is_pandas(x, "DataFrame") for x in X):
+        first = X[0].columns
+        for i, frame in enumerate(X):
+            if not frame.columns.equals(first):
+                raise ValueError(
+                    f"X[{i}] has the channels {list(frame.columns)}, X[0] "
+                    f"{list(first)}: every sequence of a list of DataFrames "
+                    f"must have the same channels, in the same order."
+                )
+        return X[0].iloc[:0]
+    return None
+
+
 def _nested_row(X, i):
     """Row ``i`` of a nested DataFrame as ``(n_steps, n_channels)``."""
     cells = [np.asarray(v) for v in X.iloc[i]]
@@ -624,10 +691,24 @@ def _check_has_sample_axis(X):
 
 def _check_one_sequence(X2, r):
     """A 2-D array given to a model fitted on multivariate steps: most
-    likely one sequence, which the 2-D rule reads as univariate rows."""
+    likely one sequence, which the 2-D rule reads as univariate rows.
+
+    With univariate steps the reading may be meant (sequences of one step),
+    so an array of shape ``(T, 1)`` given to a model fitted on sequences of
+    ``T`` steps gets a warning rather than an error.
+    """
     spec = r.spec
-    if (spec is None or spec.flat or r.n_steps is not None
-            or spec.n_step_features == 1):
+    if spec is None or spec.flat or r.n_steps is not None:
+        return
+    if spec.n_step_features == 1:
+        if (not r.channels_first and spec.steps is not None
+                and spec.steps > 1 and X2.shape == (spec.steps, 1)):
+            warnings.warn(
+                f"X is a 2-D array of shape {X2.shape}, which reads as "
+                f"{X2.shape[0]} univariate sequences of 1 step, but "
+                f"{_name(r)} was fitted on sequences of {spec.steps} steps. "
+                f"To pass one sequence (n_steps, 1), give [X] or X[None].",
+                UserWarning, stacklevel=_outside_stacklevel())
         return
     F = spec.n_step_features
     if F in X2.shape:
@@ -639,6 +720,16 @@ def _check_one_sequence(X2, r):
             f"on sequences of {F} features per step. To pass one sequence "
             f"{layout}, give [X] or X[None]."
         )
+
+
+def _outside_stacklevel():
+    """The ``stacklevel`` (for a warning raised by the caller) of the first
+    frame outside seqclf, so that the warning names the user's line."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def is_ragged(X):
@@ -818,17 +909,27 @@ def check_finite(X, lengths):
         )
 
 
+def _is_finite_mask(value):
+    """check_array's ``ensure_all_finite`` for a mask value that is not NaN:
+    False (let infinities through to the mask) for an infinite one."""
+    return (isinstance(value, numbers.Integral)
+            or math.isfinite(float(value)))
+
+
 def is_nan(value):
     """Whether a real number is NaN (Python ints of any size are not)."""
     return not isinstance(value, numbers.Integral) and math.isnan(float(value))
 
 
 def mask_scalar(mask_value, dtype):
-    """``mask_value`` as a scalar of ``dtype``; ValueError if not held exactly.
+    """``mask_value`` as a scalar of ``dtype``, as NumPy compares them.
 
-    A value the dtype cannot hold (0.1 in float16 or float32, 0.5 in an
-    integer dtype, 2**70 + 1 in float64) would mark nothing as padding, or
-    the wrong steps after rounding.
+    In a float dtype the value is rounded to it, as ``X == mask_value``
+    rounds a Python scalar (and Keras casts its ``mask_value``): 0.1 marks
+    float16 steps of ``np.float16(0.1)``. A value beyond the dtype's range
+    (1e300 in float32), which would round to infinity, and in an integer
+    dtype a value it does not hold (0.5, or beyond its range), which no
+    step could equal, are a ValueError.
     """
     dtype = np.dtype(dtype)
     value = (int(mask_value) if isinstance(mask_value, numbers.Integral)
@@ -840,9 +941,9 @@ def mask_scalar(mask_value, dtype):
                 exact = dtype.type(value)
         except OverflowError:           # a Python int beyond float64's range
             exact = None
-        # Python compares ints and floats exactly.
-        if exact is not None and float(exact) != value:
-            exact = None
+        if (exact is not None and not np.isfinite(exact)
+                and math.isfinite(value)):
+            exact = None                # beyond the dtype's range
     elif dtype.kind in "iub":
         if isinstance(value, float):
             value = int(value) if value.is_integer() else None
@@ -855,9 +956,10 @@ def mask_scalar(mask_value, dtype):
     if exact is None:
         raise ValueError(
             f"mask_value={mask_value!r} is not representable in {dtype}, the "
-            f"dtype of X: it would mark no step, or the wrong ones, as "
-            f"padding. Pad with a value that {dtype} holds exactly (e.g. 0, "
-            f"-1 or NaN) and set mask_value to it."
+            f"dtype of X (beyond its range, or not an integer for integer "
+            f"data): it would mark no step, or the wrong ones, as padding. "
+            f"Pad with a value that {dtype} holds (e.g. 0, -1 or NaN) and "
+            f"set mask_value to it."
         )
     return exact
 

@@ -31,11 +31,24 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     a 3-D array stays 3-D, 2-D rows stay rows (in their layout), a ragged
     list stays a list of arrays of the same shapes (a list of sequences of
     one shape comes back as an array, as the estimators read it); padding
-    steps keep
-    their value, so that ``mask_value`` still marks them for the estimator
-    after the scaler. sktime's and aeon's DataFrame containers come back as
-    a list of DataFrames ``(timepoints, channels)`` (a ``pd-multiindex``
-    frame as such a frame), which the estimators read in that layout.
+    steps hold ``mask_value`` (in the output's dtype), so that it still
+    marks them for the estimator after the scaler. sktime's and aeon's
+    DataFrame containers come back as the same container with the same
+    index and columns: a list of DataFrames ``(timepoints, channels)``, each
+    with its own time index; a ``pd-multiindex`` frame; a nested DataFrame,
+    each cell a Series with its own index and name (or a 1-D array where one
+    was given).
+
+    Nor does a data step ever come out as padding. Where scaling would make
+    every feature of a data step equal ``mask_value`` (with
+    ``mask_value=0``, a step at the training means scales to 0), those
+    values are set to the next value of the output dtype above
+    ``mask_value`` (``numpy.nextafter``; 5e-324 in float64 for 0), so that
+    the estimator after the scaler still reads the step as data: such steps
+    differ from exact scaling by one unit in the last place, and no others
+    do. ``inverse_transform`` maps them back to the data (within rounding),
+    applies the same rule to its own output, and keeps padding as padding.
+    An infinite ``mask_value`` reached by overflow is an error instead.
 
     Parameters
     ----------
@@ -48,7 +61,8 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         n_steps)``, as the estimators' ``channels_first``.
     mask_value : float, default=None
         Steps whose features all equal it are padding: left out of the
-        statistics and kept as they are.
+        statistics and kept as padding. No data step is scaled onto it (see
+        above).
     with_mean : bool, default=True
         Subtract the mean.
     with_std : bool, default=True
@@ -149,9 +163,22 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         batch, lengths = self._prepare(X, reset=True)
         valid = np.arange(batch.shape[1])[None, :] < lengths[:, None]
         values = batch[valid].astype(np.float64)        # (n_steps_seen, F)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = values.mean(axis=0)
+            var = values.var(axis=0)
+        # Finite values whose sum or squares overflow float64 would give an
+        # infinite scale: a transform of zeros and an inverse of NaN.
+        bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(var)))
+        if bad.size:
+            f = int(bad[0])
+            raise ValueError(
+                f"The mean or variance of feature {f} overflows float64 "
+                f"(largest |value| {np.max(np.abs(values[:, f])):.4g}); "
+                f"{type(self).__name__} cannot scale it. Divide the data by "
+                f"a common factor first."
+            )
         self.n_steps_seen_ = int(values.shape[0])
-        mean = values.mean(axis=0)
-        self.var_ = values.var(axis=0)
+        self.var_ = var
         self.mean_ = mean if self.with_mean else np.zeros_like(mean)
         scale = np.sqrt(self.var_)
         self.scale_ = (np.where(scale > 0, scale, 1.0) if self.with_std
@@ -167,9 +194,16 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_scaled : ndarray, list of ndarray or list of DataFrame
-            Of the form of ``X`` (see the class description), float64 (or
-            float32 for float32 input).
+        X_scaled : ndarray, list of ndarray, DataFrame or list of DataFrame
+            Of the form of ``X`` (a DataFrame container with its index and
+            columns; see the class description), float64 (or float32 for
+            float32 input).
+
+        Raises
+        ------
+        ValueError
+            For input that the estimators would refuse, and where an
+            infinite ``mask_value`` is reached by overflow.
         """
         check_is_fitted(self)
         self._prepare(X, reset=False)           # every check of the input
@@ -185,6 +219,12 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         X_original : of the form of ``X``
+            As :meth:`transform` returns it.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`transform`.
         """
         check_is_fitted(self)
         self._prepare(X, reset=False)
@@ -195,36 +235,76 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _scale_steps(self, a, inverse):
         """Scale a steps-first ``(T, F)`` or ``(n, T, F)`` array's valid
         steps; a float copy."""
-        a = np.array(a, dtype=_sequences.output_dtype([np.asarray(a).dtype]))
+        a = np.asarray(a)
+        if a.dtype.kind not in "biuf":      # e.g. a frame of mixed columns
+            a = a.astype(np.float64)
         if a.ndim == 1:                                  # univariate
             return self._scale_steps(a[:, None], inverse)[:, 0]
+        dtype = _sequences.output_dtype([a.dtype])
         keep = None
         if self.mask_value is not None:
+            # Found in the dtype given, as the estimators find padding: a
+            # float16 step of mask_value is padding, whatever it becomes in
+            # float64.
             keep = ~_sequences.padding_steps(a if a.ndim == 3 else a[None],
                                              self.mask_value)
             if a.ndim == 2:
                 keep = keep[0]
-        mean = self.mean_.astype(a.dtype)
-        scale = self.scale_.astype(a.dtype)
+        a = np.array(a, dtype=dtype)
+        mean = self.mean_.astype(dtype)
+        scale = self.scale_.astype(dtype)
         out = a * scale + mean if inverse else (a - mean) / scale
         if keep is not None:
-            out = np.where(keep[..., None], out, a)
+            out = np.where(keep[..., None], out, self._padding_value(a))
+            self._keep_off_mask(out, keep, inverse)
         return out
 
+    def _padding_value(self, a):
+        """What padding steps of ``a`` hold in the output: ``mask_value`` in
+        its dtype, which the estimator compares against, where it has one
+        (else the steps as they are)."""
+        if _sequences.is_nan(self.mask_value):
+            return a
+        try:
+            return _sequences.mask_scalar(self.mask_value, a.dtype)
+        except ValueError:
+            return a
+
+    def _keep_off_mask(self, out, keep, inverse):
+        """Move the data steps (``keep``) of ``out`` that equal ``mask_value``
+        in every feature one unit in the last place above it, in place."""
+        mv = self.mask_value
+        if _sequences.is_nan(mv):
+            return      # finite data scale to numbers, never to NaN
+        try:
+            mask = _sequences.mask_scalar(mv, out.dtype)
+        except ValueError:
+            return      # a value out.dtype cannot hold: no value equals it
+        hit = keep & (out == mask).all(axis=-1)
+        if not hit.any():
+            return
+        if np.isinf(mask):
+            method = "inverse_transform" if inverse else "transform"
+            raise ValueError(
+                f"SequenceScaler.{method}: a data step scales to "
+                f"mask_value={mv!r} in every "
+                f"feature, beyond the range of {out.dtype}, and would be read "
+                f"as padding. Its values lie far outside those seen at fit; "
+                f"check them, or pad with NaN and set mask_value=np.nan."
+            )
+        # Moved rather than refused: data at the training means (a constant
+        # feature, integer values at their mean) are legitimate, and an
+        # error would fail a Pipeline(SequenceScaler(mask_value=0),
+        # RNNClassifier(mask_value=0)) on whichever split holds such a step.
+        # One unit in the last place is within the rounding of the scaling
+        # itself, and the estimator, which compares mask_value in the dtype
+        # it is given, reads data.
+        out[hit] = np.nextafter(mask, out.dtype.type(np.inf))
+
     def _apply(self, X, inverse):
-        pandas_frame = _sequences.is_pandas_frame(X)
         items, native = _sequences.unwrap_container(X)
         if native:
-            if pandas_frame and getattr(X.index, "nlevels", 1) == 2:
-                out = X.copy()
-                out.loc[:, :] = self._scale_steps(X.to_numpy(), inverse)
-                return out
-            columns = (list(X.columns) if pandas_frame
-                       else list(X[0].columns))
-            import pandas as pd         # the input was pandas
-
-            return [pd.DataFrame(self._scale_steps(a, inverse), columns=columns)
-                    for a in items]
+            return self._apply_frames(X, items, inverse)
         # A list NumPy can stack is an array like any other (as the
         # estimators read it); only a ragged one stays a list.
         if _sequences.is_ragged(items):
@@ -245,6 +325,32 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if self.channels_first and self.n_steps is not None:
             out = out.transpose(0, 2, 1)
         return np.ascontiguousarray(out).reshape(n, width)
+
+    def _apply_frames(self, X, items, inverse):
+        """Scale a DataFrame container into the same container: each
+        sequence keeps its index and columns (a time index above all)."""
+        import pandas as pd             # the input was pandas
+
+        if not _sequences.is_pandas_frame(X):          # list of frames
+            return [pd.DataFrame(self._scale_steps(a, inverse),
+                                 index=x.index, columns=x.columns)
+                    for a, x in zip(items, X)]
+        if X.index.nlevels == 2:                       # pd-multiindex
+            # A new frame, not values set into a copy: those would take the
+            # columns' dtypes (an int column refuses them, a float32 one
+            # rounds them).
+            return pd.DataFrame(self._scale_steps(X.to_numpy(), inverse),
+                                index=X.index, columns=X.columns)
+        # Nested: a row per sequence, a cell per channel.
+        cells = np.empty(X.shape, dtype=object)
+        for i, a in enumerate(items):
+            scaled = self._scale_steps(a, inverse)
+            for j, given in enumerate(X.iloc[i]):
+                cells[i, j] = (pd.Series(scaled[:, j], index=given.index,
+                                         name=given.name)
+                               if isinstance(given, pd.Series)
+                               else scaled[:, j].copy())
+        return pd.DataFrame(cells, index=X.index, columns=X.columns)
 
     def __getstate__(self):
         # Plain values only (the input spec as a dict), as the estimators

@@ -8,13 +8,19 @@ Every property states what must hold whatever hypothesis draws:
 * padded and ragged inputs give the same model;
 * a prediction on input that does not match the fit is a valid prediction
   or a clear error;
-* a fit that fails at a random point leaves the estimator as it was.
+* a fit that fails at a random point leaves the estimator as it was;
+* every input form of the same data reads alike: padding with any mask
+  value in arrays, lists and ragged lists, lists of univariate sequences of
+  any lengths, the channels of containers by name;
+* a SequenceScaler never turns data into the padding an estimator after it
+  would drop.
 
 Models are tiny so that an example takes milliseconds. The number of
 examples comes from the profiles of ``tests/conftest.py``.
 """
 
 import contextlib
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -28,6 +34,8 @@ import seqclf._network as network_module
 from seqclf import RNNClassifier
 from seqclf._network import RecurrentNetwork
 from seqclf._optim import AdamOptimizer, SGDOptimizer
+from seqclf._sequences import prepare
+from seqclf.preprocessing import SequenceScaler
 
 from ._state import assert_same_state, snapshot
 from .conftest import CELL_NAMES as CELLS
@@ -167,7 +175,7 @@ def test_fuzz_fit_gives_probabilities_or_a_clear_error(data, arch, params, y_see
 
 
 @given(n=st.integers(2, 6), F=st.integers(1, 2), seed=st.integers(0, 2**16),
-       mask=st.sampled_from([0.0, -1.0, np.nan, 1e300]),
+       mask=st.sampled_from([0.0, -1.0, np.nan, 1e300, np.inf, -np.inf]),
        dtype=st.sampled_from([np.float32, np.float64]),
        arch=architectures(), data=st.data())
 def test_fuzz_padded_equals_ragged(n, F, seed, mask, dtype, arch, data):
@@ -187,9 +195,75 @@ def test_fuzz_padded_equals_ragged(n, F, seed, mask, dtype, arch, data):
             X[i, :len(s)] = s
     kw = dict(arch, batch_size=3, max_iter=1, dropout=0.2, random_state=seed)
     ragged = RNNClassifier(**kw).fit(seqs, y)
-    padded = RNNClassifier(mask_value=mask, **kw).fit(X, y)
+    # Every form of the same padded data: an array, a list of equal
+    # shapes, a ragged list of padded sequences (one padding step more on
+    # the first).
+    extra = np.full((1, F), mask, dtype=dtype)
+    first = np.vstack([X[0], extra]) if not pre[0] else np.vstack([extra, X[0]])
+    forms = data.draw(st.sampled_from(["array", "list", "ragged"]))
+    padded_X = {"array": X, "list": list(X),
+                "ragged": [first] + list(X[1:])}[forms]
+    padded = RNNClassifier(mask_value=mask, **kw).fit(padded_X, y)
     np.testing.assert_array_equal(padded._network.coefs, ragged._network.coefs)
     np.testing.assert_array_equal(padded.predict_proba(X), ragged.predict_proba(seqs))
+    np.testing.assert_array_equal(padded.predict_proba([X[1]]),
+                                  ragged.predict_proba([seqs[1]]))
+
+
+@given(n=st.integers(2, 6), T=st.integers(1, 5), seed=st.integers(0, 2**16),
+       arch=architectures(), data=st.data())
+def test_fuzz_lists_of_univariate_sequences_take_any_lengths(n, T, seed, arch,
+                                                            data):
+    """A model fitted on a list of 1-D sequences of equal lengths reads any
+    later list of 1-D sequences, of equal lengths or not, as the same
+    sequences given as (length, 1) arrays."""
+    rng = np.random.default_rng(seed)
+    seqs = [rng.normal(size=T) for _ in range(n)]
+    clf = RNNClassifier(**arch, max_iter=1, random_state=0).fit(
+        seqs, np.arange(n) % 2)
+    lengths = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
+    if data.draw(st.booleans()):
+        lengths = [lengths[0]] * len(lengths)            # equal lengths
+    later = [rng.normal(size=L) for L in lengths]
+    np.testing.assert_array_equal(
+        clf.predict_proba(later), clf.predict_proba([s[:, None] for s in later]))
+
+
+@given(n=st.integers(2, 5), F=st.integers(1, 3), seed=st.integers(0, 2**16),
+       form=st.sampled_from(["list", "multiindex", "nested"]), data=st.data())
+def test_fuzz_container_channels_are_checked(n, F, seed, form, data):
+    """A model fitted on a container with named channels predicts on the
+    same channels in the same order, and refuses them in any other order
+    or under other names."""
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    names = [f"c{i}" for i in range(F)]
+    frames = [pd.DataFrame(rng.normal(size=(int(rng.integers(1, 5)), F)),
+                           columns=names) for _ in range(n)]
+
+    def container(fs):
+        if form == "list":
+            return fs
+        if form == "multiindex":
+            return pd.concat(dict(enumerate(fs)), names=["i", "t"])
+        return pd.DataFrame({c: [f[c].reset_index(drop=True) for f in fs]
+                             for c in fs[0].columns})
+
+    clf = RNNClassifier("gru", 2, max_iter=1, random_state=0).fit(
+        container(frames), np.arange(n) % 2)
+    order = data.draw(st.permutations(names))
+    renamed = data.draw(st.booleans())
+    columns = [c + "x" if renamed and i == 0 else c for i, c in enumerate(order)]
+    later = [f[order].set_axis(columns, axis=1) for f in frames]
+    if columns == names:
+        with warnings.catch_warnings():     # arrays have no names: warned
+            warnings.simplefilter("ignore", UserWarning)
+            expected = clf.predict_proba([f.to_numpy() for f in frames])
+        np.testing.assert_array_equal(clf.predict_proba(container(later)),
+                                      expected)
+    else:
+        with pytest.raises(ValueError, match="feature names should match"):
+            clf.predict_proba(container(later))
 
 
 def _mismatched_inputs(draw, X, F):
@@ -464,3 +538,55 @@ def test_fuzz_forced_failure_leaves_the_contract(start, kind, k, arch, n,
         check_unfitted(clf, X)
     else:
         check_predictions(clf, X, n)
+
+
+# ---------------------------------------------------------------------------
+# SequenceScaler before a masking estimator
+# ---------------------------------------------------------------------------
+
+@st.composite
+def scaler_inputs(draw):
+    """``(X, kw, mask, lengths)``: sequences of small integers, padded with a
+    mask value or ragged, in one of the array forms. Small integers put
+    steps at the training means (and at mean - scale) often, where scaling
+    lands on 0 (and -1)."""
+    n = draw(st.integers(1, 6))
+    F = draw(st.integers(1, 3))
+    lengths = draw(st.lists(st.integers(1, 5), min_size=n, max_size=n))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    mask = draw(st.sampled_from([0.0, -1.0, 1.0]))
+    steps = st.lists(st.integers(-2, 2), min_size=F, max_size=F)
+    seqs = []
+    for L in lengths:
+        s = np.array(draw(st.lists(steps, min_size=L, max_size=L)), dtype=dtype)
+        s[(s == mask).all(axis=1), 0] = 3       # data, not padding
+        seqs.append(s)
+    form = draw(st.sampled_from(["ragged", "padded", "rows", "channels_first"]))
+    if form == "ragged":
+        return seqs, {}, mask, lengths
+    T = max(lengths)
+    X = np.full((n, T, F), mask, dtype=dtype)
+    pre = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    for i, s in enumerate(seqs):
+        if pre[i]:
+            X[i, T - len(s):] = s
+        else:
+            X[i, :len(s)] = s
+    if form == "rows":
+        return X.reshape(n, T * F), {"n_steps": T}, mask, lengths
+    if form == "channels_first":
+        return X.transpose(0, 2, 1), {"channels_first": True}, mask, lengths
+    return X, {}, mask, lengths
+
+
+@given(data=scaler_inputs(), with_mean=st.booleans(), with_std=st.booleans())
+def test_fuzz_scaling_never_turns_data_into_padding(data, with_mean, with_std):
+    """The estimator after the scaler, with the same mask_value, reads the
+    true lengths from transform's output and from inverse_transform's."""
+    X, kw, mask, lengths = data
+    sc = SequenceScaler(mask_value=mask, with_mean=with_mean,
+                        with_std=with_std, **kw)
+    out = sc.fit_transform(X)
+    for Z in (out, sc.inverse_transform(out)):
+        _, seen, _ = prepare(Z, mask_value=mask, **kw)
+        np.testing.assert_array_equal(seen, lengths)

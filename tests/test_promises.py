@@ -6,9 +6,16 @@
 * The stopping attributes say what the last fit did (``best_loss_`` None
   with early stopping, no validation record of an earlier fit).
 * The NumPy reference checks token ids as the compiled lookup does.
+* Input forms read alike: containers' channel names recorded and checked,
+  infinite and float16 mask values in every form, lists of univariate
+  sequences that do not fix their length, a lone univariate sequence
+  warned about, and the ``allow_nan`` tag true to what is accepted.
 """
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
@@ -153,3 +160,197 @@ def test_reference_embedding_refuses_ids_outside_the_rows(bad):
     lengths[0] = 2                                  # the bad ids are padding
     np.testing.assert_array_equal(reference.embedding_forward(ids, lengths, E),
                                   _layers.embedding_forward(ids, lengths, E))
+
+
+# ---------------------------------------------------------------------------
+# Channel names of containers
+# ---------------------------------------------------------------------------
+
+def _frames(n=20, seed=0, columns=("a", "b")):
+    rng = np.random.RandomState(seed)
+    return [pd.DataFrame(rng.standard_normal((rng.randint(3, 7), 2)),
+                         columns=list(columns)) for _ in range(n)]
+
+
+def _containers(frames):
+    """The same sequences as a list of DataFrames, a pd-multiindex frame
+    and a nested frame (sktime's layouts)."""
+    multi = pd.concat(dict(enumerate(frames)), names=["instance", "timepoint"])
+    nested = pd.DataFrame({c: [f[c].reset_index(drop=True) for f in frames]
+                           for c in frames[0].columns})
+    return {"list": frames, "multiindex": multi, "nested": nested}
+
+
+@pytest.mark.parametrize("form", ["list", "multiindex", "nested"])
+def test_container_channel_names_are_recorded_and_checked(form):
+    frames = _frames()
+    y = np.arange(len(frames)) % 2
+    clf = RNNClassifier("gru", (4,), max_iter=1, random_state=0)
+    clf.fit(_containers(frames)[form], y)
+    assert list(clf.feature_names_in_) == ["a", "b"]
+    assert clf.n_features_in_ == 2
+    swapped = _containers([f[["b", "a"]] for f in frames])[form]
+    with pytest.raises(ValueError, match="same order"):
+        clf.predict(swapped)
+    renamed = _containers([f.rename(columns={"a": "x"}) for f in frames])[form]
+    with pytest.raises(ValueError, match="unseen at fit time"):
+        clf.predict(renamed)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        clf.predict([f.to_numpy() for f in frames])
+    clf.predict(_containers(frames)[form])               # the same names
+
+
+def test_list_of_frames_with_different_channels_is_refused():
+    """Neighbour: within one call, a list of DataFrames whose channels
+    differ between frames was stacked by position."""
+    frames = _frames()
+    frames[3] = frames[3][["b", "a"]]
+    with pytest.raises(ValueError, match=r"X\[3\] has the channels \['b', "
+                       r"'a'\], X\[0\] \['a', 'b'\]"):
+        RNNClassifier("gru", (4,), max_iter=1).fit(frames,
+                                                   np.arange(20) % 2)
+
+
+def test_refit_on_arrays_drops_the_container_names():
+    frames = _frames()
+    y = np.arange(len(frames)) % 2
+    clf = RNNClassifier("gru", (4,), max_iter=1).fit(frames, y)
+    clf.fit([f.to_numpy() for f in frames], y)
+    assert not hasattr(clf, "feature_names_in_")
+
+
+# ---------------------------------------------------------------------------
+# One univariate sequence passed alone
+# ---------------------------------------------------------------------------
+
+def test_one_univariate_sequence_alone_warns():
+    """A (T, 1) array given to a model fitted on T-step sequences reads as
+    T sequences of one step: said with a warning that names the fix, at
+    the user's line."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((30, 6, 1))
+    clf = RNNClassifier("gru", (4,), max_iter=1).fit(X, np.arange(30) % 2)
+    with pytest.warns(UserWarning, match=r"shape \(6, 1\), which reads as 6 "
+                      r"univariate sequences of 1 step.*X\[None\]") as record:
+        assert clf.predict(X[0]).shape == (6,)
+    assert record[0].filename == __file__
+    assert clf.predict(X[0][None]).shape == (1,)
+    # Neighbours: other shapes, and sequences read as meant, say nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict(X[:5, :, 0])                     # 5 sequences of 6 steps
+        clf.predict(X[0, :4])                        # (4, 1): 4 one-step
+        clf.predict([X[0]])
+
+
+# ---------------------------------------------------------------------------
+# Infinite mask values in every input form
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mask", [np.inf, -np.inf])
+def test_infinite_mask_value_gives_the_same_model_in_every_form(mask):
+    """Padding with inf was refused as "infinity" in an array, a list of
+    equal lengths or a list of one sequence, and accepted in a ragged
+    list."""
+    rng = np.random.RandomState(0)
+    seqs = [rng.standard_normal((k, 2)) for k in rng.randint(2, 6, 24)]
+    y = np.arange(24) % 2
+    padded = np.full((24, 6, 2), mask)
+    for i, s in enumerate(seqs):
+        padded[i, :len(s)] = s
+    ragged = [np.vstack([s, np.full((1, 2), mask)]) for s in seqs]
+    ref = RNNClassifier("gru", (4,), max_iter=1, random_state=0).fit(seqs, y)
+    for X in (padded, list(padded), ragged):
+        clf = RNNClassifier("gru", (4,), max_iter=1, random_state=0,
+                            mask_value=mask).fit(X, y)
+        np.testing.assert_array_equal(clf._network.coefs, ref._network.coefs)
+    np.testing.assert_array_equal(clf.predict_proba([padded[0]]),
+                                  ref.predict_proba([seqs[0]]))
+    # Non-finite values inside the data stay refused, naming the step.
+    bad = padded.copy()
+    bad[2, 0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinity \(sample 2, step 0\)"):
+        RNNClassifier("gru", (4,), max_iter=1, mask_value=mask).fit(bad, y)
+    bad[2, 0, 1] = -mask
+    with pytest.raises(ValueError, match=r"NaN or infinity \(sample 2, step 0\)"):
+        RNNClassifier("gru", (4,), max_iter=1, mask_value=mask).fit(bad, y)
+
+
+# ---------------------------------------------------------------------------
+# Lists of equal-length univariate sequences
+# ---------------------------------------------------------------------------
+
+def test_list_of_equal_length_sequences_does_not_fix_the_length():
+    """A list of 1-D sequences trains the same model whether their lengths
+    agree or not, and that model takes lists of any lengths, equal ones
+    included (a table of other widths stays refused, as scikit-learn
+    refuses a table of other columns)."""
+    rng = np.random.RandomState(0)
+    y = np.arange(20) % 2
+    equal = [rng.standard_normal(5) for _ in range(20)]
+    clf = RNNClassifier("gru", (4,), max_iter=1, random_state=0).fit(equal, y)
+    ref = RNNClassifier("gru", (4,), max_iter=1, random_state=0).fit(
+        np.array(equal)[:, :, None], y)
+    np.testing.assert_array_equal(clf._network.coefs, ref._network.coefs)
+    longer = [rng.standard_normal(7) for _ in range(3)]
+    np.testing.assert_array_equal(clf.predict_proba(longer),
+                                  ref.predict_proba(np.array(longer)[:, :, None]))
+    np.testing.assert_array_equal(clf.predict_proba(longer[:2] + [longer[2][:4]]),
+                                  ref.predict_proba(longer[:2] + [longer[2][:4]]))
+    with pytest.raises(ValueError, match="X has 7 features"):
+        clf.predict(np.array(longer))
+    # Neighbour: with n_steps, equal rows are flattened steps, as before.
+    flat = RNNClassifier("gru", (4,), max_iter=1, n_steps=5).fit(equal, y)
+    assert flat.n_features_in_ == 5
+
+
+# ---------------------------------------------------------------------------
+# Tags true to what is accepted
+# ---------------------------------------------------------------------------
+
+def test_nan_padding_does_not_claim_to_allow_nan():
+    """With mask_value=np.nan, NaN is padding (whole steps at the ends),
+    not a value allowed anywhere: the tag says so, and scikit-learn's
+    pickling check, which puts NaN at random entries, now passes."""
+    from sklearn.utils.estimator_checks import check_estimators_pickle
+    for Estimator in (RNNClassifier, RNNRegressor):
+        est = Estimator("gru", (4,), max_iter=5, mask_value=np.nan,
+                        random_state=0)
+        assert est.__sklearn_tags__().input_tags.allow_nan is False
+        check_estimators_pickle(Estimator.__name__, est)
+        # NaN inside the data stays refused; NaN padding is accepted.
+        X = np.random.RandomState(0).standard_normal((10, 4, 2))
+        y = np.arange(10) % 2
+        X[3, 1, 0] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            est.fit(X, y)
+        X[3, 1:] = np.nan
+        est.fit(X, y)
+
+
+# ---------------------------------------------------------------------------
+# float16 padding compared in float16
+# ---------------------------------------------------------------------------
+
+def test_float16_padding_with_a_python_float_mask():
+    """np.float16(0.1) == 0.1 under NumPy's comparison: such padding is
+    found, in every form, as Keras finds it."""
+    rng = np.random.RandomState(0)
+    seqs = [rng.standard_normal((k, 2)).astype(np.float16)
+            for k in rng.randint(2, 6, 24)]
+    y = np.arange(24) % 2
+    padded = np.full((24, 6, 2), 0.1, dtype=np.float16)
+    for i, s in enumerate(seqs):
+        padded[i, 6 - len(s):] = s                  # pre-padding
+    ref = RNNClassifier("gru", (4,), max_iter=1, random_state=0).fit(seqs, y)
+    for X in (padded, list(padded)):
+        clf = RNNClassifier("gru", (4,), max_iter=1, random_state=0,
+                            mask_value=0.1).fit(X, y)
+        np.testing.assert_array_equal(clf._network.coefs, ref._network.coefs)
+    # Neighbours: a mask beyond float16's range would round to infinity,
+    # and 0.5 can never equal an integer step: both refused.
+    with pytest.raises(ValueError, match="not representable in float16"):
+        RNNClassifier("gru", (4,), mask_value=70000.0).fit(padded, y)
+    with pytest.raises(ValueError, match="not representable in int64"):
+        RNNClassifier("gru", (4,), mask_value=0.5).fit(
+            np.arange(48).reshape(8, 6), np.arange(8) % 2)

@@ -134,14 +134,18 @@ def test_mask_value_without_padding_keeps_the_steps():
 
 
 def test_mask_value_is_compared_in_the_dtype_given():
-    # 0.1 in float16 is found before conversion to float64.
+    # 0.1 in float16 is found before conversion to float64, given as
+    # np.float16(0.1) or as the Python float 0.1, which NumPy's comparison
+    # rounds to float16 (as Keras casts its mask_value to the input's).
     X = X3.astype(np.float16)
     X[0, 0] = np.float16(0.1)
-    _, lengths, _ = prepare(X, mask_value=np.float16(0.1))
-    assert lengths[0] == 3
-    with pytest.raises(ValueError, match=r"mask_value=0\.1 is not representable "
-                                         r"in float16"):
-        prepare(X, mask_value=0.1)
+    for mask in (np.float16(0.1), 0.1):
+        _, lengths, _ = prepare(X, mask_value=mask)
+        assert lengths[0] == 3
+    # Beyond float16's range it would round to infinity: refused.
+    with pytest.raises(ValueError, match=r"mask_value=1e\+30 is not "
+                                         r"representable in float16"):
+        prepare(X, mask_value=1e30)
 
 
 def test_token_ids_2d():
@@ -345,15 +349,20 @@ def test_feature_names_are_checked_where_validate_data_would():
     assert len(calls) == 1 and calls[0] is df       # as given, first
     prepare(df, spec=flat, n_steps=4, check_feature_names=record)
     assert len(calls) == 2 and calls[1] is df
-    # At fit every real-valued form is checked (a 3-D one has no names,
-    # which drops those of an earlier fit); later, only tables are.
+    # Every real-valued form is checked, at fit and later: a 3-D array or a
+    # list has no names (which drops those of an earlier fit, and warns
+    # for a model fitted with names, as validate_data does for an array).
     _, _, spec = prepare(X3, check_feature_names=record)
     assert len(calls) == 3 and isinstance(calls[2], np.ndarray)
     prepare(RAGGED, check_feature_names=record)
     assert len(calls) == 4
     prepare(X3, spec=spec, check_feature_names=record)
     prepare(RAGGED, spec=spec, check_feature_names=record)
-    assert len(calls) == 4
+    assert len(calls) == 6
+    # A container's channels are what is checked: its columns.
+    frames = [pd.DataFrame(s, columns=["a", "b", "c"]) for s in RAGGED]
+    prepare(frames, spec=spec, check_feature_names=record)
+    assert list(calls[6].columns) == ["a", "b", "c"] and len(calls[6]) == 0
 
 
 def test_feature_names_check_comes_before_the_values_are_read():
