@@ -31,6 +31,10 @@ with its recurrent kernels:
 * the head is a ``Gemm``; a classifier gives ``label`` and
   ``probabilities`` (softmax) as skl2onnx's classifiers do, optionally
   through a ZipMap; a regressor gives ``variable`` ``(N, n_outputs)``.
+  Labels are int64 (integer and integral float classes) or UTF-8 strings,
+  equal to ``predict``'s: classes they cannot hold exactly (integers
+  beyond int64, such as uint64 labels from 2**63 on) are refused at export
+  rather than wrapped.
 
 ONNX Runtime's recurrent kernels compute in float32 only: a float64 model
 is exported with its weights rounded to float32 (its outputs then agree with
@@ -129,7 +133,8 @@ def to_onnx(estimator, X=None, *, with_lengths=False, zipmap=False,
     ------
     ValueError
         If the estimator is not fitted, cannot be converted (class labels
-        that are neither integers nor strings, an opset below 13), or the
+        that are neither integers nor strings, integers beyond int64's
+        range, strings that UTF-8 cannot encode, an opset below 13), or the
         inputs asked for do not suit it; the message says which.
     """
     if isinstance(estimator, BaseSearchCV):
@@ -193,26 +198,71 @@ def _check_convertible(est, target_opset=None):
 
 
 def _label_kind(classes):
-    """``"int"`` or ``"str"``: how the graph outputs ``classes``."""
+    """``"int"`` or ``"str"``: how the graph outputs ``classes``.
+
+    ValueError for classes that neither int64 nor UTF-8 string labels hold
+    exactly.
+    """
     kind = classes.dtype.kind
-    if kind in "iub":
-        return "int"
-    if kind in "US":
+    if kind == "U" or (kind == "O"
+                       and all(isinstance(c, str) for c in classes)):
+        _utf8_labels(classes)
         return "str"
-    if kind == "f" and np.all(np.isfinite(classes)) \
-            and np.all(classes == np.round(classes)):
-        return "int"                    # 0.0, 1.0 ... as skl2onnx does
-    if kind == "O" and all(isinstance(c, str) for c in classes):
-        return "str"
-    if kind == "O" and all(isinstance(c, numbers.Integral)
-                           and not isinstance(c, bool) for c in classes):
+    if (kind in "iub"
+            # 0.0, 1.0 ... as skl2onnx does
+            or kind == "f" and np.all(np.isfinite(classes))
+            and np.all(classes == np.round(classes))
+            or kind == "O" and all(isinstance(c, numbers.Integral)
+                                   and not isinstance(c, bool)
+                                   for c in classes)):
+        _int64_labels(classes)
         return "int"
+    # Bytes too: the graph's strings would not equal them.
     raise ValueError(
         f"Class labels must be integers or strings for an ONNX export, got "
         f"{classes.dtype} labels {classes[:3].tolist()}...; ONNX graphs "
         f"output int64 or string labels. Encode y (e.g. with LabelEncoder) "
         f"before fitting."
     )
+
+
+def _shown_label(c):
+    return repr(c.item() if isinstance(c, np.generic) else c)
+
+
+def _int64_labels(classes):
+    """``classes`` as the graph's int64 labels, exactly.
+
+    A cast would wrap those int64 does not hold (uint64 labels from 2**63
+    on, larger Python integers, floats beyond +-2**63) into other numbers:
+    ValueError instead.
+    """
+    info = np.iinfo(np.int64)
+    # int() is exact for every integer and integral float.
+    labels = [int(c) for c in classes]
+    for c, label in zip(classes, labels):
+        if not info.min <= label <= info.max:
+            raise ValueError(
+                f"Class label {_shown_label(c)} cannot be exported to ONNX: "
+                f"the graph outputs int64 labels, which hold {info.min} to "
+                f"{info.max} (-2**63 to 2**63 - 1). Encode y (e.g. with "
+                f"LabelEncoder, or as strings) before fitting."
+            )
+    return np.array(labels, dtype=np.int64)
+
+
+def _utf8_labels(classes):
+    """Check that each string label encodes as UTF-8, as ONNX strings do."""
+    for c in classes:
+        try:
+            str(c).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"Class label {_shown_label(c)} cannot be exported to ONNX: "
+                f"the graph's string labels are UTF-8, which cannot encode "
+                f"its lone surrogate characters. Encode y (e.g. with "
+                f"LabelEncoder) before fitting."
+            ) from None
 
 
 def _layout(est):
@@ -446,7 +496,7 @@ def _convert(scope, operator, container):
             return
         best = g.op("ArgMax", [Z], axis=1, keepdims=0)
         if _label_kind(est.classes_) == "int":
-            classes = g.const("classes", np.asarray(est.classes_).astype(np.int64))
+            classes = g.const("classes", _int64_labels(est.classes_))
         else:
             classes = g.const("classes", np.asarray(est.classes_).astype(str))
         g.op("Gather", [classes, best], out=label_out, axis=0)
@@ -597,9 +647,19 @@ def _convert_scaler(scope, operator, container):
     mv = scaler.mask_value
     if mv is not None and not np.isnan(mv):
         # NaN padding stays NaN by itself; other padding values are kept.
-        pad = g.op("Unsqueeze", [_padding(g, x3, mv, dtype),
-                                 g.const("axis2", [2], np.int64)])
-        out = g.op("Where", [pad, x3, out])
+        pad2 = _padding(g, x3, mv, dtype)
+        axis2 = g.const("axis2", [2], np.int64)
+        out = g.op("Where", [g.op("Unsqueeze", [pad2, axis2]), x3, out])
+        with np.errstate(over="ignore"):
+            mask = dtype(mv)
+        if np.isfinite(mask):
+            # As SequenceScaler does: a data step that scales onto the mask
+            # value in every feature moves one unit in the last place off
+            # it, so that the estimator after it reads data.
+            hit = g.op("And", [g.op("Not", [pad2]), _padding(g, out, mv, dtype)])
+            off = np.nextafter(mask, dtype(np.inf))
+            out = g.op("Where", [g.op("Unsqueeze", [hit, axis2]),
+                                 g.const("off_mask", [off], dtype), out])
     out = _from_steps(g, out, spec.flat, scaler.n_steps, F,
                       scaler.channels_first, spec.n_features_in)
     g.op("Identity", [out], out=operator.outputs[0].full_name)

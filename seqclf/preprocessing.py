@@ -128,7 +128,10 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 names[0] = _get_feature_names(X_named)
         else:
             def check_feature_names(X_named):
-                _check_feature_names(self, X_named, reset=False)
+                # Only where there are names to compare (see the estimators).
+                if (hasattr(X_named, "columns")
+                        or hasattr(self, "feature_names_in_")):
+                    _check_feature_names(self, X_named, reset=False)
         if isinstance(self.n_steps, (bool, np.bool_)):
             raise TypeError(f"n_steps must be an int, got the bool {self.n_steps!r}.")
         batch, lengths, spec = _sequences.prepare(

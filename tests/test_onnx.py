@@ -6,6 +6,8 @@ run by onnxruntime's CPU provider; its probabilities must equal
 onnxruntime sum in different orders) and its labels ``predict``.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -231,6 +233,108 @@ def test_label_types(labels):
     _assert_same(to_onnx(est, X[:1]), est, X, X)
 
 
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+
+def _labelled(labels, seed=13):
+    """A classifier fitted on ``labels``, and an X on which it predicts
+    each of them (the class is the level of the first feature)."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(N) % len(labels)
+    X = rng.normal(scale=0.1, size=(N, 6, F)).astype(np.float32)
+    X[:, :, 0] += k[:, None]
+    est = RNNClassifier("rnn", (5,), max_iter=60, learning_rate_init=0.05,
+                        random_state=0).fit(X, labels[k])
+    return est, X
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([0, 2**62 + 1, INT64_MAX], dtype=np.uint64),
+    np.array([INT64_MIN, -1, INT64_MAX], dtype=np.int64),
+    np.array([-2.0**63, 0.0, 2.0**62]),
+], ids=["uint64", "int64-ends", "integral-float-ends"])
+def test_labels_int64_holds_round_trip_exactly(labels):
+    # Not through float64 either: 2**62 + 1 and 2**63 - 1 are not floats.
+    est, X = _labelled(labels)
+    assert set(est.predict(X).tolist()) == set(labels.tolist())
+    label, proba = _run(to_onnx(est, X[:1]), X=X)
+    assert label.dtype == np.int64
+    assert label.tolist() == [int(c) for c in est.predict(X)]
+    # Every class again, as the ZipMap's keys.
+    _, maps = _run(to_onnx(est, X[:1], zipmap=True), X=X)
+    assert sorted(maps[0]) == sorted(int(c) for c in labels)
+    np.testing.assert_allclose([[m[int(c)] for c in est.classes_] for m in maps],
+                               proba, atol=ATOL, rtol=RTOL)
+
+
+@pytest.mark.parametrize("big", [2**63, 2**64 - 1])
+def test_uint64_labels_beyond_int64_are_refused(big):
+    est, X = _labelled(np.array([1, 2, big], dtype=np.uint64))
+    assert est.classes_.dtype == np.uint64 and est.predict(X).max() == big
+    match = re.escape(f"Class label {big} cannot be exported to ONNX: the "
+                      f"graph outputs int64 labels, which hold {INT64_MIN} to "
+                      f"{INT64_MAX} (-2**63 to 2**63 - 1). Encode y")
+    for zipmap in (False, True, "columns"):
+        with pytest.raises(ValueError, match=match):
+            to_onnx(est, X[:1], zipmap=zipmap)
+    # Through skl2onnx's own entry point, alone and in a pipeline.
+    with pytest.raises(ValueError, match=match):
+        skl2onnx.to_onnx(est, X[:1])
+    pipe = make_pipeline(SequenceScaler(), est)
+    with pytest.raises(ValueError, match=match):
+        to_onnx(pipe, X[:1])
+
+
+def _relabelled(classes):
+    """A fitted classifier whose classes were renamed by assigning classes_."""
+    est, X = _labelled(np.array([0, 1, 2]))
+    est.classes_ = classes
+    return est, X
+
+
+@pytest.mark.parametrize("classes, shown", [
+    (np.array([-(2**63) - 1, 0, 1], dtype=object), str(-(2**63) - 1)),
+    (np.array([0, 1, 2**64], dtype=object), str(2**64)),
+    (np.array([0, 1, np.uint64(2**63)], dtype=object), str(2**63)),
+    (np.array([0.0, 1.0, 2.0**63]), "9.223372036854776e+18"),
+    (np.array([-1e300, 0.0, 1.0]), "-1e+300"),
+], ids=["python-int-below", "python-int-above", "uint64-object", "float-2**63",
+        "float-huge"])
+def test_other_labels_beyond_int64_are_refused(classes, shown):
+    est, X = _relabelled(classes)
+    with pytest.raises(ValueError, match=re.escape(
+            f"Class label {shown} cannot be exported to ONNX: the graph "
+            f"outputs int64 labels, which hold {INT64_MIN} to {INT64_MAX}")):
+        to_onnx(est, X[:1])
+
+
+def test_labels_of_python_ints_in_int64_round_trip_exactly():
+    est, X = _relabelled(np.array([INT64_MIN, 0, INT64_MAX], dtype=object))
+    assert set(est.predict(X).tolist()) == {INT64_MIN, 0, INT64_MAX}
+    label, _ = _run(to_onnx(est, X[:1]), X=X)
+    assert label.tolist() == est.predict(X).tolist()
+
+
+def test_string_labels_the_graph_cannot_hold_are_refused():
+    # ONNX strings are UTF-8: a lone surrogate has no encoding.
+    est, X = _relabelled(np.array(["a", "b", "\ud800"], dtype=object))
+    with pytest.raises(ValueError, match=re.escape(
+            "Class label '\\ud800' cannot be exported to ONNX: the graph's "
+            "string labels are UTF-8")):
+        to_onnx(est, X[:1])
+    # Bytes would come out as strings, which do not equal them.
+    est, X = _relabelled(np.array([b"a", b"b", b"c"]))
+    with pytest.raises(ValueError, match="must be integers or strings"):
+        to_onnx(est, X[:1])
+    # Strings UTF-8 encodes, NUL and other characters outside ASCII included,
+    # come out as they are.
+    classes = np.array(["a\x00b", "\u00e9t\u00e9", "\U0001f600"], dtype=object)
+    est, X = _relabelled(classes)
+    assert set(est.predict(X).tolist()) == set(classes)
+    label, _ = _run(to_onnx(est, X[:1]), X=X)
+    assert label.tolist() == est.predict(X).tolist()
+
+
 @pytest.mark.parametrize("form", ["univariate", "rows", "rows-channels-first",
                                   "channels-first"])
 def test_input_forms(form):
@@ -307,3 +411,35 @@ def test_what_cannot_be_converted_says_why():
     tok = RNNClassifier("gru", (4,), embedding_dim=2, max_iter=1).fit(ids, y)
     with pytest.raises(ValueError, match="reads token ids"):
         to_onnx(tok, X[:1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scaler_keeps_data_off_the_mask_value_in_the_graph(dtype):
+    """Steps at the training means scale to 0.0 exactly: with
+    mask_value=0 the graph moves them one unit in the last place off it,
+    as SequenceScaler does, so that its RNN reads data where seqclf does
+    (it read padding, and its probabilities differed by up to 0.27)."""
+    rng = np.random.default_rng(3)
+    T = 9
+    # Pre-padded sequences of pairs of steps 7 and 3 around one step of 5,
+    # in the middle or at the end: every feature's mean is exactly 5, so
+    # that the steps of 5 scale to exactly 0, the mask value.
+    X = np.zeros((N, T, F), dtype=dtype)
+    for i in range(N):
+        k = int(rng.integers(1, (T - 1) // 2 + 1))
+        steps = [7.0, 3.0] * k
+        steps.insert(len(steps) if i % 2 else 2 * int(rng.integers(0, k + 1)), 5.0)
+        X[i, T - len(steps):] = np.array(steps)[:, None]
+    scaler = SequenceScaler(mask_value=0).fit(X)
+    assert (scaler.mean_ == 5).all()
+    at_mean = (X == 5).all(axis=2)
+    assert (scaler.transform(X)[at_mean] == np.nextafter(dtype(0), dtype(1))).all()
+    (scaled,) = _run(skl2onnx.to_onnx(scaler, X[:1]), X=X)
+    expected = scaler.transform(X)
+    np.testing.assert_array_equal(scaled == 0, expected == 0)
+    np.testing.assert_allclose(scaled, expected, atol=ATOL, rtol=RTOL)
+    y = rng.integers(0, 2, N)
+    pipe = make_pipeline(SequenceScaler(mask_value=0),
+                         RNNClassifier("gru", (5,), max_iter=2, random_state=0,
+                                       mask_value=0)).fit(X, y)
+    _assert_same(to_onnx(pipe, X[:1]), pipe, X, X)

@@ -6,10 +6,13 @@ rebuilds the network, the optimizers and the input spec, checks them
 against each other, and warns when another seqclf version saved the file.
 """
 
+import contextlib
 import copy
+import functools
 import io
 import json
 import pickle
+import re
 import warnings
 import zipfile
 
@@ -283,3 +286,305 @@ def test_edited_skops_file_is_refused():
     with pytest.raises(ValueError, match="Cannot load this RNNClassifier: its "
                                          "parameter vector"):
         sio.loads(out.getvalue(), trusted=["seqclf._rnn.RNNClassifier"])
+
+
+# ---------------------------------------------------------------------------
+# The whole state of a fitted estimator is checked at load
+# ---------------------------------------------------------------------------
+
+# Fitted estimators whose every attribute the loader must check: both
+# estimators, real values and token ids (with column names, for
+# feature_names_in_), with and without early stopping, both solvers.
+KINDS = [(estimator, form, stop, solver)
+         for estimator in ("classifier", "regressor")
+         for form in ("steps", "tokens")
+         for stop in (False, True)
+         for solver in ("adam", "sgd")]
+KINDS += [("classifier", "named-tokens", False, "adam"),
+          ("regressor", "named-tokens", True, "sgd")]
+
+
+def _kind_id(kind):
+    estimator, form, stop, solver = kind
+    return f"{estimator}-{form}-{'early' if stop else 'loss'}-{solver}"
+
+
+@functools.lru_cache(maxsize=None)
+def _fitted_kind(kind):
+    estimator, form, stop, solver = kind
+    rng = np.random.default_rng(4)
+    kw = dict(max_iter=2, random_state=0, solver=solver, early_stopping=stop,
+              validation_fraction=0.25)
+    if form == "steps":
+        X = rng.normal(size=(N, T, F)).astype(np.float32)
+    else:
+        X = rng.integers(1, 15, size=(N, T))
+        kw["embedding_dim"] = 4
+        if form == "named-tokens":
+            pd = pytest.importorskip("pandas")
+            X = pd.DataFrame(X, columns=[f"step{i}" for i in range(T)])
+    if estimator == "classifier":
+        y = np.array(["a", "b", "c"])[rng.integers(0, 3, N)]
+        return RNNClassifier("gru", (4,), **kw).fit(X, y)
+    return RNNRegressor("gru", (4,), **kw).fit(X, rng.normal(size=N))
+
+
+def _assert_refused(cls, state, key):
+    """Loading ``state`` raises the loader's ValueError, naming ``key``."""
+    with pytest.raises(ValueError, match=f"Cannot load this {cls.__name__}: ") \
+            as info:
+        _load(cls, state)
+    # The reason, without the closing words that every refusal shares.
+    reason = str(info.value).split(" The file is damaged")[0]
+    assert re.search(rf"(?<!\w){re.escape(key)}(?!\w)", reason), (
+        f"the refusal does not name {key!r}: {reason}")
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=_kind_id)
+def test_each_part_of_a_fitted_state_is_required(kind):
+    est = _fitted_kind(kind)
+    cls = type(est)
+    state = est.__getstate__()
+    assert type(_load(cls, state)) is cls
+    # Every attribute the fitted estimator holds, read from the estimator
+    # itself, so that one a fit adds without the loader checking it fails
+    # here.
+    for key in vars(est):
+        if key == "feature_names_in_":
+            # Optional: without it, the model is one fitted on an X without
+            # column names, which the loader cannot tell from a lost part.
+            assert not hasattr(_load(cls, _edited(state, [key], KeyError)),
+                               key)
+            continue
+        _assert_refused(cls, _edited(state, [key], KeyError), key)
+    # And every entry of the parts saved as dicts (the network, the input
+    # spec, the optimizers and their settings).
+    parts = [k for k, v in state.items() if isinstance(v, dict)]
+    assert {"_network", "_input_spec", "_optimizer",
+            "_optimizer_config"} <= set(parts)
+    for part in parts:
+        for key in state[part]:
+            _assert_refused(cls, _edited(state, [part, key], KeyError), key)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=_kind_id)
+def test_each_fitted_attribute_is_type_checked(kind):
+    est = _fitted_kind(kind)
+    cls = type(est)
+    state = est.__getstate__()
+    params = est.get_params()
+    fitted = [k for k in vars(est) if k not in params]
+    assert "_network" in fitted and "n_iter_" in fitted
+    # Parameters are checked when fit is called, as scikit-learn does (a
+    # clone sent to a worker may hold one that its search replaces).
+    for key in fitted:
+        _assert_refused(cls, _edited(state, [key], "damaged"), key)
+
+
+@pytest.mark.parametrize("cls", [RNNClassifier, RNNRegressor])
+def test_unfitted_state_needs_every_parameter(cls):
+    est = cls("lstm", (3, 2), embedding_dim=4)
+    state = est.__getstate__()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = _load(cls, state)
+    assert loaded.get_params() == est.get_params()
+    assert not hasattr(loaded, "_network")
+    for key in est.get_params():
+        _assert_refused(cls, _edited(state, [key], KeyError), key)
+    # A fitted attribute without the network is a damaged file too.
+    _assert_refused(cls, _edited(state, ["n_iter_"], 3), "n_iter_")
+
+
+def _skops_without(data, key):
+    """The skops file ``data`` rewritten, with the attribute ``key`` of the
+    estimator it holds removed (None: nothing removed)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    schema = json.loads(files["schema.json"])
+    attributes = schema["content"]
+    assert attributes["__loader__"] == "DictNode"
+    if key is not None:
+        del attributes["content"][key]
+        attributes["key_types"]["content"].pop()     # every key is a str
+    files["schema.json"] = json.dumps(schema).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for n, content in files.items():
+            zf.writestr(n, content)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("estimator, key", [
+    ("regressor", "_y_ndim"),
+    ("classifier", "_random_state"),
+    ("classifier", "best_loss_"),
+    ("regressor", "stop_reason_"),
+])
+def test_skops_file_missing_a_part_is_refused(estimator, key):
+    sio = pytest.importorskip("skops.io", reason="the skops extra is not "
+                              "installed: pip install 'seqclf[skops]'")
+    est = _fitted_kind((estimator, "steps", False, "adam"))
+    name = type(est).__name__
+    trusted = [f"seqclf._rnn.{name}"]
+    data = sio.dumps(est)
+    # The rewritten file itself loads: only the part removed is missing.
+    X = np.random.default_rng(4).normal(size=(N, T, F)).astype(np.float32)
+    loaded = sio.loads(_skops_without(data, None), trusted=trusted)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    with pytest.raises(ValueError, match=f"Cannot load this {name}: it has a "
+                                         f"network but no {key}\\. The file "
+                                         f"is damaged"):
+        sio.loads(_skops_without(data, key), trusted=trusted)
+
+
+class _CtrlCOnFirstWrite(io.StringIO):
+    """A stream that is interrupted (Ctrl-C) while its first text is written."""
+
+    def __init__(self):
+        super().__init__()
+        self.interrupted = False
+
+    def write(self, text):
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return super().write(text)
+
+
+def test_fit_interrupted_in_its_first_epoch_still_loads():
+    # Interrupted after its first mini-batch, as the progress line is
+    # written: fitted, with no epoch complete, so no loss_ yet.
+    X, y = _data("gru-bi-2")
+    est = RNNClassifier("gru", (4,), batch_size=8, verbose=2, random_state=0)
+    with contextlib.redirect_stdout(_CtrlCOnFirstWrite()), \
+            pytest.raises(KeyboardInterrupt, match="interrupted in epoch 1"):
+        est.fit(X, y)
+    assert est.stop_reason_ == "interrupted" and est.loss_curve_ == []
+    assert not hasattr(est, "loss_")
+    for how in ROUND_TRIPS:
+        loaded, _ = ROUND_TRIPS[how](est)
+        np.testing.assert_array_equal(loaded.predict_proba(X),
+                                      est.predict_proba(X))
+    # With a completed epoch recorded, loss_ must be there.
+    state = _edited(est.__getstate__(), ["loss_curve_"], [0.7])
+    state["n_iter_"] = 1
+    _assert_refused(RNNClassifier, state, "loss_")
+
+
+def _bad_fitted_states():
+    clf = _fitted_kind(("classifier", "steps", False, "adam"))
+    early = _fitted_kind(("classifier", "steps", True, "adam"))
+    tok = _fitted_kind(("classifier", "named-tokens", False, "adam"))
+    reg = _fitted_kind(("regressor", "steps", False, "sgd"))
+    s, es, ts, rs = (e.__getstate__() for e in (clf, early, tok, reg))
+    curve = s["loss_curve_"]
+    yield "n_iter-str", s, ["n_iter_"], "2", "n_iter_ must be an integer >= 0"
+    yield "n_iter-negative", s, ["n_iter_"], -1, "n_iter_ must be"
+    yield "n_iter-bool", s, ["n_iter_"], True, "n_iter_ must be"
+    yield "n_iter-beyond-curve", s, ["n_iter_"], 5, \
+        "n_iter_ counts 5 epochs but loss_curve_ holds 2 losses"
+    yield "curve-strings", s, ["loss_curve_"], [str(v) for v in curve], \
+        "loss_curve_ must be a list of numbers"
+    yield "curve-tuple", s, ["loss_curve_"], tuple(curve), \
+        "loss_curve_ must be a list of numbers"
+    yield "curve-none", s, ["loss_curve_"], None, \
+        "loss_curve_ must be a list of numbers"
+    yield "scores-strings", es, ["validation_scores_"], ["0.5", "0.5"], \
+        "validation_scores_ must be a list of numbers or None"
+    yield "loss-str", s, ["loss_"], "0.5", "loss_ must be a number"
+    yield "optimizer-no-t", s, ["_optimizer", "t"], KeyError, \
+        "_optimizer.t must be an integer >= 0, got None"
+    yield "optimizer-float-t", s, ["_optimizer", "t"], 1.5, "_optimizer.t"
+    yield "optimizer-none", s, ["_optimizer"], None, "no _optimizer"
+    yield "config-learning-rate", s, ["_optimizer_config", "learning_rate"], \
+        0.5, "_optimizer.learning_rate is 0.001 but _optimizer_config " \
+             "records 0.5"
+    yield "config-solver", s, ["_optimizer_config", "solver"], "sgd", \
+        "_optimizer_config names the solver 'sgd' but _optimizer holds the " \
+        "state of 'adam'"
+    yield "config-str", s, ["_optimizer_config", "momentum"], "0.9", \
+        "_optimizer_config's momentum must be a number"
+    yield "classes-fewer", s, ["classes_"], np.array(["a", "b"]), \
+        "head has 3 outputs"
+    yield "classes-more", s, ["classes_"], np.array(["a", "b", "c", "d"]), \
+        "head has 3 outputs but its targets call for 4"
+    yield "classes-unsorted", s, ["classes_"], np.array(["b", "a", "c"]), \
+        "classes_ must hold distinct labels in sorted order"
+    yield "classes-repeated", s, ["classes_"], np.array(["a", "a", "c"]), \
+        "classes_ must hold distinct labels in sorted order"
+    yield "classes-list", s, ["classes_"], ["a", "b", "c"], \
+        "classes_ must be a 1-D array"
+    yield "classes-2d", s, ["classes_"], np.array([["a", "b", "c"]]), \
+        "classes_ must be a 1-D array"
+    yield "stop-reason", s, ["stop_reason_"], "bored", \
+        "stop_reason_ must be one of"
+    yield "random-state-seed", s, ["_random_state"], 0, \
+        "_random_state must be a NumPy RandomState"
+    yield "dropout-rng-random-state", s, ["_dropout_rng"], \
+        np.random.RandomState(0), "_dropout_rng must be a NumPy Generator"
+    yield "threads-zero", s, ["n_threads_"], 0, "n_threads_ must be"
+    yield "n-features", s, ["n_features_in_"], 4, \
+        "n_features_in_ is 4 but its input spec reads 3 features"
+    yield "network-none", s, ["_network"], None, "_network is a NoneType"
+    yield "both-records", es, ["best_loss_"], 0.5, \
+        "both a best_loss_ and validation_scores_"
+    yield "no-record", s, ["best_loss_"], None, \
+        "best_loss_ and validation_scores_ are both None"
+    yield "best-score-missing", es, ["best_validation_score_"], None, \
+        "validation_scores_ but no best_validation_score_"
+    yield "best-score-alone", s, ["best_validation_score_"], 0.5, \
+        "best_validation_score_ but no validation_scores_"
+    yield "vocab", ts, ["vocab_size_"], 99, \
+        "vocab_size_ is 99 but its input spec has a vocabulary of 15 ids"
+    yield "vocab-on-real-values", s, ["vocab_size_"], 15, \
+        "vocab_size_ is 15 but its input spec reads real values"
+    yield "names-short", ts, ["feature_names_in_"], \
+        ts["feature_names_in_"][:3], \
+        f"feature_names_in_ names 3 columns but n_features_in_ is {T}"
+    yield "names-list", ts, ["feature_names_in_"], \
+        list(ts["feature_names_in_"]), "feature_names_in_ must be a 1-D"
+    yield "y-ndim", rs, ["_y_ndim"], 3, "_y_ndim must be 1 or 2"
+    yield "n-outputs", rs, ["n_outputs_"], 2, \
+        "head has 1 outputs but its targets call for 2"
+
+
+@pytest.mark.parametrize("state, path, value, match",
+                         [s[1:] for s in _bad_fitted_states()],
+                         ids=[s[0] for s in _bad_fitted_states()])
+def test_wrong_part_of_a_fitted_state_is_refused(state, path, value, match):
+    cls = RNNClassifier if "classes_" in state else RNNRegressor
+    with pytest.raises(ValueError, match=f"Cannot load this {cls.__name__}: "
+                                         f".*{re.escape(match)}"):
+        _load(cls, _edited(state, path, value))
+
+
+def test_regressor_one_dimensional_targets_have_one_output():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(N, T, F))
+    est = RNNRegressor("rnn", (3,), max_iter=1, random_state=0).fit(
+        X, rng.normal(size=(N, 2)))
+    state = est.__getstate__()
+    assert state["_y_ndim"] == 2
+    with pytest.raises(ValueError, match="its targets are 1-D \\(_y_ndim\\) "
+                                         "but n_outputs_ is 2"):
+        _load(RNNRegressor, _edited(state, ["_y_ndim"], 1))
+
+
+def test_state_of_objects_is_checked_as_a_saved_one():
+    # An optimizer object of an older version's pickle: its step count and
+    # settings are checked as those of a saved dict are.
+    est, X, _ = _fitted("tokens")
+    for name, value, match in [("t", "12", "_optimizer.t must be an integer"),
+                               ("learning_rate", None,
+                                "_optimizer.learning_rate must be a number")]:
+        state = copy.deepcopy(dict(vars(est)))
+        setattr(state["_optimizer"], name, value)
+        with pytest.warns(InconsistentVersionWarning), \
+                pytest.raises(ValueError, match=match):
+            _load(RNNClassifier, state)
+    state = copy.deepcopy(dict(vars(est)))
+    del state["_dropout_rng"]
+    with pytest.warns(InconsistentVersionWarning), \
+            pytest.raises(ValueError, match="no _dropout_rng"):
+        _load(RNNClassifier, state)
