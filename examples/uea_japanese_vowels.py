@@ -35,38 +35,17 @@ MiniRocket; seeds 1-4 give the GRU 0.976-0.986.
 
 sktime's own ``evaluate`` (``sktime.classification.model_evaluation``) takes
 only sktime's estimators: given this pipeline, it scores every fold NaN with
-a warning that fitting failed (``AttributeError: 'Pipeline' object has no
-attribute 'clone'`` with ``error_score="raise"``). sktime's
-``SklearnClassifierPipeline(model, [Id()])`` (``Id`` from
-``sktime.transformations.compose``) hands the model the series flattened
-channel-major, which only equal lengths survive (read with
-``RNNClassifier(..., n_steps=T, channels_first=True)``); for unequal lengths
-such as these, this adapter (checked with sktime 1.2.0) passes the nested
-DataFrame through::
+a warning that fitting failed (a scikit-learn ``Pipeline`` has no ``clone``
+method). ``seqclf.sktime.RNNTimeSeriesClassifier`` is the same network on
+sktime's estimator interface (the same parameters, the same predictions as
+``RNNClassifier``), unequal lengths included::
 
-    from sklearn.base import clone
-    from sktime.classification.base import BaseClassifier
+    from seqclf.sktime import RNNTimeSeriesClassifier
 
-    class SeqclfClassifier(BaseClassifier):
-        _tags = {"X_inner_mtype": "nested_univ", "capability:multivariate": True,
-                 "capability:unequal_length": True}
-
-        def __init__(self, estimator):
-            self.estimator = estimator
-            super().__init__()
-
-        def _fit(self, X, y):
-            self.estimator_ = clone(self.estimator).fit(X, y)
-            return self
-
-        def _predict(self, X):
-            return self.estimator_.predict(X)
-
-        def _predict_proba(self, X):
-            return self.estimator_.predict_proba(X)
-
-    evaluate(SeqclfClassifier(model), X=X_train, y=y_train,
-             cv=KFold(5, shuffle=True, random_state=0), scoring=accuracy_score)
+    evaluate(RNNTimeSeriesClassifier("gru", 64, bidirectional=True,
+                                     random_state=0),
+             X=X_train, y=y_train, cv=KFold(5, shuffle=True, random_state=0),
+             scoring=accuracy_score)
 
 The data come from the optional ``sktime`` package (``pip install
 "seqclf[sktime]"``), whose wheel holds them: nothing is downloaded.

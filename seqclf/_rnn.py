@@ -452,6 +452,8 @@ def _document(cls, **words):
     docstring with the shared sections, and ``<word>`` in them from
     ``words``."""
     doc = cls.__doc__
+    if doc is None:                 # python -OO strips docstrings
+        return cls
     for marker, text in (("    <parameters>\n", _PARAMETERS_DOC),
                          ("    <attributes>\n", _ATTRIBUTES_DOC),
                          ("    <notes>\n", _NOTES_DOC)):

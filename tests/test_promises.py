@@ -12,6 +12,8 @@
   warned about, and the ``allow_nan`` tag true to what is accepted.
 """
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -354,3 +356,21 @@ def test_float16_padding_with_a_python_float_mask():
     with pytest.raises(ValueError, match="not representable in int64"):
         RNNClassifier("gru", (4,), mask_value=0.5).fit(
             np.arange(48).reshape(8, 6), np.arange(8) % 2)
+
+
+# ---------------------------------------------------------------------------
+# Optimised bytecode
+# ---------------------------------------------------------------------------
+
+def test_imports_and_fits_under_python_oo():
+    """``python -OO`` strips docstrings: the shared parameter sections that
+    are filled into the estimators' docstrings must not fail the import."""
+    code = ("import numpy as np; from seqclf import RNNClassifier; "
+            "import seqclf.preprocessing, seqclf.reference; "
+            "X = np.random.default_rng(0).normal(size=(8, 3, 2)); "
+            "print(RNNClassifier('gru', 2, max_iter=1).fit(X, np.arange(8) % 2)"
+            ".predict(X).shape)")
+    proc = subprocess.run([sys.executable, "-OO", "-c", code],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(8,)"
