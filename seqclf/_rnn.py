@@ -63,6 +63,19 @@ def _all_finite(a):
     return bool(np.isfinite(a).all())
 
 
+def _check_weight_sum(weights, what):
+    """Refuse sample weights whose sum overflows float64: the loss is their
+    weighted mean."""
+    with np.errstate(over="ignore"):
+        total = np.sum(weights)
+    if not np.isfinite(total):
+        raise ValueError(
+            f"{what} sums to more than float64 holds (largest weight "
+            f"{np.max(weights):.4g}); the loss is the weighted mean, so divide "
+            f"the weights by a common factor."
+        )
+
+
 def _optimizer_state(opt):
     """A copy of an optimizer's attributes, its moment arrays copied; those
     it does not own are kept by reference (training copies them before it
@@ -829,14 +842,7 @@ class BaseRNN(BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X3, dtype=np.float64, ensure_non_negative=True)
-            with np.errstate(over="ignore"):
-                weight_sum = np.sum(sample_weight)
-            if not np.isfinite(weight_sum):
-                raise ValueError(
-                    f"sample_weight sums to more than float64 holds (largest "
-                    f"weight {sample_weight.max():.4g}); the loss is the "
-                    f"weighted mean, so divide the weights by a common factor."
-                )
+            _check_weight_sum(sample_weight, "sample_weight")
 
         if first:
             self._set_targets(y, incremental)
@@ -1833,13 +1839,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
                 f"{'' if sample_weight is None else ' (with sample_weight)'}: "
                 f"there is nothing to train on."
             )
-        with np.errstate(over="ignore"):
-            if not np.isfinite(np.sum(weights)):
-                raise ValueError(
-                    "class_weight times sample_weight sums to more than "
-                    "float64 holds; the loss is the weighted mean, so divide "
-                    "the weights by a common factor."
-                )
+        _check_weight_sum(weights, "class_weight times sample_weight")
         return weights
 
     def _validation_score(self, validation, n_threads):

@@ -563,22 +563,18 @@ def unwrap_container(X):
     list (``native`` False: its items are read as a list's are). Anything
     else is returned as it is.
     """
-    if _is_pandas(X, "DataFrame"):
-        index = X.index
-        if getattr(index, "nlevels", 1) > 1:
-            if index.nlevels != 2:
-                raise ValueError(
-                    f"X is a DataFrame with a {index.nlevels}-level "
-                    f"MultiIndex; a sequence frame has two levels, "
-                    f"(instance, timepoint), and a column per channel."
-                )
-            return [g.to_numpy() for _, g in X.groupby(level=0, sort=False)], True
-        if X.shape[0] and X.shape[1] and X.dtypes.eq(object).all() and all(
-                np.ndim(v) == 1 for v in X.iloc[0]):
-            return [_nested_row(X, i) for i in range(X.shape[0])], True
-        return X, False
-    if isinstance(X, (list, tuple)) and X and all(
-            _is_pandas(x, "DataFrame") for x in X):
+    kind = _container_kind(X)
+    if kind == "multiindex":
+        if X.index.nlevels != 2:
+            raise ValueError(
+                f"X is a DataFrame with a {X.index.nlevels}-level "
+                f"MultiIndex; a sequence frame has two levels, "
+                f"(instance, timepoint), and a column per channel."
+            )
+        return [g.to_numpy() for _, g in X.groupby(level=0, sort=False)], True
+    if kind == "nested":
+        return [_nested_row(X, i) for i in range(X.shape[0])], True
+    if kind == "frames":
         return [x.to_numpy() for x in X], True
     if _is_pandas(X, "Series") and X.dtype == object:
         return list(X.to_numpy()), False
@@ -596,6 +592,23 @@ def unwrap_container(X):
     return X, False
 
 
+def _container_kind(X):
+    """Which container with named axes ``X`` is: ``"multiindex"`` (a
+    DataFrame with a MultiIndex), ``"nested"`` (sktime's nested DataFrame),
+    ``"frames"`` (a list or tuple of DataFrames), or None."""
+    if _is_pandas(X, "DataFrame"):
+        if getattr(X.index, "nlevels", 1) > 1:
+            return "multiindex"
+        if X.shape[0] and X.shape[1] and X.dtypes.eq(object).all() and all(
+                np.ndim(v) == 1 for v in X.iloc[0]):
+            return "nested"
+        return None
+    if isinstance(X, (list, tuple)) and X and all(
+            _is_pandas(x, "DataFrame") for x in X):
+        return "frames"
+    return None
+
+
 def container_channels(X):
     """The channels of a time-series container, as an empty DataFrame with
     its columns (what scikit-learn's feature-name checks read), or None for
@@ -604,14 +617,10 @@ def container_channels(X):
     A list of DataFrames must name the same channels in the same order in
     every frame; a ValueError says which frame differs.
     """
-    if _is_pandas(X, "DataFrame"):
-        nested = (X.shape[0] and X.shape[1] and X.dtypes.eq(object).all()
-                  and all(np.ndim(v) == 1 for v in X.iloc[0]))
-        if getattr(X.index, "nlevels", 1) > 1 or nested:
-            return X.iloc[:0]
-        return None
-    if isinstance(X, (list, tuple)) and X and all(
-            _is_pandas(x, "DataFrame") for x in X):
+    kind = _container_kind(X)
+    if kind in ("multiindex", "nested"):
+        return X.iloc[:0]
+    if kind == "frames":
         first = X[0].columns
         for i, frame in enumerate(X):
             if not frame.columns.equals(first):

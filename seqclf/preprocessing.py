@@ -163,6 +163,9 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         self : SequenceScaler
         """
+        # Reading X records its facts (n_features_in_, the spec): a fit
+        # refused after that puts the previous ones back.
+        previous = dict(vars(self))
         batch, lengths = self._prepare(X, reset=True)
         valid = np.arange(batch.shape[1])[None, :] < lengths[:, None]
         values = batch[valid].astype(np.float64)        # (n_steps_seen, F)
@@ -174,6 +177,8 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(var)))
         if bad.size:
             f = int(bad[0])
+            vars(self).clear()
+            vars(self).update(previous)
             raise ValueError(
                 f"The mean or variance of feature {f} overflows float64 "
                 f"(largest |value| {np.max(np.abs(values[:, f])):.4g}); "

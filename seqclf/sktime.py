@@ -49,6 +49,7 @@ except ImportError as exc:          # pragma: no cover - depends on the install
         "seqclf.sktime needs sktime: pip install \"seqclf[sktime]\"."
     ) from exc
 
+from ._adapter_params import ClassifierParams, RegressorParams, document
 from ._rnn import RNNClassifier, RNNRegressor
 
 __all__ = ["RNNTimeSeriesClassifier", "RNNTimeSeriesRegressor"]
@@ -79,76 +80,6 @@ _TAGS = {
     "property:randomness": "derandomized",
 }
 
-_PARAMETERS_DOC = """\
-    Parameters
-    ----------
-    cell : {{"rnn", "gru", "lstm"}} or tuple of them, default="lstm"
-        Recurrent cell of every layer, or one per layer, first layer first.
-    hidden_layer_sizes : int or tuple of int, default=(128,)
-        Units of each recurrent layer (per direction).
-    activation : {{"tanh", "relu"}}, default="tanh"
-        Nonlinearity of the ``"rnn"`` layers.
-    bidirectional : bool, default=False
-        Run every layer forward and backward and concatenate the outputs.
-    mask_value : float, default=None
-        Steps whose channels all equal ``mask_value``, before or after a
-        series' data, are padding and skipped. NaN cannot be used: sktime
-        refuses missing values.
-    dropout : float in [0, 1), default=0.0
-        Fraction of each layer's input features dropped during training.
-    recurrent_dropout : float in [0, 1), default=0.0
-        Fraction of the recurrent state's units dropped during training.
-    solver : {{"adam", "sgd"}}, default="adam"
-        Optimizer.
-    learning_rate_init : float, default=0.001
-        Step size.
-    beta_1, beta_2 : float in [0, 1), default=0.9, 0.999
-        Adam's decay rates of the first and second moment estimates.
-    epsilon : float, default=1e-8
-        Adam's term for numerical stability.
-    momentum : float in [0, 1], default=0.9
-        Momentum of SGD.
-    nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum with SGD.
-    batch_size : int, default=128
-        Series per mini-batch (clipped to the number of series).
-    max_iter : int, default=10
-        Epochs (passes over the training data).
-    alpha : float, default=0.0
-        L2 penalty on all weights (not biases).
-    clip_norm : float, default=None
-        Rescale each mini-batch's gradient to at most this global L2 norm.
-    shuffle : bool, default=True
-        Shuffle the series at each epoch.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data and stop when
-        the validation {score} has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs; the best weights are restored.
-    validation_fraction : float in (0, 1), default=0.1
-        Held-out fraction for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
-    tol : float or None, default=1e-4
-        Least improvement that counts; ``None`` runs ``max_iter`` epochs.
-{class_weight}\
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the shuffling, the validation split and
-        the dropout masks. A fixed seed gives the same model whatever the
-        number of threads.
-    n_threads : int, default=None
-        Threads of the compiled kernels; ``None`` takes what OpenMP allows.
-    verbose : int, default=0
-        With ``verbose >= 1``, print one line per epoch.
-"""
-
-_CLASS_WEIGHT_DOC = """\
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, ``{label: weight}``, multiplied into the
-        sample weights; ``"balanced"`` weighs each class by ``n_samples /
-        (n_classes * np.bincount(y))``.
-"""
-
-
 def _predicting(estimator, method, X):
     """``estimator.method(X)``, without scikit-learn's warnings that one of
     the fit and predict containers names its channels and the other not.
@@ -175,8 +106,8 @@ def _build(adapter, estimator_class):
     return estimator_class(channels_first=True, **adapter.get_params(deep=False))
 
 
-class RNNTimeSeriesClassifier(BaseClassifier):
-    __doc__ = """Recurrent network classifier of time series, for sktime.
+class RNNTimeSeriesClassifier(ClassifierParams, BaseClassifier):
+    """Recurrent network classifier of time series, for sktime.
 
     sktime's ``BaseClassifier`` interface to :class:`~seqclf.RNNClassifier`
     (tanh RNN, GRU or LSTM layers, a softmax head): usable wherever sktime
@@ -187,7 +118,10 @@ class RNNTimeSeriesClassifier(BaseClassifier):
     its defaults, less those that sktime's containers decide (the layout,
     token ids and warm starts: see :mod:`seqclf.sktime`).
 
-{parameters}
+    Parameters
+    ----------
+    <parameters>
+
     Attributes
     ----------
     estimator_ : RNNClassifier
@@ -211,72 +145,11 @@ class RNNTimeSeriesClassifier(BaseClassifier):
     >>> clf = RNNTimeSeriesClassifier("gru", 8, max_iter=3, random_state=0)
     >>> clf.fit(X, y).predict_proba(X[:2]).shape
     (2, 2)
-    """.format(parameters=_PARAMETERS_DOC.format(
-        score="accuracy", class_weight=_CLASS_WEIGHT_DOC))
+    """
 
     _tags = {**_TAGS,
              "capability:predict_proba": True,
              "capability:class_weight": True}
-
-    def __init__(
-        self,
-        cell="lstm",
-        hidden_layer_sizes=(128,),
-        *,
-        activation="tanh",
-        bidirectional=False,
-        mask_value=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        solver="adam",
-        learning_rate_init=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        batch_size=128,
-        max_iter=10,
-        alpha=0.0,
-        clip_norm=None,
-        shuffle=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        class_weight=None,
-        random_state=None,
-        n_threads=None,
-        verbose=0,
-    ):
-        self.cell = cell
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.bidirectional = bidirectional
-        self.mask_value = mask_value
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.solver = solver
-        self.learning_rate_init = learning_rate_init
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.alpha = alpha
-        self.clip_norm = clip_norm
-        self.shuffle = shuffle
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.n_threads = n_threads
-        self.verbose = verbose
-        super().__init__()
 
     def _fit(self, X, y):
         """Fit a new :class:`~seqclf.RNNClassifier` to the checked data.
@@ -352,8 +225,8 @@ class RNNTimeSeriesClassifier(BaseClassifier):
         ]
 
 
-class RNNTimeSeriesRegressor(BaseRegressor):
-    __doc__ = """Recurrent network regressor of time series, for sktime.
+class RNNTimeSeriesRegressor(RegressorParams, BaseRegressor):
+    """Recurrent network regressor of time series, for sktime.
 
     sktime's ``BaseRegressor`` interface to :class:`~seqclf.RNNRegressor`
     (tanh RNN, GRU or LSTM layers, a linear head): usable wherever sktime
@@ -365,7 +238,10 @@ class RNNTimeSeriesRegressor(BaseRegressor):
     its defaults, less those that sktime's containers decide (the layout,
     token ids and warm starts: see :mod:`seqclf.sktime`).
 
-{parameters}
+    Parameters
+    ----------
+    <parameters>
+
     Attributes
     ----------
     estimator_ : RNNRegressor
@@ -386,8 +262,7 @@ class RNNTimeSeriesRegressor(BaseRegressor):
     >>> reg = RNNTimeSeriesRegressor("gru", 8, max_iter=3, random_state=0)
     >>> reg.fit(X, y).predict(X[:3]).shape
     (3,)
-    """.format(parameters=_PARAMETERS_DOC.format(
-        score="R²", class_weight=""))
+    """
 
     _tags = {**_TAGS,
              # sktime converts y outside the list to the first entry: a
@@ -395,64 +270,6 @@ class RNNTimeSeriesRegressor(BaseRegressor):
              # 1-D array arrives as it is.
              "y_inner_mtype": ["numpy2D", "numpy1D"],
              "capability:multioutput": True}
-
-    def __init__(
-        self,
-        cell="lstm",
-        hidden_layer_sizes=(128,),
-        *,
-        activation="tanh",
-        bidirectional=False,
-        mask_value=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        solver="adam",
-        learning_rate_init=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        batch_size=128,
-        max_iter=10,
-        alpha=0.0,
-        clip_norm=None,
-        shuffle=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        random_state=None,
-        n_threads=None,
-        verbose=0,
-    ):
-        self.cell = cell
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.bidirectional = bidirectional
-        self.mask_value = mask_value
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.solver = solver
-        self.learning_rate_init = learning_rate_init
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.alpha = alpha
-        self.clip_norm = clip_norm
-        self.shuffle = shuffle
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.n_threads = n_threads
-        self.verbose = verbose
-        super().__init__()
 
     def _fit(self, X, y):
         """Fit a new :class:`~seqclf.RNNRegressor` to the checked data.
@@ -511,3 +328,7 @@ class RNNTimeSeriesRegressor(BaseRegressor):
              "activation": "relu", "solver": "sgd", "max_iter": 2,
              "batch_size": 4, "random_state": 0},
         ]
+
+
+document(RNNTimeSeriesClassifier, "accuracy")
+document(RNNTimeSeriesRegressor, "R²")

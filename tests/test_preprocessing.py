@@ -369,5 +369,13 @@ def test_statistics_that_overflow_are_refused():
     with pytest.raises(ValueError, match="variance of feature 1 overflows"):
         SequenceScaler().fit(X)
     X[:, :, 1] /= 1e100                         # finite statistics: scaled
-    out = SequenceScaler().fit_transform(X)
+    sc = SequenceScaler()
+    out = sc.fit_transform(X)
     assert np.isfinite(out).all() and out[:, :, 1].std() > 0.5
+    # A refit refused leaves the fitted scaler as it was.
+    before = {k: v.copy() if isinstance(v, np.ndarray) else v
+              for k, v in vars(sc).items()}
+    with pytest.raises(ValueError, match="overflows"):
+        sc.fit(np.concatenate([X * 1e100, np.zeros((4, 3, 1))], axis=2))
+    assert vars(sc).keys() == before.keys() and sc.n_features_in_ == 2
+    np.testing.assert_array_equal(sc.transform(X), out)
