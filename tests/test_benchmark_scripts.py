@@ -1,5 +1,6 @@
 """The standalone benchmark scripts run end to end through their launcher."""
 
+import json
 import os
 import subprocess
 import sys
@@ -73,3 +74,34 @@ def test_compare_builds_times_both_trees():
     row = proc.stdout.strip().splitlines()[-1].split()
     assert row[:3] == ["rnn4", "b8", "1"] and len(row) == 6
     assert float(row[3]) > 0 and float(row[4]) > 0
+
+
+def test_compare_builds_takes_flagged_configs():
+    tree = str(Path(seqclf.__file__).parents[1])
+    proc = _run("compare_builds.py", tree, tree, "--configs",
+                "gru:4:8:3:bi:stack:ids:reg:pf", "--threads", "1",
+                "--repeat", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = proc.stdout.strip().splitlines()[-1].split()
+    assert row[:3] == ["gru4", "b8+bi+stack+ids+reg+pf", "1"]
+    assert float(row[3]) > 0 and float(row[4]) > 0
+    proc = _run("compare_builds.py", tree, tree, "--configs", "gru:4:8:up")
+    assert proc.returncode == 2 and "'gru:4:8:up'" in proc.stderr
+
+
+def test_digest_models_prints_the_same_digests_on_1_and_2_threads(tmp_path):
+    out = tmp_path / "digests.json"
+    runs = [_run("digest_models.py", "--quick", "--threads", threads,
+                 "--out", str(out)) for threads in ("1", "2")]
+    for proc in runs:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout
+    lines = [line.split() for line in runs[0].stdout.splitlines()]
+    assert len(lines) == 3
+    fields = ["coefs", "weights", "opt", "loss", "pred", "n_iter"]
+    for line in lines:
+        assert [f.split("=")[0] for f in line[1:]] == fields
+        assert all(len(f.split("=")[1]) == 16 for f in line[1:-1])
+    saved = json.loads(out.read_text())
+    assert saved["meta"]["threads"] == 2
+    assert list(saved["models"]) == [line[0] for line in lines]
