@@ -1,8 +1,17 @@
 r"""Plain NumPy reference implementation of the recurrent layers.
 
 This module is slow but short and written to be checked by eye. It defines
-the exact semantics the compiled kernels implement and serves as their test
-oracle. It only depends on NumPy.
+the exact semantics the compiled kernels and the training step implement
+and serves as their test oracle. It only depends on NumPy.
+
+* :func:`forward` and :func:`backward`: one layer direction (one cell);
+* :func:`embedding_forward` and :func:`embedding_backward`: the lookup of
+  token ids;
+* :func:`network_forward`, :func:`network_backward` and
+  :func:`network_loss_gradient`: the whole network, composed of the
+  functions above (see "Whole network" below);
+* :func:`init_params`, :func:`param_shapes`, :func:`n_params`: a layer's
+  parameters.
 
 Shapes and parameters
 ---------------------
@@ -57,17 +66,38 @@ position. ``h_last`` is the state after the last processed step: position
 
 The gradients follow the same semantics: ``dh_seq`` at padded positions is
 ignored and ``dX`` is zero at padded positions.
+
+Whole network
+-------------
+A network is a stack of layers ``l = 0 .. L-1``, each of ``D`` directions
+(one, or two for a bidirectional network), and a dense head. With ``x_0``
+the input (or ``embedding_forward(ids, lengths, E)`` for token ids)::
+
+    direction d of layer l:  h_last[l, d], h_seq[l, d] = forward(
+                                 x_l * in_mask[l, d][:, None, :],
+                                 mask=rec_mask[l, d], reverse=(d == 1))
+    next layer's input:      x_{l+1} = concat(h_seq[l, 0], h_seq[l, 1])
+    final states:            A = concat(h_last[L-1, 0], h_last[L-1, 1])
+    head:                    Z = A W + b
+
+concatenating along the features, direction 0 (forward) first. The dropout
+masks are given, not drawn: ``in_mask[l, d]`` of shape ``(N, F_l)`` and
+``rec_mask[l, d]`` of shape ``(N, H_l)``, constant over time. The loss is
+the sample-weighted mean of softmax cross-entropy or half the squared
+error, plus an optional L2 penalty on ``W`` and ``U`` of every layer and
+the head's ``W`` (see :func:`network_loss_gradient`).
 """
 
 import numbers
 
 import numpy as np
 
-from ._cells import N_GATES, check_activation, check_cell, n_params, param_shapes
+from ._cells import CELLS, N_GATES, check_activation, check_cell, n_params, param_shapes
 
 # n_params and param_shapes live in the cell registry, which every module
 # reads; this is their public home.
 __all__ = ["forward", "backward", "embedding_forward", "embedding_backward",
+           "network_forward", "network_backward", "network_loss_gradient",
            "init_params", "n_params", "param_shapes"]
 
 
@@ -608,3 +638,378 @@ def init_params(
         name: rng.uniform(-scale, scale, size=shape).astype(dtype)
         for name, shape in param_shapes(cell, n_features, n_hidden).items()
     }
+
+
+# ---------------------------------------------------------------------------
+# Whole network
+# ---------------------------------------------------------------------------
+
+_LOSSES = ("softmax_cross_entropy", "squared_error")
+
+
+def _check_dtype(name, value, dtype):
+    if value.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {value.dtype}.")
+
+
+def _layer_activations(cells, activation):
+    """One activation per layer: a str applies to the cells that offer a
+    choice (as the estimators' ``activation``), a sequence names each."""
+    if isinstance(activation, str):
+        return [activation if len(CELLS[c].activations) > 1
+                else CELLS[c].activations[0] for c in cells]
+    activation = list(activation)
+    if len(activation) != len(cells):
+        raise ValueError(f"activation must be a str or one per layer "
+                         f"({len(cells)}), got {len(activation)}.")
+    return [check_activation(c, a) for c, a in zip(cells, activation)]
+
+
+def _check_network(cells, layers, n_in, dtype):
+    """Check every layer's parameters against its input width.
+
+    Returns ``(cells, n_directions, inputs, hidden)``: the width of each
+    layer's input and each layer's hidden size.
+    """
+    cells = [check_cell(c) for c in cells]
+    if len(cells) == 0:
+        raise ValueError("cells must name at least one layer.")
+    if not isinstance(layers, (list, tuple)) or len(layers) != len(cells):
+        raise ValueError(
+            f"layers must be a list of {len(cells)} layers (one per cell), "
+            f"got {len(layers) if isinstance(layers, (list, tuple)) else layers!r}.")
+    D = len(layers[0]) if isinstance(layers[0], (list, tuple)) else 0
+    if D not in (1, 2):
+        raise ValueError("layers[0] must be a list of one or two parameter "
+                         "dicts (one per direction).")
+    inputs, hidden = [], []
+    for l, (cell, layer) in enumerate(zip(cells, layers)):
+        if not isinstance(layer, (list, tuple)) or len(layer) != D:
+            raise ValueError(f"layers[{l}] must be a list of {D} parameter "
+                             f"dicts, as layers[0].")
+        U = [np.shape(p.get("U")) if isinstance(p, dict) else () for p in layer]
+        if any(len(s) != 2 for s in U) or len(set(U)) != 1:
+            raise ValueError(f"layers[{l}]: every direction must have a 2-D "
+                             f"'U' of the same shape, got {U}.")
+        H = U[0][0]
+        expected = param_shapes(cell, n_in, H)
+        for d, p in enumerate(layer):
+            got = {k: np.shape(v) for k, v in p.items()}
+            if got != expected:
+                raise ValueError(
+                    f"layers[{l}][{d}] must hold the {cell} parameters "
+                    f"{expected} (input width {n_in}, {H} units), got {got}.")
+            for k, v in p.items():
+                _check_dtype(f"layers[{l}][{d}][{k!r}]", np.asarray(v), dtype)
+        inputs.append(n_in)
+        hidden.append(H)
+        n_in = D * H
+    return cells, D, inputs, hidden
+
+
+def _check_masks(name, masks, D, N, widths, dtype):
+    """Masks as a list over layers of (None or a list over directions)."""
+    if masks is None:
+        return [None] * len(widths)
+    if not isinstance(masks, (list, tuple)) or len(masks) != len(widths):
+        raise ValueError(f"{name} must be None or a list of {len(widths)} "
+                         f"entries (one per layer).")
+    checked = []
+    for l, (layer, width) in enumerate(zip(masks, widths)):
+        if layer is None:
+            checked.append(None)
+            continue
+        if not isinstance(layer, (list, tuple)) or len(layer) != D:
+            raise ValueError(f"{name}[{l}] must be None or a list of {D} "
+                             f"masks (one per direction).")
+        layer = [np.asarray(m) for m in layer]
+        for d, m in enumerate(layer):
+            if m.shape != (N, width):
+                raise ValueError(f"{name}[{l}][{d}] must have shape "
+                                 f"({N}, {width}), got {m.shape}.")
+            _check_dtype(f"{name}[{l}][{d}]", m, dtype)
+        checked.append(layer)
+    return checked
+
+
+def network_forward(cells, layers, X, lengths, *, embedding=None,
+                    activation="tanh", input_masks=None, recurrent_masks=None):
+    """Run a stack of recurrent layers, each one or two directions.
+
+    Layer ``l``, direction ``d`` runs :func:`forward` on the layer's input
+    times ``input_masks[l][d][:, None, :]``, with the recurrent mask
+    ``recurrent_masks[l][d]``; direction 1 runs with ``reverse=True``. A
+    layer's output sequence is its directions' ``h_seq`` concatenated along
+    the features (direction 0 first) and is the next layer's input.
+
+    Parameters
+    ----------
+    cells : sequence of {"rnn", "gru", "lstm"}
+        Cell of each layer, first layer first.
+    layers : list of list of dict
+        ``layers[l][d]``: the parameters of direction ``d`` of layer ``l``
+        (see :func:`param_shapes`). Every layer has the same number of
+        directions, one or two, and both directions the same hidden size.
+    X : ndarray of shape (N, T, F), or (N, T) of int with ``embedding``
+        Input sequences (float32 or float64), or token ids.
+    lengths : array-like of int, shape (N,)
+        Valid length of each sequence, ``1 <= lengths[n] <= T``.
+    embedding : ndarray of shape (V, F), default=None
+        With an embedding, ``X`` holds ids and the first layer's input is
+        ``embedding_forward(X, lengths, embedding)``.
+    activation : str or sequence of str, default="tanh"
+        A str is the nonlinearity of the ``"rnn"`` layers (the other cells
+        have fixed ones, as the estimators' ``activation``); a sequence
+        gives each layer's.
+    input_masks, recurrent_masks : list, default=None
+        None, or one entry per layer: None or a list of one mask per
+        direction, of shape ``(N, F_l)`` (the layer's input width) for
+        ``input_masks`` and ``(N, H_l)`` for ``recurrent_masks``, in the
+        computation's dtype. Constant over time.
+
+    Returns
+    -------
+    A : ndarray of shape (N, D * H_last)
+        The last layer's final states, direction 0 first.
+    tape : dict
+        What :func:`network_backward` reads.
+    """
+    if embedding is None:
+        X = np.asarray(X)
+        if X.ndim != 3:
+            raise ValueError(f"X must be 3-dimensional (N, T, F) without an "
+                             f"embedding, got shape {X.shape}.")
+        dtype, n_in = X.dtype, X.shape[2]
+    else:
+        embedding = np.asarray(embedding)
+        if embedding.ndim != 2 or embedding.dtype not in (np.float32, np.float64):
+            raise ValueError(f"embedding must be a 2-D float32 or float64 array, "
+                             f"got {embedding.dtype} of shape {embedding.shape}.")
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must hold token ids of shape (N, T) with an "
+                             f"embedding, got shape {X.shape}.")
+        dtype, n_in = embedding.dtype, embedding.shape[1]
+    cells, D, widths, hidden = _check_network(cells, layers, n_in, dtype)
+    activations = _layer_activations(cells, activation)
+    N = X.shape[0]
+    in_masks = _check_masks("input_masks", input_masks, D, N, widths, dtype)
+    rec_masks = _check_masks("recurrent_masks", recurrent_masks, D, N, hidden,
+                             dtype)
+
+    inp = X if embedding is None else embedding_forward(X, lengths, embedding)
+    inputs, caches = [], []
+    for l, layer in enumerate(layers):
+        xs, cs, seqs, lasts = [], [], [], []
+        for d, params in enumerate(layer):
+            x = inp if in_masks[l] is None else inp * in_masks[l][d][:, None, :]
+            h_last, h_seq, cache = forward(
+                cells[l], x, lengths, params,
+                mask=None if rec_masks[l] is None else rec_masks[l][d],
+                reverse=d == 1, activation=activations[l])
+            xs.append(x)
+            cs.append(cache)
+            seqs.append(h_seq)
+            lasts.append(h_last)
+        inputs.append(xs)
+        caches.append(cs)
+        inp = np.concatenate(seqs, axis=2)
+    tape = {
+        "cells": cells, "activations": activations, "lengths": lengths,
+        "ids": None if embedding is None else X,
+        "embedding_shape": None if embedding is None else embedding.shape,
+        "inputs": inputs, "caches": caches,
+        "input_masks": in_masks, "recurrent_masks": rec_masks,
+    }
+    return np.concatenate(lasts, axis=1), tape
+
+
+def network_backward(cells, layers, tape, dA):
+    """Back-propagate through the layers of :func:`network_forward`.
+
+    Parameters
+    ----------
+    cells : sequence of {"rnn", "gru", "lstm"}
+        The cells given to :func:`network_forward`.
+    layers : list of list of dict
+        The parameters given to :func:`network_forward`.
+    tape : dict
+        The ``tape`` returned by :func:`network_forward` (it holds the
+        inputs, lengths, masks and activations of that call).
+    dA : ndarray of shape (N, D * H_last)
+        Gradient of the loss with respect to ``A``.
+
+    Returns
+    -------
+    layer_grads : list of list of dict
+        ``layer_grads[l][d]``: the gradient with respect to each parameter
+        of ``layers[l][d]``, keyed and shaped alike.
+    embedding_grad : ndarray of shape (V, F) or None
+        With an embedding, the dense gradient of the embedding matrix (zero
+        in the rows the batch does not use; :func:`embedding_backward`
+        gives the used rows only); None without one.
+    """
+    if not isinstance(tape, dict) or "caches" not in tape:
+        raise TypeError("tape must be the dict returned by network_forward.")
+    if [check_cell(c) for c in cells] != tape["cells"]:
+        raise ValueError(f"tape was computed with cells={tape['cells']}; "
+                         f"network_backward got cells={list(cells)}.")
+    if len(layers) != len(cells) or any(
+            len(layer) != len(x) for layer, x in zip(layers, tape["inputs"])):
+        raise ValueError("layers must be those given to network_forward.")
+    lengths, acts = tape["lengths"], tape["activations"]
+    in_masks, rec_masks = tape["input_masks"], tape["recurrent_masks"]
+    D = len(layers[-1])
+    H = np.shape(layers[-1][0]["U"])[0]
+    N, _, _ = tape["inputs"][0][0].shape
+    dtype = tape["inputs"][0][0].dtype
+    dA = np.asarray(dA)
+    if dA.shape != (N, D * H):
+        raise ValueError(f"dA must have the shape of A, ({N}, {D * H}); "
+                         f"got {dA.shape}.")
+    _check_dtype("dA", dA, dtype)
+
+    # The top layer gets dA on its final states; each layer below gets the
+    # gradient of its output sequence, split by direction.
+    dh_last, dh_seq = np.split(dA, D, axis=1), [None] * D
+    layer_grads = [None] * len(layers)
+    for l in reversed(range(len(layers))):
+        grads, d_inp = [], 0
+        for d, params in enumerate(layers[l]):
+            g, dX = backward(
+                cells[l], tape["inputs"][l][d], lengths, params,
+                tape["caches"][l][d], dh_last[d], dh_seq[d],
+                mask=None if rec_masks[l] is None else rec_masks[l][d],
+                reverse=d == 1, activation=acts[l])
+            if in_masks[l] is not None:
+                dX = dX * in_masks[l][d][:, None, :]
+            grads.append(g)
+            d_inp = d_inp + dX
+        layer_grads[l] = grads
+        if l > 0:
+            dh_last, dh_seq = [None] * D, np.split(d_inp, D, axis=2)
+
+    embedding_grad = None
+    if tape["ids"] is not None:
+        embedding_grad = np.zeros(tape["embedding_shape"], dtype=dtype)
+        rows, grad = embedding_backward(tape["ids"], lengths, d_inp,
+                                        tape["embedding_shape"][0])
+        embedding_grad[rows] = grad
+    return layer_grads, embedding_grad
+
+
+def _head_loss(Z, y, loss, sample_weight):
+    """``(loss, dZ)`` of the mean loss ``sum(w * loss_i) / sum(w)``.
+
+    Computed in float64 from ``Z``; ``dZ`` is rounded to ``Z``'s dtype.
+    """
+    N, M = Z.shape
+    w = np.ones(N) if sample_weight is None else sample_weight
+    z = Z.astype(np.float64)
+    if loss == "softmax_cross_entropy":
+        log_p = z - z.max(axis=1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+        per_sample = -log_p[np.arange(N), y]
+        dz = np.exp(log_p)
+        dz[np.arange(N), y] -= 1
+    else:
+        per_sample = 0.5 * np.mean((z - y) ** 2, axis=1)
+        dz = (z - y) / M
+    value = float(np.sum(w * per_sample) / np.sum(w))
+    dZ = (dz * (w / np.sum(w))[:, None]).astype(Z.dtype)
+    return value, dZ
+
+
+def network_loss_gradient(cells, layers, head, X, lengths, y, *, loss,
+                          sample_weight=None, alpha=0.0, embedding=None,
+                          activation="tanh", input_masks=None,
+                          recurrent_masks=None):
+    """Loss of a network with a dense head, and its gradient.
+
+    The head maps the final states ``A`` of :func:`network_forward` to
+    ``Z = A @ head["W"] + head["b"]``. With ``w`` the sample weights, the
+    loss is the weighted mean ``sum_i w_i l_i / sum_i w_i`` of
+
+    * ``l_i = -log softmax(Z_i)[y_i]`` for ``"softmax_cross_entropy"``;
+    * ``l_i = 0.5 * mean_k (y_ik - Z_ik) ** 2`` for ``"squared_error"``,
+
+    plus the L2 penalty ``0.5 * alpha / sum(w) * sum(W ** 2)`` over the
+    ``W`` and ``U`` of every layer and direction and the head's ``W``
+    (not the biases, nor the embedding).
+
+    Parameters
+    ----------
+    cells, layers, X, lengths, embedding, activation, input_masks, \
+            recurrent_masks
+        As :func:`network_forward`.
+    head : dict of ndarray
+        ``W`` of shape ``(D * H_last, M)`` and ``b`` of shape ``(M,)``, in
+        the computation's dtype.
+    y : ndarray of shape (N,) or (N, M)
+        Class indices in ``[0, M)`` for ``"softmax_cross_entropy"``, target
+        values for ``"squared_error"``.
+    loss : {"softmax_cross_entropy", "squared_error"}
+    sample_weight : array-like of shape (N,), default=None
+        Weight of each sequence, with a positive sum; None weighs each
+        sequence by one.
+    alpha : float, default=0.0
+        Strength of the L2 penalty, non-negative.
+
+    Returns
+    -------
+    loss : float
+        The loss, computed in float64 from ``Z`` (``Z`` itself in the
+        computation's dtype).
+    layer_grads : list of list of dict
+        As :func:`network_backward`, penalty included.
+    head_grads : dict of ndarray
+        Gradients of ``head["W"]`` (penalty included) and ``head["b"]``.
+    embedding_grad : ndarray of shape (V, F) or None
+        As :func:`network_backward`.
+    """
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {list(_LOSSES)}, got {loss!r}.")
+    A, tape = network_forward(cells, layers, X, lengths, embedding=embedding,
+                              activation=activation, input_masks=input_masks,
+                              recurrent_masks=recurrent_masks)
+    N, K = A.shape
+    if not isinstance(head, dict) or set(head) != {"W", "b"}:
+        raise ValueError("head must be a dict with the keys 'W' and 'b'.")
+    W, b = np.asarray(head["W"]), np.asarray(head["b"])
+    if W.ndim != 2 or W.shape[0] != K or b.shape != W.shape[1:]:
+        raise ValueError(f"head['W'] must have shape ({K}, M) and head['b'] "
+                         f"shape (M,), got {W.shape} and {b.shape}.")
+    _check_dtype("head['W']", W, A.dtype)
+    _check_dtype("head['b']", b, A.dtype)
+    M = W.shape[1]
+    y = np.asarray(y)
+    if loss == "softmax_cross_entropy":
+        if (y.shape != (N,) or not np.issubdtype(y.dtype, np.integer)
+                or y.min() < 0 or y.max() >= M):
+            raise ValueError(f"y must hold {N} class indices in [0, {M}) for "
+                             f"loss={loss!r}.")
+    elif y.shape != (N, M):
+        raise ValueError(f"y must have shape ({N}, {M}) for loss={loss!r}, "
+                         f"got {y.shape}.")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (N,) or not sample_weight.sum() > 0:
+            raise ValueError(f"sample_weight must have shape ({N},) and a "
+                             f"positive sum, got shape {sample_weight.shape}.")
+    if not (isinstance(alpha, numbers.Real) and alpha >= 0):
+        raise ValueError(f"alpha must be a non-negative number, got {alpha!r}.")
+
+    value, dZ = _head_loss(A @ W + b, y, loss, sample_weight)
+    head_grads = {"W": A.T @ dZ, "b": dZ.sum(axis=0)}
+    layer_grads, embedding_grad = network_backward(cells, layers, tape, dZ @ W.T)
+
+    if alpha > 0:
+        scale = alpha / (N if sample_weight is None else sample_weight.sum())
+        pairs = [(head, head_grads, "W")] + [
+            (p, g, name) for layer, grads in zip(layers, layer_grads)
+            for p, g in zip(layer, grads) for name in ("W", "U")]
+        for p, g, name in pairs:
+            w = np.asarray(p[name])
+            value += 0.5 * scale * float(np.sum(w.astype(np.float64) ** 2))
+            g[name] += (scale * w).astype(w.dtype)
+    return value, layer_grads, head_grads, embedding_grad
