@@ -24,7 +24,12 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-EXTENSIONS = ["_openmp_helpers", "_kernels", "_embedding", "_train"]
+EXTENSIONS = ["_openmp_helpers", "_kernels", "_kernels_testing", "_embedding",
+              "_vector", "_head", "_updates", "_plan"]
+# The training plan and its parts: built without floating-point contraction
+# (the optimizers' updates give NumPy's bits at every SIMD level only
+# unfused: seqclf/_update.h); errno is never read.
+UNFUSED = ("_vector", "_head", "_updates", "_plan")
 
 DEBUG = os.environ.get("SEQCLF_CYTHON_DEBUG", "0") not in ("", "0")
 # Sequences per thread work unit; only for measuring alternatives (see
@@ -137,9 +142,8 @@ class BuildExt(build_ext):
             sanitize = SANITIZE_FLAGS
         for ext in self.extensions:
             ext.extra_compile_args = base + (flags[0] if flags else []) + sanitize
-            if ext.name == "seqclf._train" and compiler_type != "msvc":
-                # The optimizers' updates give NumPy's bits at every SIMD level
-                # only unfused (seqclf/_update.h); errno is never read.
+            if (ext.name.split(".")[-1] in UNFUSED
+                    and compiler_type != "msvc"):
                 ext.extra_compile_args += ["-ffp-contract=off", "-fno-math-errno"]
             ext.extra_link_args = (flags[1] if flags else []) + sanitize
         super().build_extensions()

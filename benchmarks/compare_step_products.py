@@ -9,13 +9,13 @@ Usage (from the repository root, after ``python setup.py build_ext --inplace``):
 The per-step recurrent products (``h U`` forward, ``dpre U^T`` backward) run
 in seqclf's micro-kernels (seqclf/_step_gemm.h) at the AVX2 and AVX-512
 levels, and in BLAS GEMMs otherwise. One build has both paths:
-``seqclf._kernels._use_own_step_products`` switches between them in one
-process, so this script compares them within one run, alternating the two
-paths sample by sample so that a change in the machine's load hits both.
+``seqclf._kernels_testing.use_own_step_products`` switches between them in
+one process, so this script compares them within one run, alternating the
+two paths sample by sample so that a change in the machine's load hits both.
 
-Part 1, the products alone: GFLOP/s of ``seqclf._kernels._step_product`` on
-the shapes of a chunk of 16 sequences (and of one sequence), best of 5,
-operands in cache, one thread.
+Part 1, the products alone: GFLOP/s of
+``seqclf._kernels_testing.step_product`` on the shapes of a chunk of 16
+sequences (and of one sequence), best of 5, operands in cache, one thread.
 
 Part 2, a layer's forward (training) + backward pass per batch of synthetic
 MNIST rows (28 steps x 28 features, float32), as compare_torch_kernels.py
@@ -38,7 +38,7 @@ PRODUCTS = [(16, 128, 512), (16, 256, 1024), (16, 31, 31), (16, 32, 128),
             (16, 128, 128), (1, 128, 512)]
 
 
-def products(kernels):
+def products(testing):
     rng = np.random.default_rng(0)
     print("products alone, 1 thread (GFLOP/s, best of 5)")
     print(f"{'rows x k @ k x n':>24}  {'own':>7}  {'BLAS':>7}")
@@ -50,20 +50,20 @@ def products(kernels):
             rep = max(1, int(2e8 / (m * H * G)))
             speed = {}
             for own in (True, False):
-                kernels._use_own_step_products(own)
-                kernels._step_product(A, U, transpose, rep)
+                testing.use_own_step_products(own)
+                testing.step_product(A, U, transpose, rep)
                 best = math.inf
                 for _ in range(5):
                     t0 = time.perf_counter()
-                    kernels._step_product(A, U, transpose, rep)
+                    testing.step_product(A, U, transpose, rep)
                     best = min(best, (time.perf_counter() - t0) / rep)
                 speed[own] = 2 * m * H * G / best / 1e9
             shape = f"{m}x{k} @ {k}x{n}"
             print(f"{shape:>24}  {speed[True]:7.1f}  {speed[False]:7.1f}")
-    kernels._use_own_step_products(True)
+    testing.use_own_step_products(True)
 
 
-def layers_timing(kernels, threads, repeat, min_time):
+def layers_timing(testing, threads, repeat, min_time):
     # The same batch, layer and calls as compare_torch_kernels.py times.
     from compare_torch_kernels import _seqclf_step
 
@@ -75,18 +75,18 @@ def layers_timing(kernels, threads, repeat, min_time):
             step, _ = _seqclf_step(cell, H, n_threads, batch, seed=0)
             times = {True: [], False: []}
             for own in (True, False):           # warm-up of both paths
-                kernels._use_own_step_products(own)
+                testing.use_own_step_products(own)
                 step()
                 step()
             for _ in range(repeat):
                 for own in (True, False):
-                    kernels._use_own_step_products(own)
+                    testing.use_own_step_products(own)
                     n, t0 = 0, time.perf_counter()
                     while time.perf_counter() - t0 < min_time:
                         step()
                         n += 1
                     times[own].append((time.perf_counter() - t0) / n * 1e3)
-            kernels._use_own_step_products(True)
+            testing.use_own_step_products(True)
             own, blas = np.median(times[True]), np.median(times[False])
             print(f"{cell:>5} {H:>4} {batch:>5} {n_threads:>7}  {own:8.3f}  {blas:8.3f}"
                   f"  {blas / own:8.2f}", flush=True)
@@ -99,7 +99,7 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.3)
     args = parser.parse_args()
     _peer.import_seqclf()
-    from seqclf import _kernels
+    from seqclf import _kernels, _kernels_testing
     from seqclf._openmp_helpers import single_threaded_blas
 
     _peer.print_header(_peer.machine_info())
@@ -108,8 +108,8 @@ def main():
     if _kernels.step_products() != "own":
         raise SystemExit("No micro-kernel on this CPU or build: nothing to compare.")
     with single_threaded_blas():
-        products(_kernels)
-        layers_timing(_kernels, args.threads, args.repeat, args.min_time)
+        products(_kernels_testing)
+        layers_timing(_kernels_testing, args.threads, args.repeat, args.min_time)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ few lines of C on ``<valgrind/callgrind.h>``, turns instrumentation on and
 off around the counted code through ``ctypes``. For each configuration:
 
 * ``train``: one mini-batch as ``RNNClassifier.fit`` runs it: one call of
-  the compiled loop (``seqclf._train.Trainer.run``) for a batch gathered
-  from a permutation (forward, loss, backward, the checks and Adam's
-  update). Builds from before that loop run the body of their Python loop
-  instead (``RecurrentNetwork.train_step``, the checks and the optimizer's
-  ``update``);
+  the network's training plan (``RecurrentNetwork.plan``, run by
+  ``TrainingPlan.run``) for a batch of one sequence order drawn per run:
+  gathering its rows, forward, loss, backward, the checks and Adam's
+  update, with the plan made once beforehand, as a fit makes it once.
+  Builds without ``RecurrentNetwork.plan`` (from before the one training
+  engine) are refused: count them with the script of their own tree;
 * ``predict``: one batch of ``predict_proba``'s computation
   (``RNNClassifier._forward_outputs``: forward pass, head, softmax).
 
@@ -138,36 +139,18 @@ def run_child(helper, names):
         y_idx = np.searchsorted(clf.classes_, y).astype(np.intp)
         rs = np.random.RandomState(0)
 
-        trainer = (net.trainer(X, lengths, y_idx, None, batch,
-                               clf._optimizer.state())
-                   if hasattr(net, "trainer") else None)
+        if not hasattr(net, "plan"):
+            raise SystemExit("this build has no RecurrentNetwork.plan: count "
+                             "it with benchmarks/count_instructions.py of "
+                             "its own tree")
+        plan = net.plan(X, lengths, y_idx, None, batch, clf._optimizer,
+                        alpha=clf.alpha, clip_norm=clf.clip_norm)
 
         def train_batch():
-            order = rs.permutation(batch)
-            if trainer is not None:         # the compiled loop, one batch
-                opt = clf._optimizer
-                trainer.run(order, 0, 1, 1, clf.alpha, -1.0,
-                            opt.learning_rate, opt.beta_1, opt.beta_2,
-                            opt.epsilon, 0.0, False, opt.t, 0.0)
-                opt.t += 1
-                return
-            # The body of RNNClassifier._run_batches' loop over batches.
-            idx = order[:batch]
-            if hasattr(net, "gather_batch"):
-                Xb, lb, yb = net.gather_batch(X, lengths, y_idx, idx, 1)
-            else:                           # builds before the compiled step
-                lb = lengths[idx]
-                Xb, yb = X[idx, :lb.max()], y_idx[idx]
-            net.train_step(Xb, lb, yb, None, alpha=clf.alpha,
-                           dropout=clf.dropout,
-                           recurrent_dropout=clf.recurrent_dropout,
-                           rng=clf._dropout_rng, n_threads=1)
-            if hasattr(net, "gradient_is_finite"):
-                net.gradient_is_finite(1)
-                clf._optimizer.update(net.dense_coefs, net.grads, 1)
-                net.weights_are_finite(1)
-            else:
-                clf._optimizer.update(net.dense_coefs, net.grads)
+            # One batch in one call of the plan, as fit's groups run them
+            # (no dropout: the plan takes no draws).
+            order = rs.permutation(batch).astype(np.intp)
+            plan.run(order, 0, 1, 1)
 
         def predict_batch():
             clf._forward_outputs(X, lengths, 1)

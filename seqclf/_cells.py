@@ -32,6 +32,10 @@ class Cell:
         The accepted ``activation`` values, the default first.
     keras_name, keras_class : str
         Names of the equivalent Keras layer, for ``summary()``.
+    unit_bias_gates : tuple of str
+        The gates whose bias starts at one rather than zero (the LSTM's
+        forget gate, as Keras' ``unit_forget_bias``); read by the network's
+        initialisation.
     """
 
     name: str
@@ -41,6 +45,7 @@ class Cell:
     activations: tuple
     keras_name: str
     keras_class: str
+    unit_bias_gates: tuple = ()
 
     @property
     def n_gates(self):
@@ -57,7 +62,7 @@ CELLS = {c.name: c for c in (
          keras_class="GRU"),
     Cell("lstm", gates=("i", "f", "g", "o"), biases=("b",),
          caches=("gates", "c_seq"), activations=("tanh",), keras_name="lstm",
-         keras_class="LSTM"),
+         keras_class="LSTM", unit_bias_gates=("f",)),
 )}
 
 N_GATES = {name: c.n_gates for name, c in CELLS.items()}

@@ -1,5 +1,5 @@
 # The embedding's nogil lookup and row sums, for compiled callers
-# (seqclf._train's training loop); seqclf._embedding's forward and backward
+# (seqclf._plan's training plan); seqclf._embedding's forward and backward
 # are their typed Python entry points.
 from cython cimport floating
 

@@ -17,11 +17,13 @@ C. Lengths. Positions >= lengths[n] are padding: their outputs are zero,
    writes outputs at the original positions.
 D. Recurrent dropout. An optional mask (N, H), fixed over the sequence,
    multiplies h_{t-1} before the U product only (Keras 3).
-E. IN / OUT. Arguments are marked IN (read only, const), OUT (overwritten,
+E. IN / OUT. Arrays are marked IN (read only, const), OUT (overwritten,
    allocated by the caller) or IN-cache (written by the training forward,
-   read by the backward). Kernels create no NumPy arrays; the only memory
-   they allocate is per-call scratch (one block per thread) and one
-   weight-gradient slot per chunk.
+   read by the backward); _kernels.pxd marks each field of a LayerCall.
+   Kernels create no NumPy arrays; the only memory they allocate is
+   per-call scratch (one block per thread), one weight-gradient slot per
+   chunk (both laid out by _scratch_layout) and U packed for the per-step
+   products.
 F. Threads. The batch is cut into chunks of CHUNK_SIZE sequences (fixed: it
    does not depend on the thread count). prange hands whole chunks to
    threads (num_threads given explicitly); each chunk runs its whole
@@ -62,16 +64,29 @@ J. Sizes. No C int holds a size, offset or loop bound: they are Py_ssize_t.
    BLAS takes int dimensions, so the entry points check that every
    dimension passed to it (chunk rows x steps, gate columns, F + H) fits,
    and that the scratch memory's size is representable, before any work,
-   naming the sizes asked for (_check_scratch).
+   naming the sizes asked for (_check_scratch). One function lays out the
+   scratch (_scratch_layout: every region's offset, each block's and slot's
+   size, with overflow checks); the chunks, the passes' allocations, the
+   size check and the out-of-memory messages all read its result.
 K. Calling convention. This module holds the nogil kernels, one nogil pass
-   per direction and batch (forward_pass, backward_pass: pointers and
-   sizes, declared in _kernels.pxd for compiled callers such as
-   seqclf._train's training loop) and two typed entry points, forward and
-   backward, which take a cell code of CELL_CODES and the arrays as typed
-   memoryviews and check nothing but the sizes (J). seqclf._layers is the
-   interface: it takes the arguments of seqclf.reference, checks them
-   (types, shapes, aliasing) and allocates what the caller does not
-   provide.
+   per direction and batch, declared in _kernels.pxd for compiled callers
+   such as seqclf._plan's training plan:
+       forward_pass(<floating*> NULL, &call, &config)
+       backward_pass(<floating*> NULL, &call, &config)
+   where call is a LayerCall (cell code, direction, sizes N, T, F, H and
+   the arrays' pointers: one direction of one layer on one batch) and
+   config a PassConfig (threads, and the thread split and compute
+   precision, each with one value implemented today; a pass refuses any
+   other); the NULL dummy's type picks the float or double
+   specialisation. A pass returns PASS_OK, PASS_NO_MEMORY or
+   PASS_UNSUPPORTED and writes nothing unless PASS_OK. Two typed entry
+   points, forward and backward, take a cell code of CELL_CODES and the
+   arrays as typed memoryviews, check nothing but the sizes (J) and build
+   both structs. seqclf._layers is the interface: it takes the arguments of
+   seqclf.reference, checks them (types, shapes, aliasing) and allocates
+   what the caller does not provide. The entry points that exist for tests
+   and benchmarks only (gate math, per-step products, floating-point
+   modes) are in seqclf._kernels_testing.
 """
 
 from cython cimport floating
@@ -81,18 +96,16 @@ from libc.string cimport memcpy, memset
 
 import sys
 
-import numpy as np
-
 from ._cells import BLAS_INT_MAX
 
 from ._activations cimport (
     gru_backward_row, gru_forward_row, lstm_backward_row, lstm_forward_row,
-    rnn_tanh_backward_row, rnn_tanh_row, sigmoid_, tanh_,
+    rnn_tanh_backward_row, rnn_tanh_row, tanh_,
 )
 from ._blas cimport gemm, gemm_step
 from ._step_gemm cimport step_gemm, step_nr, step_pack, seqclf_step_packed_size
 from ._step_gemm cimport seqclf_pack_alloc, seqclf_pack_free, seqclf_step_select
-from ._fpenv cimport FPENV_BITS, fpenv_enter, fpenv_get, fpenv_leave
+from ._fpenv cimport fpenv_enter, fpenv_leave
 from ._openmp cimport omp_get_thread_num, region_threads
 
 # Sequences per chunk, chosen by measurement: builds at SEQCLF_CHUNK_SIZE=8,
@@ -141,21 +154,9 @@ def step_products():
     ``"own"`` is seqclf's micro-kernels (_step_gemm.h: AVX2 and AVX-512
     levels on x86-64); ``"blas"`` is BLAS's GEMM in column blocks, used at
     the baseline level, on other architectures and compilers, or when
-    turned off with :func:`_use_own_step_products`.
+    turned off with ``seqclf._kernels_testing.use_own_step_products``.
     """
     return "own" if step_nr(<float> 0) > 0 else "blas"
-
-
-def _use_own_step_products(bint own):
-    """Turn seqclf's per-step micro-kernels on (where there are some) or off.
-
-    A testing and benchmarking aid, so that one build runs both paths;
-    returns the previous setting. Not thread-safe: call it while no kernel
-    runs.
-    """
-    previous = step_nr(<float> 0) > 0
-    seqclf_step_select(seqclf_simd_level(), own)
-    return previous
 
 
 cdef floating* _packed_steps(floating* dummy, bint backward, Py_ssize_t H,
@@ -198,36 +199,167 @@ cdef inline Py_ssize_t _n_gates(int cell) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------
+# Scratch layout (nogil)
+# ---------------------------------------------------------------------------
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+# Offsets and sizes count elements of the pass's dtype. A chunk's regions
+# have rows = min(CHUNK_SIZE, N) rows, so that a batch smaller than a chunk
+# gets scratch for its own sequences only.
+
+cdef struct ForwardScratch:
+    # One thread's block in the forward pass.
+    Py_ssize_t rec          # (rows, G) recurrent products
+    Py_ssize_t h            # (rows, H) state
+    Py_ssize_t hm           # (rows, H) masked state
+    Py_ssize_t c            # (rows, H) LSTM cell state
+    Py_ssize_t tmp          # (H,)
+    Py_ssize_t xp           # (rows, T, G) projections; empty in training
+    Py_ssize_t size         # elements of the block
+
+cdef struct BackwardScratch:
+    # One thread's block in the backward pass.
+    Py_ssize_t dpre         # (rows, T, G) gradients of the pre-activations
+    Py_ssize_t dstep        # (rows, G) those of one step
+    Py_ssize_t dh           # (rows, H)
+    Py_ssize_t dc           # (rows, H) LSTM
+    Py_ssize_t dhp          # (rows, H) dstep U^T
+    Py_ssize_t tmp          # (H,)
+    Py_ssize_t zeros        # (H,)
+    Py_ssize_t xh           # (rows, T, F + H): [X, h_prev]
+    Py_ssize_t drn          # (rows, T, H) GRU, empty for the other cells
+    Py_ssize_t size         # elements of the block
+
+cdef struct GradientSlot:
+    # One chunk's weight gradients; the slots are summed in chunk order.
+    Py_ssize_t dW           # (F, G)
+    Py_ssize_t dU           # (H, G), right after dW: one GEMM writes both
+    Py_ssize_t db           # (G,)
+    Py_ssize_t db_hh        # (G,)
+    Py_ssize_t size         # elements of the slot
+
+cdef struct ScratchLayout:
+    Py_ssize_t rows         # min(CHUNK_SIZE, N)
+    Py_ssize_t n_chunks
+    ForwardScratch forward  # of a training or inference pass, as asked
+    BackwardScratch backward
+    GradientSlot slot
+
+
+cdef inline Py_ssize_t _place(Py_ssize_t* end, Py_ssize_t a, Py_ssize_t b,
+                              Py_ssize_t c) noexcept nogil:
+    """Offset of a region of a x b x c elements placed at end[0], which moves
+    past it; end[0] becomes -1 for good once a size would overflow."""
+    cdef Py_ssize_t at = end[0], n = a
+    if at < 0 or (n != 0 and b > PY_SSIZE_T_MAX // n):
+        end[0] = -1
+        return 0
+    n = n * b
+    if n != 0 and c > PY_SSIZE_T_MAX // n:
+        end[0] = -1
+        return 0
+    n = n * c
+    if n > PY_SSIZE_T_MAX - at:
+        end[0] = -1
+        return 0
+    end[0] = at + n
+    return at
+
+
+cdef int _scratch_layout(ScratchLayout* s, int cell, bint training,
+                         Py_ssize_t N, Py_ssize_t T, Py_ssize_t F,
+                         Py_ssize_t H) noexcept nogil:
+    """Lay out the scratch of a pass over N >= 1 sequences.
+
+    The one definition of the scratch: the chunks address their regions,
+    the passes allocate, _check_scratch checks and the out-of-memory
+    messages count bytes by it. Returns 0, or -1 when a size would not fit
+    a Py_ssize_t (s is then not usable).
+    """
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
+    cdef Py_ssize_t end = 0
+    s.rows = CM
+    s.n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
+
+    s.forward.rec = _place(&end, CM, 1, G)
+    s.forward.h = _place(&end, CM, 1, H)
+    s.forward.hm = _place(&end, CM, 1, H)
+    s.forward.c = _place(&end, CM, 1, H)
+    s.forward.tmp = _place(&end, 1, 1, H)
+    # In training the projections go straight into the caches.
+    s.forward.xp = _place(&end, CM, T, 0 if training else G)
+    s.forward.size = end
+
+    end = 0
+    s.backward.dpre = _place(&end, CM, T, G)
+    s.backward.dstep = _place(&end, CM, 1, G)
+    s.backward.dh = _place(&end, CM, 1, H)
+    s.backward.dc = _place(&end, CM, 1, H)
+    s.backward.dhp = _place(&end, CM, 1, H)
+    s.backward.tmp = _place(&end, 1, 1, H)
+    s.backward.zeros = _place(&end, 1, 1, H)
+    s.backward.xh = _place(&end, CM, T, F + H)
+    s.backward.drn = _place(&end, CM, T, H if cell == GRU else 0)
+    s.backward.size = end
+
+    end = 0
+    s.slot.dW = _place(&end, F, 1, G)
+    s.slot.dU = _place(&end, H, 1, G)
+    s.slot.db = _place(&end, 1, 1, G)
+    s.slot.db_hh = _place(&end, 1, 1, G)
+    s.slot.size = end
+    if s.forward.size < 0 or s.backward.size < 0 or s.slot.size < 0:
+        return -1
+    return 0
+
+
+cdef inline int _n_workers(const PassConfig* config,
+                           const ScratchLayout* layout) noexcept nogil:
+    """Threads of a pass: one chunk each at most."""
+    return <int> min(<Py_ssize_t> config.n_threads, layout.n_chunks)
+
+
+cdef inline bint _implemented(const PassConfig* config) noexcept nogil:
+    return (config.n_threads >= 1 and config.split == SPLIT_CHUNKS
+            and config.precision == PRECISION_DTYPE)
+
+
+# ---------------------------------------------------------------------------
 # Per-chunk work (nogil)
 # ---------------------------------------------------------------------------
 
-# The layouts of the scratch blocks below and their sizes in
-# _check_scratch must agree (CM = min(CHUNK_SIZE, N) rows per chunk).
 cdef void _forward_chunk(
-    int cell, bint reverse, Py_ssize_t n0, Py_ssize_t CM, Py_ssize_t C,
-    Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
-    const floating* X,              # IN (N, T, F)
-    const Py_ssize_t* lengths,      # IN (N,)
-    const floating* W,              # IN (F, G)
-    const floating* U,              # IN (H, G)
+    const LayerCall* call,          # the pass's arrays and sizes
+    const ScratchLayout* layout,
     const floating* Up,             # IN U packed for step_gemm, or NULL
-    const floating* b,              # IN (G,): b, or b_ih for the GRU
-    const floating* b_hh,           # IN (G,) GRU only, else NULL
-    const floating* mask,           # IN (N, H) or NULL
-    floating* h_last,               # OUT (N, H)
-    floating* h_seq,                # OUT (N, T, H) or NULL (inference)
-    floating* h_prev,               # OUT cache (N, T, H), NULL for inference
-    floating* gates,                # OUT cache (N, T, G), GRU/LSTM training
-    floating* aux,                  # OUT cache (N, T, H): GRU hn, LSTM c_seq
-    floating* work,                 # scratch, sized by _check_scratch
+    Py_ssize_t n0, Py_ssize_t C,    # the chunk: C sequences from n0
+    floating* work,                 # this thread's scratch block
 ) noexcept nogil:
+    cdef int cell = call.cell
+    cdef bint reverse = call.reverse
+    cdef Py_ssize_t T = call.T, F = call.F, H = call.H
     cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef const floating* X = <const floating*> call.X
+    cdef const Py_ssize_t* lengths = call.lengths
+    cdef const floating* W = <const floating*> call.W
+    cdef const floating* U = <const floating*> call.U
+    cdef const floating* b = <const floating*> call.b
+    cdef const floating* b_hh = <const floating*> call.b_hh
+    cdef const floating* mask = <const floating*> call.mask
+    cdef floating* h_last = <floating*> call.h_last
+    cdef floating* h_seq = <floating*> call.h_seq
+    cdef floating* h_prev = <floating*> call.h_prev
+    cdef floating* gates = <floating*> call.gates
+    cdef floating* aux = <floating*> call.aux
     cdef bint training = h_prev != NULL
-    cdef floating* rec = work                   # (C, G) recurrent products
-    cdef floating* h = rec + CM * G             # (C, H) state
-    cdef floating* hm = h + CM * H              # (C, H) masked state
-    cdef floating* c = hm + CM * H              # (C, H) LSTM cell state
-    cdef floating* tmp = c + CM * H             # (H,)
+    cdef floating* rec = work + layout.forward.rec
+    cdef floating* h = work + layout.forward.h
+    cdef floating* hm = work + layout.forward.hm
+    cdef floating* c = work + layout.forward.c
+    cdef floating* tmp = work + layout.forward.tmp
     cdef floating* xp                           # (C, T, G) projections
     cdef floating* hin = hm if mask != NULL else h
     cdef floating* xrow
@@ -244,7 +376,7 @@ cdef void _forward_chunk(
     elif training:
         xp = h_seq + n0 * T * H
     else:
-        xp = tmp + H
+        xp = work + layout.forward.xp
 
     # Input projections of all steps at once: (C*T, F) @ (F, G).
     gemm(False, False, C * T, G, F, 1, X + n0 * T * F, F, W, G, 0, xp, G)
@@ -317,40 +449,44 @@ cdef void _forward_chunk(
 
 
 cdef void _backward_chunk(
-    int cell, bint reverse, Py_ssize_t n0, Py_ssize_t CM, Py_ssize_t C,
-    Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
-    const floating* X,              # IN (N, T, F)
-    const Py_ssize_t* lengths,      # IN (N,)
-    const floating* W,              # IN (F, G)
-    const floating* U,              # IN (H, G)
+    const LayerCall* call,          # the pass's arrays and sizes
+    const ScratchLayout* layout,
     const floating* UTp,            # IN U^T packed for step_gemm, or NULL
-    const floating* mask,           # IN (N, H) or NULL
-    const floating* h_seq,          # IN cache (N, T, H)
-    const floating* h_prev,         # IN cache (N, T, H)
-    const floating* gates,          # IN cache (N, T, G), GRU/LSTM
-    const floating* aux,            # IN cache (N, T, H): GRU hn, LSTM c_seq
-    const floating* dh_last,        # IN (N, H) or NULL
-    const floating* dh_seq,         # IN (N, T, H) or NULL
-    floating* slot,                 # OUT this chunk's dW | dU | db | db_hh
-    floating* dX,                   # OUT (N, T, F) or NULL
-    floating* work,                 # scratch, sized by _check_scratch
+    Py_ssize_t n0, Py_ssize_t C,    # the chunk: C sequences from n0
+    floating* slot,                 # OUT this chunk's gradient slot
+    floating* work,                 # this thread's scratch block
 ) noexcept nogil:
+    cdef int cell = call.cell
+    cdef bint reverse = call.reverse
+    cdef Py_ssize_t T = call.T, F = call.F, H = call.H
     cdef Py_ssize_t G = _n_gates(cell) * H
     cdef Py_ssize_t CT = C * T
     cdef Py_ssize_t FH = F + H
-    cdef floating* dW = slot
-    cdef floating* dU = dW + F * G
-    cdef floating* db = dU + H * G
-    cdef floating* db_hh = db + G
-    cdef floating* dpre = work                 # (C, T, G)
-    cdef floating* dstep = dpre + CM * T * G   # (C, G)
-    cdef floating* dh = dstep + CM * G         # (C, H)
-    cdef floating* dc = dh + CM * H            # (C, H)
-    cdef floating* dhp = dc + CM * H           # (C, H)
-    cdef floating* tmp = dhp + CM * H          # (H,)
-    cdef floating* zeros = tmp + H             # (H,)
-    cdef floating* xh = zeros + H              # (C, T, F + H)
-    cdef floating* drn = xh + CM * T * FH      # (C, T, H) GRU
+    cdef const floating* X = <const floating*> call.X
+    cdef const Py_ssize_t* lengths = call.lengths
+    cdef const floating* W = <const floating*> call.W
+    cdef const floating* U = <const floating*> call.U
+    cdef const floating* mask = <const floating*> call.mask
+    cdef const floating* h_seq = <const floating*> call.h_seq
+    cdef const floating* h_prev = <const floating*> call.h_prev
+    cdef const floating* gates = <const floating*> call.gates
+    cdef const floating* aux = <const floating*> call.aux
+    cdef const floating* dh_last = <const floating*> call.dh_last
+    cdef const floating* dh_seq = <const floating*> call.dh_seq
+    cdef floating* dX = <floating*> call.dX
+    cdef floating* dW = slot + layout.slot.dW
+    cdef floating* dU = slot + layout.slot.dU
+    cdef floating* db = slot + layout.slot.db
+    cdef floating* db_hh = slot + layout.slot.db_hh
+    cdef floating* dpre = work + layout.backward.dpre
+    cdef floating* dstep = work + layout.backward.dstep
+    cdef floating* dh = work + layout.backward.dh
+    cdef floating* dc = work + layout.backward.dc
+    cdef floating* dhp = work + layout.backward.dhp
+    cdef floating* tmp = work + layout.backward.tmp
+    cdef floating* zeros = work + layout.backward.zeros
+    cdef floating* xh = work + layout.backward.xh
+    cdef floating* drn = work + layout.backward.drn
     cdef const floating* Xc = X + n0 * T * F
     cdef const floating* g
     cdef const floating* hv
@@ -502,124 +638,108 @@ cdef void _sum_slots(const floating* slots, Py_ssize_t n_chunks,
 # Batch passes (nogil, fused over float / double)
 # ---------------------------------------------------------------------------
 
-cdef Py_ssize_t scratch_elems(int cell, bint training, bint backward,
-                              Py_ssize_t N, Py_ssize_t T, Py_ssize_t F,
-                              Py_ssize_t H) noexcept nogil:
-    """Scratch elements per thread of one pass: _check_scratch's formula,
-    for sizes it has accepted (then nothing here overflows)."""
-    cdef Py_ssize_t G = _n_gates(cell) * H
-    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
-    cdef Py_ssize_t work
-    if backward:
-        work = CM * T * G + CM * G + 3 * CM * H + 2 * H + CM * T * (F + H)
-        if cell == GRU:
-            work += CM * T * H
-        return work
-    return CM * G + 3 * CM * H + H + (0 if training else CM * T * G)
+cdef int forward_pass(floating* dummy, const LayerCall* call,
+                      const PassConfig* config) noexcept nogil:
+    """One forward pass over call.N >= 1 sequences (see :func:`forward`).
 
-
-cdef int forward_pass(
-    int cell, bint reverse, int n_threads,
-    Py_ssize_t N, Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
-    const floating* X, const Py_ssize_t* lengths, const floating* W,
-    const floating* U, const floating* b, const floating* b_hh,
-    const floating* mask, floating* h_last, floating* h_seq,
-    floating* h_prev, floating* gates, floating* aux,
-) noexcept nogil:
-    """One forward pass over N >= 1 sequences (see :func:`forward`).
-
-    Pointers as _forward_chunk's (h_prev NULL for inference); the sizes
-    must have passed _check_scratch. Returns 0, or -1 when the scratch
-    memory could not be allocated (nothing is written then).
+    h_prev NULL is inference. The sizes must have passed _check_scratch.
+    Returns PASS_OK, PASS_UNSUPPORTED for a configuration not implemented
+    or PASS_NO_MEMORY when the scratch memory could not be allocated;
+    nothing is written but on PASS_OK.
     """
-    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
-    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
-    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
-    cdef Py_ssize_t G = _n_gates(cell) * H
-    cdef Py_ssize_t work_size = scratch_elems(cell, h_prev != NULL, False,
-                                              N, T, F, H)
+    cdef ScratchLayout layout
+    cdef const ScratchLayout* lay = &layout
+    cdef Py_ssize_t N = call.N, H = call.H, G = _n_gates(call.cell) * call.H
     cdef Py_ssize_t ci, n0, C
-    cdef int tid
+    cdef int n_workers, tid
     cdef unsigned long long fp
     cdef floating* Up = NULL
-    cdef floating* work = <floating*> malloc(
-        <size_t> (n_workers * work_size) * sizeof(floating))
+    cdef floating* work
+    cdef bint use_own
+    if not _implemented(config):
+        return PASS_UNSUPPORTED
+    if _scratch_layout(&layout, call.cell, call.h_prev != NULL, N, call.T,
+                       call.F, H) != 0:
+        return PASS_NO_MEMORY
+    n_workers = _n_workers(config, lay)
+    work = <floating*> malloc(
+        <size_t> (n_workers * layout.forward.size) * sizeof(floating))
     # One sequence: BLAS's matrix-vector product reads U once per step, where
     # packing it first would add a pass over U to every call (latency).
-    cdef bint use_own = step_nr(<floating> 0) > 0 and N > 1
+    use_own = step_nr(<floating> 0) > 0 and N > 1
     if use_own:
-        Up = _packed_steps(<floating*> NULL, False, H, G, U)
+        Up = _packed_steps(<floating*> NULL, False, H, G,
+                           <const floating*> call.U)
     if work == NULL or (Up == NULL and use_own):
         free(work)
         seqclf_pack_free(Up)
-        return -1
-    for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
+        return PASS_NO_MEMORY
+    for ci in prange(layout.n_chunks, num_threads=n_workers,
+                     schedule="static"):
         fp = fpenv_enter()
         tid = omp_get_thread_num()
         n0 = ci * CHUNK_SIZE
         C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
-        _forward_chunk(
-            cell, reverse, n0, CM, C, T, F, H, X, lengths, W, U, Up, b, b_hh,
-            mask, h_last, h_seq, h_prev, gates, aux, work + tid * work_size,
-        )
+        _forward_chunk(call, lay, Up, n0, C, work + tid * lay.forward.size)
         fpenv_leave(fp)
     free(work)
     seqclf_pack_free(Up)
-    return 0
+    return PASS_OK
 
 
-cdef int backward_pass(
-    int cell, bint reverse, int n_threads,
-    Py_ssize_t N, Py_ssize_t T, Py_ssize_t F, Py_ssize_t H,
-    const floating* X, const Py_ssize_t* lengths, const floating* W,
-    const floating* U, const floating* mask, const floating* h_seq,
-    const floating* h_prev, const floating* gates, const floating* aux,
-    const floating* dh_last, const floating* dh_seq, floating* dW,
-    floating* dU, floating* db, floating* db_hh, floating* dX,
-) noexcept nogil:
-    """One BPTT pass over N >= 1 sequences (see :func:`backward`); returns
-    0, or -1 when the scratch memory could not be allocated."""
-    cdef Py_ssize_t G = _n_gates(cell) * H
-    cdef Py_ssize_t CM = min(<Py_ssize_t> CHUNK_SIZE, N)
-    cdef Py_ssize_t n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
-    cdef int n_workers = <int> min(<Py_ssize_t> n_threads, n_chunks)
-    cdef Py_ssize_t slot_size = F * G + H * G + 2 * G
-    cdef Py_ssize_t work_size = scratch_elems(cell, True, True, N, T, F, H)
-    cdef Py_ssize_t ci, n0, C
-    cdef int tid
+cdef int backward_pass(floating* dummy, const LayerCall* call,
+                       const PassConfig* config) noexcept nogil:
+    """One BPTT pass over call.N >= 1 sequences (see :func:`backward`);
+    returns as :func:`forward_pass` does."""
+    cdef ScratchLayout layout
+    cdef const ScratchLayout* lay = &layout
+    cdef Py_ssize_t N = call.N, F = call.F, H = call.H
+    cdef Py_ssize_t G = _n_gates(call.cell) * H
+    cdef Py_ssize_t ci, n0, C, n_chunks, slot_size
+    cdef int n_workers, tid
     cdef unsigned long long fp
-    cdef floating* work = <floating*> malloc(
-        <size_t> (n_workers * work_size) * sizeof(floating))
-    cdef floating* slots = <floating*> malloc(
+    cdef floating* work
+    cdef floating* slots
+    cdef floating* UTp
+    if not _implemented(config):
+        return PASS_UNSUPPORTED
+    if _scratch_layout(&layout, call.cell, True, N, call.T, F, H) != 0:
+        return PASS_NO_MEMORY
+    n_workers = _n_workers(config, lay)
+    n_chunks = layout.n_chunks
+    slot_size = layout.slot.size
+    work = <floating*> malloc(
+        <size_t> (n_workers * layout.backward.size) * sizeof(floating))
+    slots = <floating*> malloc(
         <size_t> (n_chunks * slot_size) * sizeof(floating))
-    cdef floating* UTp = _packed_steps(<floating*> NULL, True, H, G, U)
+    UTp = _packed_steps(<floating*> NULL, True, H, G, <const floating*> call.U)
     if (work == NULL or slots == NULL
             or (UTp == NULL and step_nr(<floating> 0) > 0)):
         free(work)
         free(slots)
         seqclf_pack_free(UTp)
-        return -1
+        return PASS_NO_MEMORY
     for ci in prange(n_chunks, num_threads=n_workers, schedule="static"):
         fp = fpenv_enter()
         tid = omp_get_thread_num()
         n0 = ci * CHUNK_SIZE
         C = min(<Py_ssize_t> CHUNK_SIZE, N - n0)
-        _backward_chunk(
-            cell, reverse, n0, CM, C, T, F, H, X, lengths, W, U, UTp, mask,
-            h_seq, h_prev, gates, aux, dh_last, dh_seq,
-            slots + ci * slot_size, dX, work + tid * work_size,
-        )
+        _backward_chunk(call, lay, UTp, n0, C, slots + ci * slot_size,
+                        work + tid * lay.backward.size)
         fpenv_leave(fp)
-    _sum_slots(slots, n_chunks, slot_size, 0, F * G, dW, n_threads)
-    _sum_slots(slots, n_chunks, slot_size, F * G, H * G, dU, n_threads)
-    _sum_slots(slots, n_chunks, slot_size, F * G + H * G, G, db, n_threads)
-    if db_hh != NULL:
-        _sum_slots(slots, n_chunks, slot_size, F * G + H * G + G, G, db_hh,
-                   n_threads)
+    _sum_slots(slots, n_chunks, slot_size, layout.slot.dW, F * G,
+               <floating*> call.dW, config.n_threads)
+    _sum_slots(slots, n_chunks, slot_size, layout.slot.dU, H * G,
+               <floating*> call.dU, config.n_threads)
+    _sum_slots(slots, n_chunks, slot_size, layout.slot.db, G,
+               <floating*> call.db, config.n_threads)
+    if call.db_hh != NULL:
+        _sum_slots(slots, n_chunks, slot_size, layout.slot.db_hh, G,
+                   <floating*> call.db_hh, config.n_threads)
     free(work)
     free(slots)
     seqclf_pack_free(UTp)
-    return 0
+    return PASS_OK
 
 
 # ---------------------------------------------------------------------------
@@ -649,27 +769,29 @@ def forward(
     """
     cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
     cdef Py_ssize_t H = U.shape[0]
-    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef PassConfig config = pass_config(n_threads)
+    cdef LayerCall call
     cdef int rc
     if N == 0:
         return
-    work_size = _check_scratch(cell, h_prev is not None, False, N, T, F, H,
-                               n_threads, sizeof(floating))
+    _check_scratch(cell, h_prev is not None, False, N, T, F, H, n_threads,
+                   sizeof(floating))
+    memset(&call, 0, sizeof(call))     # what the forward does not read: NULL
+    call.cell, call.reverse = cell, reverse
+    call.N, call.T, call.F, call.H = N, T, F, H
+    call.X, call.lengths = &X[0, 0, 0], &lengths[0]
+    call.W, call.U, call.b = &W[0, 0], &U[0, 0], &b[0]
+    call.b_hh = &b_hh[0] if b_hh is not None else NULL
+    call.mask = &mask[0, 0] if mask is not None else NULL
+    call.h_last = &h_last[0, 0]
+    call.h_seq = &h_seq[0, 0, 0] if h_seq is not None else NULL
+    call.h_prev = &h_prev[0, 0, 0] if h_prev is not None else NULL
+    call.gates = &gates[0, 0, 0] if gates is not None else NULL
+    call.aux = &aux[0, 0, 0] if aux is not None else NULL
     with nogil:
-        rc = forward_pass(
-            cell, reverse, n_threads, N, T, F, H, &X[0, 0, 0], &lengths[0],
-            &W[0, 0], &U[0, 0], &b[0],
-            &b_hh[0] if b_hh is not None else NULL,
-            &mask[0, 0] if mask is not None else NULL, &h_last[0, 0],
-            &h_seq[0, 0, 0] if h_seq is not None else NULL,
-            &h_prev[0, 0, 0] if h_prev is not None else NULL,
-            &gates[0, 0, 0] if gates is not None else NULL,
-            &aux[0, 0, 0] if aux is not None else NULL)
-    if rc != 0:
-        n_workers = min(n_threads, (N + CHUNK_SIZE - 1) // CHUNK_SIZE)
-        raise MemoryError(_scratch_message(
-            "forward", N, T, F, H, (n_workers * work_size + 2 * H * G)
-            * sizeof(floating)))
+        rc = forward_pass(<floating*> NULL, &call, &config)
+    if rc != PASS_OK:
+        raise _pass_error(rc, False, &call, &config, sizeof(floating))
 
 
 def backward(
@@ -698,31 +820,53 @@ def backward(
     """
     cdef Py_ssize_t N = X.shape[0], T = X.shape[1], F = X.shape[2]
     cdef Py_ssize_t H = U.shape[0]
-    cdef Py_ssize_t G = _n_gates(cell) * H
+    cdef PassConfig config = pass_config(n_threads)
+    cdef LayerCall call
     cdef int rc
     if N == 0:
         return
-    work_size = _check_scratch(cell, True, True, N, T, F, H, n_threads,
-                               sizeof(floating))
+    _check_scratch(cell, True, True, N, T, F, H, n_threads, sizeof(floating))
+    memset(&call, 0, sizeof(call))     # what the backward does not read: NULL
+    call.cell, call.reverse = cell, reverse
+    call.N, call.T, call.F, call.H = N, T, F, H
+    call.X, call.lengths = &X[0, 0, 0], &lengths[0]
+    call.W, call.U = &W[0, 0], &U[0, 0]
+    call.mask = &mask[0, 0] if mask is not None else NULL
+    # The caches are only read: the casts drop the const that the fields,
+    # forward outputs too, cannot carry.
+    call.h_seq = <void*> &h_seq[0, 0, 0]
+    call.h_prev = <void*> &h_prev[0, 0, 0]
+    call.gates = <void*> &gates[0, 0, 0] if gates is not None else NULL
+    call.aux = <void*> &aux[0, 0, 0] if aux is not None else NULL
+    call.dh_last = &dh_last[0, 0] if dh_last is not None else NULL
+    call.dh_seq = &dh_seq[0, 0, 0] if dh_seq is not None else NULL
+    call.dW, call.dU, call.db = &dW[0, 0], &dU[0, 0], &db[0]
+    call.db_hh = &db_hh[0] if db_hh is not None else NULL
+    call.dX = &dX[0, 0, 0] if dX is not None else NULL
     with nogil:
-        rc = backward_pass(
-            cell, reverse, n_threads, N, T, F, H, &X[0, 0, 0], &lengths[0],
-            &W[0, 0], &U[0, 0], &mask[0, 0] if mask is not None else NULL,
-            &h_seq[0, 0, 0], &h_prev[0, 0, 0],
-            &gates[0, 0, 0] if gates is not None else NULL,
-            &aux[0, 0, 0] if aux is not None else NULL,
-            &dh_last[0, 0] if dh_last is not None else NULL,
-            &dh_seq[0, 0, 0] if dh_seq is not None else NULL,
-            &dW[0, 0], &dU[0, 0], &db[0],
-            &db_hh[0] if db_hh is not None else NULL,
-            &dX[0, 0, 0] if dX is not None else NULL)
-    if rc != 0:
-        n_chunks = (N + CHUNK_SIZE - 1) // CHUNK_SIZE
-        n_workers = min(n_threads, n_chunks)
-        raise MemoryError(_scratch_message(
-            "backward", N, T, F, H,
-            (n_workers * work_size + n_chunks * (F * G + H * G + 2 * G)
-             + 2 * H * G) * sizeof(floating)))
+        rc = backward_pass(<floating*> NULL, &call, &config)
+    if rc != PASS_OK:
+        raise _pass_error(rc, True, &call, &config, sizeof(floating))
+
+
+cdef object _pass_error(int rc, bint backward, const LayerCall* call,
+                        const PassConfig* config, size_t itemsize):
+    """The exception for a pass's return code rc (not PASS_OK)."""
+    cdef ScratchLayout layout
+    what = "backward" if backward else "forward"
+    if rc == PASS_UNSUPPORTED:
+        return ValueError(
+            f"The {what} pass does not implement n_threads={config.n_threads}"
+            f", thread split {<int> config.split}, precision "
+            f"{<int> config.precision}.")
+    N, T, F, H = call.N, call.T, call.F, call.H
+    _scratch_layout(&layout, call.cell, backward or call.h_prev != NULL,
+                    N, T, F, H)
+    # The scratch, and U packed for the per-step products (counted as 2 H G).
+    G = _n_gates(call.cell) * H
+    n_bytes = (_scratch_bytes(&layout, backward, config.n_threads, itemsize)
+               + 2 * H * G * itemsize)
+    return MemoryError(_scratch_message(what, N, T, F, H, n_bytes))
 
 
 def _scratch_message(what, N, T, F, H, n_bytes):
@@ -731,6 +875,18 @@ def _scratch_message(what, N, T, F, H, n_bytes):
         f"scratch memory for the {what} pass of {N} sequences of {T} steps "
         f"({F} features, {H} units)."
     )
+
+
+cdef object _scratch_bytes(const ScratchLayout* layout, bint backward,
+                           object n_threads, object itemsize):
+    """Bytes of scratch of one pass by the layout: its threads' blocks, and
+    in the backward the chunks' gradient slots (Python integers: exact)."""
+    cdef object n_chunks = layout.n_chunks
+    n_workers = max(1, min(n_threads, n_chunks))
+    if backward:
+        return (n_workers * layout.backward.size
+                + n_chunks * layout.slot.size) * itemsize
+    return n_workers * layout.forward.size * itemsize
 
 
 # Checks of the size arithmetic, in Python integers (which cannot overflow).
@@ -744,6 +900,7 @@ def _check_scratch(cell, training, backward, N, T, F, H, n_threads, itemsize):
     in an int, and MemoryError when the scratch memory's size in bytes is not
     representable; both before any work, naming what was asked for.
     """
+    cdef ScratchLayout layout
     G = _n_gates(cell) * H
     CM = min(CHUNK_SIZE, N)
     blas_dims = {
@@ -758,117 +915,56 @@ def _check_scratch(cell, training, backward, N, T, F, H, n_threads, itemsize):
                 f"are too large for BLAS: {name} = {value} exceeds the largest "
                 f"int ({BLAS_INT_MAX})."
             )
-    n_chunks = -(-N // CHUNK_SIZE)
-    if backward:
-        work = CM * T * G + CM * G + 3 * CM * H + 2 * H + CM * T * (F + H)
-        if cell == GRU:
-            work += CM * T * H
-        extra = n_chunks * (F * G + H * G + 2 * G)    # the gradient slots
-    else:
-        work = CM * G + 3 * CM * H + H + (0 if training else CM * T * G)
-        extra = 0
-    n_workers = max(1, min(n_threads, n_chunks))
-    total = (n_workers * work + extra) * itemsize
-    if total > _SSIZE_MAX:
+    # The bytes in Python integers; a region past a Py_ssize_t fails the
+    # layout's own check, and is past addressing too.
+    laid_out = _scratch_layout(&layout, cell, training, N, T, F, H) == 0
+    if laid_out:
+        total = _scratch_bytes(&layout, backward, n_threads, itemsize)
+    if not laid_out or total > _SSIZE_MAX:
         raise MemoryError(
             f"The {'backward' if backward else 'forward'} pass of {N} sequences "
-            f"of {T} steps ({F} features, {H} units) would need {total} bytes "
-            f"of scratch memory, more than can be addressed."
+            f"of {T} steps ({F} features, {H} units) would need "
+            f"{total if laid_out else f'more than {_SSIZE_MAX}'} bytes of "
+            f"scratch memory, more than can be addressed."
         )
-    return work
+    return layout.backward.size if backward else layout.forward.size
 
 
-def _fp_flush_modes():
-    """Flush-to-zero / denormals-are-zero bits of the calling thread.
+# ---------------------------------------------------------------------------
+# For seqclf._kernels_testing (see _kernels.pxd)
+# ---------------------------------------------------------------------------
 
-    Returns the bits of the floating-point control register that the kernels
-    set during a call (0 when none are set; see ``_flush_mode_bits``).
-    Exposed for tests that check the caller's environment is unchanged.
-    """
-    return int(fpenv_get())
-
-
-def _flush_mode_bits():
-    """The control-register bits the kernels set (0 where not supported)."""
-    return int(FPENV_BITS)
+cdef bint select_step_products(bint own) noexcept nogil:
+    """Turn the per-step micro-kernels on (where there are some) or off;
+    returns the previous setting. Not thread-safe: call it while no kernel
+    runs."""
+    cdef bint previous = step_nr(<float> 0) > 0
+    seqclf_step_select(seqclf_simd_level(), own)
+    return previous
 
 
-def _fp_flush_modes_of_threads(int n_threads):
-    """The flush modes of each thread of an OpenMP region of n_threads."""
-    cdef int i
-    cdef Py_ssize_t[::1] out = np.zeros(n_threads, dtype=np.intp)
-    with nogil:
-        for i in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
-            out[i] = <Py_ssize_t> fpenv_get()
-    return [int(v) for v in out]
-
-
-def _gate_math(x, name):
-    """Apply the kernels' ``"sigmoid"`` or ``"tanh"`` to a 1-D array in place.
-
-    Exposed for tests of the vectorised float32 approximations.
-    """
-    if not isinstance(x, np.ndarray) or x.ndim != 1 or not x.flags.c_contiguous:
-        raise ValueError("x must be a 1-D C-contiguous numpy.ndarray.")
-    if name not in ("sigmoid", "tanh"):
-        raise ValueError(f"name must be 'sigmoid' or 'tanh', got {name!r}.")
-    if x.dtype != np.float32 and x.dtype != np.float64:
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}.")
-    _gate_math_impl(x, name == "sigmoid")
-
-
-def _gate_math_impl(floating[::1] x, bint sigmoid):
-    if x.shape[0] == 0:
-        return
-    cdef unsigned long long fp = fpenv_enter()
-    if sigmoid:
-        sigmoid_(&x[0], x.shape[0])
-    else:
-        tanh_(&x[0], x.shape[0])
-    fpenv_leave(fp)
-
-
-def _step_product(A, U, bint transpose, Py_ssize_t repeat=1):
-    """A @ U, or A @ U.T with ``transpose``, by the per-step product path.
-
-    The path :func:`step_products` names: seqclf's micro-kernel on U packed
-    as the kernels pack it, or BLAS's blocked GEMM. Exposed for tests (and
-    timing, ``repeat`` times); A (m, k) and U 2-D C-contiguous arrays of
-    one float dtype.
-    """
-    if not all(isinstance(a, np.ndarray) and a.ndim == 2 and a.flags.c_contiguous
-               for a in (A, U)):
-        raise ValueError("A and U must be 2-D C-contiguous numpy.ndarrays.")
-    if A.dtype != U.dtype or A.dtype not in (np.float32, np.float64):
-        raise TypeError("A and U must be both float32 or both float64.")
-    k, n = (U.shape[1], U.shape[0]) if transpose else U.shape
-    if A.shape[1] != k:
-        raise ValueError(f"A has {A.shape[1]} columns, the product needs {k}.")
-    if repeat < 1:
-        raise ValueError("repeat must be at least 1.")
-    out = np.empty((A.shape[0], n), dtype=A.dtype)
-    if out.size:
-        _step_product_impl(A, U, transpose, repeat, out)
-    return out
-
-
-def _step_product_impl(const floating[:, ::1] A, const floating[:, ::1] U,
-                       bint transpose, Py_ssize_t repeat, floating[:, ::1] out):
-    cdef Py_ssize_t m = A.shape[0], k = A.shape[1], n = out.shape[1]
-    cdef Py_ssize_t H = U.shape[0], G = U.shape[1], _r
-    cdef floating* Up = NULL
+cdef int run_step_product(bint transpose, Py_ssize_t repeat, Py_ssize_t m,
+                          const floating* A, Py_ssize_t H, Py_ssize_t G,
+                          const floating* U, floating* out) noexcept nogil:
+    """out = A @ U (m, G), or A @ U^T (m, H) with transpose, repeat times
+    by the per-step product path, under the kernels' flush modes; U packed
+    as the passes pack it. Returns 0, or -1 when the packed operand cannot
+    be allocated."""
+    cdef Py_ssize_t k = G if transpose else H
+    cdef Py_ssize_t n = H if transpose else G
+    cdef Py_ssize_t _r
     cdef unsigned long long fp
-    Up = _packed_steps(<floating*> NULL, transpose, H, G, &U[0, 0])
+    cdef floating* Up = _packed_steps(<floating*> NULL, transpose, H, G, U)
     if Up == NULL and step_nr(<floating> 0) > 0:
-        raise MemoryError("Cannot allocate the packed operand.")
+        return -1
     fp = fpenv_enter()
-    with nogil:
-        for _r in range(repeat):
-            if Up != NULL:
-                step_gemm(m, n, k, &A[0, 0], k, Up, &out[0, 0], n)
-            elif k == 0:
-                memset(&out[0, 0], 0, m * n * sizeof(floating))
-            else:
-                gemm_step(transpose, m, n, k, &A[0, 0], k, &U[0, 0], G, &out[0, 0], n)
+    for _r in range(repeat):
+        if Up != NULL:
+            step_gemm(m, n, k, A, k, Up, out, n)
+        elif k == 0:
+            memset(out, 0, m * n * sizeof(floating))
+        else:
+            gemm_step(transpose, m, n, k, A, k, U, G, out, n)
     fpenv_leave(fp)
     seqclf_pack_free(Up)
+    return 0

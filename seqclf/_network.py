@@ -11,9 +11,11 @@ layer's final states, and a loss. It owns
   exception: its matrix leads ``coefs`` but its gradient is kept sparse, as
   the rows a batch touches (``embedding_grad``), since a batch sees few of
   a vocabulary's rows;
-* the workspaces of a training step (caches kept for BPTT, dropout masks,
-  gradients flowing between layers), allocated once and reused batch after
-  batch.
+* the training plan of a fit (:meth:`RecurrentNetwork.plan`): the one
+  compiled way a mini-batch is trained (seqclf._plan), which
+  :meth:`RecurrentNetwork.train_step` runs on one batch too. Its head, loss
+  and the optimizers are given by kind; the NumPy forward and backward of a
+  whole network it is tested against is :mod:`seqclf.reference`'s.
 
 Shapes follow the kernels: a batch is ``X (N, T, F)`` with ``lengths (N,)``,
 positions at or past a sequence's length being padding. Every kernel call
@@ -23,49 +25,12 @@ the head's products and the gradient norm then do not depend on the BLAS
 thread count either).
 """
 
-import math
 
 import numpy as np
 
-from . import _layers, _train
+from . import _head, _layers, _plan
 from ._cells import CELLS, check_cell, param_shapes
 from ._ownership import owned
-
-# Whether training runs the compiled loop of seqclf._train where it applies
-# (see RecurrentNetwork.trainer). False runs every mini-batch through
-# train_step and the estimator's loop: the reference path, which tests
-# compare the loop with and into which they inject faults.
-COMPILED_LOOP = True
-
-
-class _Workspace:
-    """Reusable flat buffers handed out as C-contiguous views of any shape.
-
-    The views are kept too, so that a batch of a shape seen before gets its
-    arrays by one lookup; those of a buffer are dropped when it grows.
-    """
-
-    def __init__(self, dtype):
-        self.dtype = np.dtype(dtype)
-        self._buffers = {}
-        self._views = {}
-
-    def get(self, key, shape, dtype=None):
-        """A view of ``shape`` (of the workspace's dtype unless ``dtype``)."""
-        view = self._views.get((key, shape, dtype))
-        if view is not None:
-            return view
-        dt = self.dtype if dtype is None else np.dtype(dtype)
-        size = math.prod(shape)
-        buf = self._buffers.get((key, dt.char))
-        if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=dt)
-            self._buffers[(key, dt.char)] = buf
-            self._views = {k: v for k, v in self._views.items()
-                           if k[0] != key or v.dtype != dt}
-        view = buf[:size].reshape(shape)
-        self._views[(key, shape, dtype)] = view
-        return view
 
 
 class _Unit:
@@ -95,33 +60,14 @@ class _Unit:
             training=training, return_sequences=return_sequences, out=out,
             n_threads=n_threads)
 
-    def train_forward(self, X, lengths, mask, h_last, cache, n_threads):
-        """Training forward into ``h_last`` and ``cache``, unchecked: the
-        network's own arrays (see :func:`seqclf._layers.forward_unchecked`)."""
-        _layers.forward_unchecked(self.code, self.cell, self.reverse, n_threads,
-                                  X, lengths, self.params, mask, h_last, cache)
-
-    def train_backward(self, X, lengths, cache, dh_last, dh_seq, mask, dX,
-                       n_threads):
-        """BPTT into ``self.grads`` (and ``dX`` unless None), unchecked."""
-        _layers.backward_unchecked(self.code, self.cell, self.reverse,
-                                   n_threads, X, lengths, self.params, cache,
-                                   dh_last, dh_seq, mask, self.grads, dX)
-
-    def backward(self, X, lengths, cache, dh_last, dh_seq, *, mask=None,
-                 dX=None, n_threads=1):
-        """BPTT into ``self.grads``; writes ``dX`` when it is given."""
-        out = {"d" + k: g for k, g in self.grads.items()}
-        if dX is not None:
-            out["dX"] = dX
-        _layers.backward(
-            self.cell, X, lengths, self.params, cache, dh_last, dh_seq,
-            mask=mask, reverse=self.reverse, activation=self.activation,
-            compute_dX=dX is not None, out=out, n_threads=n_threads)
-
-
 class DenseHead:
-    """Affine map of the final states to the outputs: ``Z = A W + b``."""
+    """Affine map of the final states to the outputs: ``Z = A W + b``.
+
+    The training plan runs it as its head of kind ``"dense"``
+    (seqclf._head); :meth:`forward` is the inference.
+    """
+
+    kind = "dense"
 
     def __init__(self, n_in, n_out):
         self.n_in = n_in
@@ -140,19 +86,16 @@ class DenseHead:
         Z += params["b"]
         return Z
 
-    def backward(self, params, grads, A, dZ):
-        """Write the parameter gradients; return the gradient w.r.t. ``A``."""
-        np.matmul(A.T, dZ, out=grads["W"])
-        np.sum(dZ, axis=0, out=grads["b"])
-        return dZ @ params["W"].T
-
-
 class SoftmaxCrossEntropy:
     """Softmax over the outputs and the (sample-weighted) mean log-loss.
 
     ``y`` holds class indices. The mean is ``sum(w * loss) / sum(w)`` as in
-    scikit-learn's MLP, so that integer weights equal repeated samples.
+    scikit-learn's MLP, so that integer weights equal repeated samples. The
+    training plan computes it as its loss of kind
+    ``"softmax_cross_entropy"`` (seqclf._head).
     """
+
+    kind = "softmax_cross_entropy"
 
     @staticmethod
     def predict(Z):
@@ -162,51 +105,21 @@ class SoftmaxCrossEntropy:
         Z /= Z.sum(axis=1, keepdims=True)
         return Z
 
-    @staticmethod
-    def loss_gradient(Z, y, sample_weight, weight_sum):
-        """Return ``(loss, dZ)``: the mean loss and its gradient w.r.t. ``Z``."""
-        n = Z.shape[0]
-        Z = Z - Z.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(Z).sum(axis=1))
-        log_p = Z[np.arange(n), y] - log_norm
-        dZ = np.exp(Z - log_norm[:, None])                 # softmax
-        dZ[np.arange(n), y] -= 1
-        if sample_weight is None:
-            loss = -float(np.sum(log_p, dtype=np.float64)) / weight_sum
-            dZ /= weight_sum
-        else:
-            loss = -float(np.dot(sample_weight, log_p)) / weight_sum
-            dZ *= (sample_weight / weight_sum)[:, None].astype(dZ.dtype)
-        return loss, dZ
-
-
 class SquaredError:
     """Half the (sample-weighted) mean squared error: ``MLPRegressor``'s loss.
 
     ``y`` holds the targets ``(N, n_outputs)`` in the outputs' dtype. The
     loss is ``0.5 * sum_i w_i * mean_k (y_ik - z_ik)^2 / sum_i w_i``, the
-    sums accumulated in float64.
+    sums accumulated in float64; the training plan computes it as its loss
+    of kind ``"squared_error"`` (seqclf._head).
     """
+
+    kind = "squared_error"
 
     @staticmethod
     def predict(Z):
         """The outputs are the predictions."""
         return Z
-
-    @staticmethod
-    def loss_gradient(Z, y, sample_weight, weight_sum):
-        """Return ``(loss, dZ)``: the mean loss and its gradient w.r.t. ``Z``."""
-        dZ = Z - y
-        per_sample = np.einsum("ij,ij->i", dZ, dZ, dtype=np.float64)
-        scale = 1.0 / (Z.shape[1] * weight_sum)
-        if sample_weight is None:
-            loss = 0.5 * scale * float(np.sum(per_sample))
-            dZ *= dZ.dtype.type(scale)
-        else:
-            loss = 0.5 * scale * float(np.dot(sample_weight, per_sample))
-            dZ *= (sample_weight * scale)[:, None].astype(dZ.dtype)
-        return loss, dZ
-
 
 class RecurrentNetwork:
     """Stacked, optionally bidirectional recurrent layers with a head.
@@ -228,13 +141,12 @@ class RecurrentNetwork:
         (forward first).
     dtype : {numpy.float32, numpy.float64}, default=numpy.float64
     head : object, default=None
-        Maps the last layer's final states to outputs (``param_shapes``,
-        ``initialize``, ``forward``, ``backward``); a :class:`DenseHead`
-        by default.
+        Maps the last layer's final states to outputs: a :class:`DenseHead`
+        by default. Its ``kind`` must be one the training plan knows
+        (``seqclf._head.HEAD_KINDS``); any other is refused (TypeError).
     loss : object, default=None
-        ``loss_gradient(Z, y, sample_weight, weight_sum)`` and
-        ``predict(Z)``: :class:`SoftmaxCrossEntropy` by default, or
-        :class:`SquaredError`.
+        :class:`SoftmaxCrossEntropy` by default, or :class:`SquaredError`:
+        a ``kind`` of ``seqclf._head.LOSS_KINDS`` and ``predict(Z)``.
     n_tokens : int, default=None
         With ``n_tokens`` set, the input is token ids ``X (N, T)`` (intp) and
         an embedding matrix of ``n_tokens`` rows and ``n_features`` columns
@@ -253,7 +165,8 @@ class RecurrentNetwork:
     dense_coefs : ndarray of shape (n_params - n_tokens * n_features,)
         The part of ``coefs`` after the embedding (all of it without one).
     grads : ndarray of shape (n_params - n_tokens * n_features,)
-        Gradient of the last :meth:`train_step` w.r.t. ``dense_coefs``.
+        Gradient of the last batch (of :meth:`train_step` or a plan) w.r.t.
+        ``dense_coefs``.
     embedding : ndarray of shape (n_tokens, n_features) or None
         The embedding matrix (a view into ``coefs``).
     embedding_grad : tuple of ndarray or None
@@ -281,6 +194,13 @@ class RecurrentNetwork:
         self.head = head if head is not None else DenseHead(
             self.n_directions * self.hidden_sizes[-1], self.n_outputs)
         self.loss = loss if loss is not None else SoftmaxCrossEntropy()
+        for what, obj, kinds in (("head", self.head, _head.HEAD_KINDS),
+                                 ("loss", self.loss, _head.LOSS_KINDS)):
+            kind = getattr(obj, "kind", None)
+            if not isinstance(kind, str) or kind not in kinds:
+                raise TypeError(
+                    f"The training plan has no {what} of kind {kind!r} "
+                    f"({type(obj).__name__}); it knows {sorted(kinds)}.")
         self.n_tokens = None if n_tokens is None else int(n_tokens)
         n_params = self._n_params()
         if coefs is None:
@@ -355,7 +275,6 @@ class RecurrentNetwork:
             grads[name] = self.grads[sl].reshape(shape)
         # [start, stop) of each penalised array in dense_coefs
         self._penalised = np.array(penalised, dtype=np.intp).reshape(-1, 2)
-        self._work = _Workspace(self.dtype)
 
     def own_parameters(self):
         """Give the network memory of its own before training writes into it.
@@ -395,12 +314,13 @@ class RecurrentNetwork:
                 limit = np.sqrt(6.0 / (fan_in + fan_out))
                 _uniform_into(p["W"], -limit, limit, rng)
                 p["U"][...] = _orthogonal(p["U"].shape, rng)
-                for name in ("b", "b_ih", "b_hh"):
-                    if name in p:
-                        p[name][...] = 0
-                if unit.cell == "lstm":
-                    H = unit.n_hidden
-                    p["b"][H:2 * H] = 1                     # forget gate
+                cell = CELLS[unit.cell]
+                for name in cell.biases:
+                    p[name][...] = 0
+                H = unit.n_hidden
+                for gate in cell.unit_bias_gates:           # LSTM: forget
+                    k = cell.gates.index(gate)
+                    p[cell.biases[0]][k * H:(k + 1) * H] = 1
         self.head.initialize(self.head_params, rng)
 
     def n_params_per_layer(self):
@@ -414,13 +334,14 @@ class RecurrentNetwork:
         # the dtype is kept by name (a plain value).
         state = {k: v for k, v in self.__dict__.items()
                  if k not in ("grads", "layers", "head_params", "head_grads",
-                              "_penalised", "_work", "dense_coefs", "embedding",
+                              "_penalised", "dense_coefs", "embedding",
                               "embedding_grad")}
         state["dtype"] = self.dtype.name
         return state
 
     def __setstate__(self, state):
         state = dict(state)
+        state.pop("_work", None)        # a workspace of older versions
         coefs = state.pop("coefs")
         self.__dict__.update(state)
         self.dtype = np.dtype(self.dtype)
@@ -469,53 +390,16 @@ class RecurrentNetwork:
         return self.head.forward(self.head_params,
                                  self.features(X, lengths, n_threads))
 
-    def gather_batch(self, X, lengths, y, rows, n_threads=1):
-        """The rows of a mini-batch in buffers reused batch after batch.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, T, n_features), or (n, T) token ids
-            The training set, C-contiguous, as :meth:`train_step` takes it.
-        lengths : ndarray of shape (n,), intp
-        y : ndarray of shape (n,) or (n, n_outputs)
-        rows : ndarray of int
-            The batch's indices into the training set.
-        n_threads : int
-
-        Returns
-        -------
-        X_batch, lengths_batch, y_batch : ndarray
-            ``X[rows, :T]`` with ``T`` the batch's longest sequence,
-            ``lengths[rows]`` and ``y[rows]``; views of the network's
-            workspace, valid until the next call.
-        """
-        rows = np.ascontiguousarray(rows, dtype=np.intp)
-        n = rows.shape[0]
-        if n == 0 or rows.min() < 0 or rows.max() >= X.shape[0]:
-            raise ValueError(
-                f"rows must be a non-empty set of indices into the "
-                f"{X.shape[0]} sequences.")
-        ws = self._work
-        lb = np.take(lengths, rows, out=ws.get("lengths", (n,), np.intp))
-        _layers._check_lengths(lb, n, X.shape[1])
-        T = int(lb.max())
-        if X.ndim == 2:                      # token ids: one "feature" each
-            Xb = ws.get("X", (n, T), X.dtype)
-            _train.gather(n_threads, X.reshape(X.shape + (1,)), rows,
-                          Xb.reshape(n, T, 1))
-        else:
-            Xb = ws.get("X", (n, T, X.shape[2]), X.dtype)
-            _train.gather(n_threads, X, rows, Xb)
-        yb = np.take(y, rows, axis=0,
-                     out=ws.get("y", (n,) + y.shape[1:], y.dtype))
-        return Xb, lb, yb
+    # -- training -----------------------------------------------------------
 
     def train_step(self, X, lengths, y, sample_weight=None, *, alpha=0.0,
                    dropout=0.0, recurrent_dropout=0.0, rng=None, n_threads=1):
-        """Forward, loss and backward on one batch.
+        """Forward, loss and backward on one batch, through the training plan.
 
-        Fills :attr:`grads` with the gradient of the batch's loss (plus the
-        L2 penalty) and returns the loss.
+        Fills :attr:`grads` (and :attr:`embedding_grad`) with the gradient
+        of the batch's loss (plus the L2 penalty) and returns the loss; no
+        weight moves. It is one batch of :meth:`plan` without an optimizer,
+        so the same computation as a batch of a fit.
 
         Parameters
         ----------
@@ -525,10 +409,10 @@ class RecurrentNetwork:
         lengths : ndarray of shape (N,), intp
             Valid steps of each sequence, ``1 <= lengths[n] <= T``.
         y : ndarray of shape (N,) or (N, n_outputs)
-            Targets for the loss: class indices (intp) for
-            :class:`SoftmaxCrossEntropy`, values in the network's dtype for
-            :class:`SquaredError`.
+            Targets for the loss: class indices for
+            :class:`SoftmaxCrossEntropy`, values for :class:`SquaredError`.
         sample_weight : ndarray of shape (N,) or None
+            Not all zero.
         alpha : float
             L2 penalty ``alpha / 2 * ||w||^2 / sum(sample_weight)`` on the
             input, recurrent and head weights (not the biases, nor the
@@ -538,60 +422,66 @@ class RecurrentNetwork:
             Rates of the input and recurrent dropout masks, drawn per
             sequence and per unit, fixed over the steps (as Keras).
         rng : numpy.random.Generator
-            Draws the dropout masks; needed when a rate is positive.
+            Draws the dropout masks' uniform numbers (in the network's
+            dtype; per layer, the input masks of its directions, then their
+            recurrent masks); needed when a rate is positive.
         n_threads : int
 
         Returns
         -------
         loss : float
         """
-        self._check_batch(X, lengths)
-        if self._compiled_head():
-            y, sample_weight = self._check_targets(y, sample_weight, X.shape[0])
-        weight_sum = (float(X.shape[0]) if sample_weight is None else
-                      _train.weight_sum(np.ascontiguousarray(
-                          sample_weight, dtype=np.float64)))
-        tape, A = self._forward_train(X, lengths, dropout, recurrent_dropout,
-                                      rng, n_threads)
-        loss, dA = self._head_loss(A, y, sample_weight, weight_sum)
-        self._backward_train(tape, X, lengths, dA, n_threads)
-        if alpha > 0:
-            scale = alpha / weight_sum
-            loss += 0.5 * scale * _train.add_penalty(
-                n_threads, self.dense_coefs, self.grads, self._penalised, scale)
-        return loss
+        N = X.shape[0] if isinstance(X, np.ndarray) and X.ndim else 0
+        if sample_weight is not None and not np.any(sample_weight):
+            raise ValueError("sample_weight is zero for every sequence of "
+                             "the batch: there is nothing to train on.")
+        plan = self.plan(X, lengths, y, sample_weight, max(N, 1),
+                         alpha=alpha, dropout=dropout,
+                         recurrent_dropout=recurrent_dropout)
+        draws = None
+        if plan.draws_per_sequence:
+            if rng is None:
+                raise ValueError("rng is needed to draw the dropout masks.")
+            draws = rng.random(
+                N * plan.draws_per_sequence,
+                dtype=np.float32 if self.dtype == np.float32 else np.float64)
+        _, _, _, status = plan.run(np.arange(N, dtype=np.intp), 0, 1,
+                                   n_threads, 0.0, draws)
+        if status == _plan.NO_MEMORY_STATUS:
+            raise MemoryError("The kernels' scratch memory could not be "
+                              "allocated.")
+        self.embedding_grad = plan.embedding_gradient()
+        return plan.last_loss
 
-    def trainer(self, X, lengths, y, sample_weight, batch_size, state, *,
-                dropout=0.0, recurrent_dropout=0.0, embedding_state=()):
-        """A compiled loop over the mini-batches of one fit, or None.
+    def plan(self, X, lengths, y, sample_weight, batch_size, optimizer=None,
+             *, alpha=0.0, clip_norm=None, dropout=0.0, recurrent_dropout=0.0,
+             embedding_optimizer=None):
+        """The training plan of the mini-batches of one fit.
 
-        The :class:`seqclf._train.Trainer` runs each mini-batch as
-        :meth:`train_step` followed by the checks, clipping and update of
-        the estimator's loop, bit for bit, in one compiled call per group
-        of batches, the embedding's lazy row updates included. It applies
-        to the dense head with softmax cross-entropy or squared error; None
-        otherwise (the caller then runs :meth:`train_step`).
+        A :class:`seqclf._plan.TrainingPlan` over the training set, on this
+        network's parameters and gradients, its head and loss (by kind) and
+        the optimizers' state.
 
         Parameters
         ----------
-        X : ndarray of shape (n, T, n_features)
+        X : ndarray of shape (n, T, n_features), or (n, T) token ids
             The training set, as :meth:`train_step` takes it.
         lengths : ndarray of shape (n,), intp
         y : ndarray of shape (n,) or (n, n_outputs)
         sample_weight : ndarray of shape (n,) or None
         batch_size : int
-        state : tuple of ndarray
-            The optimizer's state arrays over :attr:`dense_coefs`: ``(m,
-            v)`` for Adam, ``(velocity,)`` for SGD (stepped in place).
+        optimizer : optimizer of seqclf._optim or None
+            Steps :attr:`dense_coefs` (its state of their size); None
+            computes gradients only (:meth:`train_step`).
+        alpha, clip_norm : float
+            The L2 penalty (see :meth:`train_step`) and the largest norm of
+            a batch's gradient (None: no clipping).
         dropout, recurrent_dropout : float in [0, 1)
             As :meth:`train_step`'s; the caller draws the masks' uniform
-            numbers for each group (see ``Trainer.run``).
-        embedding_state : tuple of ndarray
-            With an embedding, its optimizer's state arrays (of the
-            embedding's shape).
+            numbers for each group (see ``TrainingPlan.run``).
+        embedding_optimizer : optimizer of seqclf._optim or None
+            With an embedding, its optimizer (of the embedding's shape).
         """
-        if not COMPILED_LOOP or not self._compiled_head():
-            return None
         self._check_batch(X, lengths)
         if self.embedding is not None:
             _, keys = _layers._valid_ids(X, lengths)
@@ -607,12 +497,13 @@ class RecurrentNetwork:
                               g["W"], g["U"], _layers._bias(u.cell, g),
                               g.get("b_hh")))
         hp, hg = self.head_params, self.head_grads
-        return _train.Trainer(
+        return _plan.TrainingPlan(
             units, self.n_directions, X, lengths, y, sample_weight,
-            batch_size, hp["W"], hp["b"], hg["W"], hg["b"], self.dense_coefs,
-            self.grads, self._penalised,
-            tuple(a.reshape(-1) for a in state), dropout, recurrent_dropout,
-            self.embedding, tuple(embedding_state))
+            batch_size, (self.head.kind, hp["W"], hp["b"], hg["W"], hg["b"]),
+            self.loss.kind, self.dense_coefs, self.grads, self._penalised,
+            optimizer, alpha=alpha, clip_norm=clip_norm, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, embedding=self.embedding,
+            embedding_optimizer=embedding_optimizer)
 
     def _check_batch(self, X, lengths):
         """What the unchecked kernel calls of a training step rely on."""
@@ -633,20 +524,18 @@ class RecurrentNetwork:
             raise ValueError("lengths must be a C-contiguous intp array.")
         _layers._check_lengths(lengths, X.shape[0], X.shape[1])
 
-    def _compiled_head(self):
-        """Whether the head and loss run as one compiled call: the dense
-        head with softmax cross-entropy or squared error."""
-        return (type(self.head) is DenseHead
-                and type(self.loss) in (SoftmaxCrossEntropy, SquaredError))
-
     def _check_targets(self, y, sample_weight, N):
-        """``(y, sample_weight)`` as the compiled head reads them, checked."""
+        """``(y, sample_weight)`` as the plan's loss reads them, checked."""
         sw = (None if sample_weight is None else
               np.ascontiguousarray(sample_weight, dtype=np.float64))
         if sw is not None and sw.shape != (N,):
             raise ValueError(
                 f"sample_weight must have shape ({N},), got {sw.shape}.")
-        if type(self.loss) is SoftmaxCrossEntropy:
+        kind = getattr(self.loss, "kind", None)
+        if kind not in _head.LOSS_KINDS:
+            raise TypeError(f"The training plan has no loss of kind {kind!r}; "
+                            f"it knows {sorted(_head.LOSS_KINDS)}.")
+        if kind == "softmax_cross_entropy":
             y = np.ascontiguousarray(y, dtype=np.intp)
             if y.shape != (N,) or y.min() < 0 or y.max() >= self.n_outputs:
                 raise ValueError(
@@ -657,175 +546,6 @@ class RecurrentNetwork:
                 raise ValueError(
                     f"y must have shape ({N}, {self.n_outputs}), got {y.shape}.")
         return y, sw
-
-    def _head_loss(self, A, y, sample_weight, weight_sum):
-        """The head's forward, the loss and the head's backward: ``(loss, dA)``.
-
-        The dense head with softmax cross-entropy or squared error runs as
-        one compiled call, on targets :meth:`_check_targets` returned; other
-        heads and losses through their methods.
-        """
-        if self._compiled_head():
-            ws = self._work
-            Z = ws.get("Z", (A.shape[0], self.n_outputs))
-            dA = ws.get("dA", A.shape)
-            p, g = self.head_params, self.head_grads
-            head = (_train.head_softmax_xent
-                    if type(self.loss) is SoftmaxCrossEntropy
-                    else _train.head_squared_error)
-            loss = head(A, p["W"], p["b"], y, sample_weight, weight_sum, Z,
-                        g["W"], g["b"], dA)
-            return loss, dA
-        Z = self.head.forward(self.head_params, A)
-        loss, dZ = self.loss.loss_gradient(Z, y, sample_weight, weight_sum)
-        dA = self.head.backward(self.head_params, self.head_grads, A,
-                                dZ.astype(self.dtype, copy=False))
-        return loss, dA
-
-    def _forward_train(self, X, lengths, dropout, recurrent_dropout, rng,
-                       n_threads):
-        """Training forward through every layer.
-
-        Returns ``(tape, A)``: per layer, what BPTT reads (each direction's
-        input after dropout, the input and recurrent masks, the kernels'
-        caches), and the final states ``A (N, D * H_last)`` the head takes,
-        the forward direction first.
-        """
-        N, T = X.shape[:2]
-        ws = self._work
-        inp = X
-        if self.embedding is not None:
-            inp = _layers.embedding_forward(
-                X, lengths, self.embedding,
-                out=ws.get("embedded", (N, T, self.n_features)),
-                n_threads=n_threads)
-        tape = []
-        n_layers = len(self.layers)
-        for l, layer in enumerate(self.layers):
-            H = layer[0].n_hidden
-            D = len(layer)
-            in_masks = rec_masks = None
-            if dropout > 0:
-                in_masks = [_dropout_mask(rng, (N, inp.shape[2]), dropout,
-                                          self.dtype) for _ in layer]
-            if recurrent_dropout > 0:
-                rec_masks = [_dropout_mask(rng, (N, H), recurrent_dropout,
-                                           self.dtype) for _ in layer]
-            last = l == n_layers - 1
-            seq_out = None if last or D == 1 else ws.get((l, "out"), (N, T, D * H))
-            inputs, caches, h_lasts = [], [], []
-            for d, unit in enumerate(layer):
-                x = inp
-                if in_masks is not None:
-                    x = ws.get((l, d, "x"), inp.shape)
-                    np.multiply(inp, in_masks[d][:, None, :], out=x)
-                cache = {k: ws.get((l, d, k), s) for k, s in
-                         _layers._cache_shapes(unit.cell, N, T, H).items()}
-                h_last = ws.get((l, d, "h_last"), (N, H))
-                unit.train_forward(
-                    x, lengths, None if rec_masks is None else rec_masks[d],
-                    h_last, cache, n_threads)
-                if seq_out is not None:
-                    seq_out[:, :, d * H:(d + 1) * H] = cache["h_seq"]
-                inputs.append(x)
-                caches.append(cache)
-                h_lasts.append(h_last)
-            tape.append(_LayerTape(inputs, in_masks, rec_masks, caches))
-            if not last:
-                inp = seq_out if D == 2 else caches[0]["h_seq"]
-        if len(h_lasts) == 1:
-            A = h_lasts[0]
-        else:
-            H = self.hidden_sizes[-1]
-            A = ws.get("A", (N, 2 * H))
-            for d, h_last in enumerate(h_lasts):
-                A[:, d * H:(d + 1) * H] = h_last
-        return tape, A
-
-    def _backward_train(self, tape, X, lengths, dA, n_threads):
-        """BPTT from ``dA``, top layer first, into :attr:`grads` (and
-        :attr:`embedding_grad`)."""
-        ws = self._work
-        H = self.hidden_sizes[-1]
-        dh_lasts = [np.ascontiguousarray(dA[:, d * H:(d + 1) * H])
-                    for d in range(self.n_directions)]
-        dh_seqs = [None] * self.n_directions
-        embedded = self.embedding is not None
-        for l in range(len(self.layers) - 1, -1, -1):
-            rec = tape[l]
-            need_dx = l > 0 or embedded
-            d_inp = None
-            for d, unit in enumerate(self.layers[l]):
-                dX = (ws.get((l, d, "dX"), rec.inputs[d].shape) if need_dx
-                      else None)
-                unit.train_backward(
-                    rec.inputs[d], lengths, rec.caches[d], dh_lasts[d],
-                    dh_seqs[d],
-                    None if rec.rec_masks is None else rec.rec_masks[d], dX,
-                    n_threads)
-                if need_dx:
-                    if rec.in_masks is not None:
-                        dX *= rec.in_masks[d][:, None, :]
-                    if d_inp is None:
-                        d_inp = dX
-                    else:
-                        d_inp += dX
-            if need_dx and l > 0:
-                Hb = self.layers[l - 1][0].n_hidden
-                dh_lasts = [None] * self.n_directions
-                if self.n_directions == 1:
-                    dh_seqs = [d_inp]
-                else:
-                    dh_seqs = [np.ascontiguousarray(d_inp[:, :, d * Hb:(d + 1) * Hb])
-                               for d in range(self.n_directions)]
-        if embedded:
-            self.embedding_grad = _layers.embedding_backward(
-                X, lengths, d_inp, self.n_tokens, n_threads=n_threads)
-
-    def clip_gradient(self, max_norm, n_threads=1):
-        """Scale the gradient to a global L2 norm of at most ``max_norm``.
-
-        The norm covers :attr:`grads` and, with an embedding, the rows of
-        :attr:`embedding_grad`. Returns the norm before clipping.
-        """
-        sq = _train.sum_squares(n_threads, self.grads)
-        if self.embedding_grad is not None:
-            sq += _train.sum_squares(n_threads, self.embedding_grad[1].ravel())
-        norm = np.sqrt(sq)
-        if norm > max_norm:
-            factor = max_norm / norm
-            _train.scale(n_threads, self.grads, factor)
-            if self.embedding_grad is not None:
-                _train.scale(n_threads, self.embedding_grad[1].ravel(), factor)
-        return norm
-
-    def gradient_is_finite(self, n_threads=1):
-        """Whether every entry of the last step's gradient is finite."""
-        return (_train.all_finite(n_threads, self.grads)
-                and (self.embedding_grad is None or _train.all_finite(
-                    n_threads, self.embedding_grad[1].ravel())))
-
-    def weights_are_finite(self, n_threads=1):
-        """Whether every dense parameter is finite (the embedding aside)."""
-        return _train.all_finite(n_threads, self.dense_coefs)
-
-
-class _LayerTape:
-    """What the training forward of one layer keeps for its BPTT."""
-
-    __slots__ = ("inputs", "in_masks", "rec_masks", "caches")
-
-    def __init__(self, inputs, in_masks, rec_masks, caches):
-        self.inputs = inputs          # per direction, after input dropout
-        self.in_masks = in_masks      # per direction, or None
-        self.rec_masks = rec_masks    # per direction, or None
-        self.caches = caches          # per direction, from _layers.forward
-
-
-def _dropout_mask(rng, shape, rate, dtype):
-    # Kept entries are scaled by 1 / (1 - rate) (inverted dropout).
-    keep = rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
-    return ((keep >= rate) * (1.0 / (1.0 - rate))).astype(dtype)
 
 
 # Values drawn at a time by _uniform_into: its float64 temporary stays this

@@ -9,8 +9,11 @@ needs nothing re-pointed when the network's arrays are rebuilt.
 
 The network keeps all its parameters in one contiguous vector (the arrays
 users see are views into it), so a dense update is one compiled pass over
-that vector (seqclf._train), whatever the number of layers, with the float
-operations of the NumPy expressions in the docstrings.
+that vector (seqclf._updates), whatever the number of layers, with the float
+operations of the NumPy expressions in the docstrings. Each optimizer has a
+``kind`` and hands its constants to those passes (``settings``), which the
+training plan (seqclf._plan) runs too; it owns its step count ``t``, which
+the plan moves with :meth:`_Optimizer.advance`.
 
 An embedding matrix gets its own optimizer and sparse gradients: its
 ``update_rows`` steps only the rows a batch touched, leaving the others and
@@ -24,20 +27,33 @@ all steps.
 
 import numpy as np
 
-from . import _train
+from . import _updates
 from ._ownership import owned
 
 
 class _Optimizer:
     """What the optimizers share: the step count and the checks of an
-    update; subclasses write the steps (``_step``, ``_step_rows``) on the
-    arrays ``_state_names`` lists.
+    update; subclasses name their ``kind`` and the state arrays
+    (``_state_names``) and give their ``settings``: the steps themselves
+    are compiled (seqclf._updates).
     """
 
     _state_names = ()
+    kind = None
 
     def __init__(self):
         self.t = 0
+
+    def settings(self):
+        """``(kind, learning_rate, beta_1, beta_2, epsilon, momentum,
+        nesterov)``: what the compiled steps take (the other solver's
+        constants zero)."""
+        raise NotImplementedError
+
+    def advance(self, n_steps):
+        """Count ``n_steps`` steps taken on this optimizer's state (by the
+        training plan)."""
+        self.t += int(n_steps)
 
     def update(self, params, grad, n_threads=1):
         """Apply one step to ``params`` in place.
@@ -61,8 +77,11 @@ class _Optimizer:
                     f"{params.shape} and dtype {params.dtype}.")
         if not params.flags.writeable:
             raise ValueError("params must be writeable.")
+        _updates.dense_update(int(n_threads), self.settings(), self.t,
+                              params.reshape(-1), grad.reshape(-1),
+                              *(None if a is None else a.reshape(-1)
+                                for a in self._padded_state()))
         self.t += 1
-        self._step(params.reshape(-1), grad.reshape(-1), int(n_threads))
 
     def state(self):
         """The state arrays (Adam's ``(m, v)``, SGD's ``(velocity,)``)."""
@@ -91,8 +110,24 @@ class _Optimizer:
             The gradient of those rows.
         """
         self._check(params)
+        if params.ndim != 2 or not params.flags.c_contiguous:
+            raise ValueError("params must be a C-contiguous matrix.")
+        rows = np.ascontiguousarray(rows, dtype=np.intp)
+        grad = np.ascontiguousarray(grad, dtype=params.dtype)
+        if (rows.ndim != 1 or grad.shape != (len(rows), params.shape[1])
+                or (len(rows) and (rows.min() < 0 or rows.max() >= len(params)
+                                   or np.any(np.diff(np.sort(rows)) == 0)))):
+            raise ValueError(
+                f"rows must be distinct indices into the {len(params)} rows "
+                f"and grad of shape (len(rows), {params.shape[1]}).")
+        _updates.rows_update(self.settings(), self.t, params, rows, grad,
+                             *self._padded_state())
         self.t += 1
-        self._step_rows(params, rows, grad)
+
+    def _padded_state(self):
+        # The compiled steps take two state arrays; SGD's second is None.
+        m, *v = self.state()
+        return (m, v[0] if v else None)
 
     def _check(self, params):
         # The state is kept for one shape and dtype: a mismatch would
@@ -152,22 +187,11 @@ class SGDOptimizer(_Optimizer):
 
     _state_names = ("velocity",)
 
-    def _step(self, params, grad, n_threads):
-        _train.sgd_update(n_threads, params, grad, self.velocity.reshape(-1),
-                          self.learning_rate, self.momentum, self.nesterov)
+    kind = "sgd"
 
-    def _step_rows(self, params, rows, grad):
-        lr, mu = params.dtype.type(self.learning_rate), params.dtype.type(self.momentum)
-        step = grad * -lr
-        v = self.velocity[rows]
-        v *= mu
-        v += step
-        self.velocity[rows] = v
-        if self.nesterov:
-            step += mu * v
-            params[rows] += step
-        else:
-            params[rows] += v
+    def settings(self):
+        return ("sgd", float(self.learning_rate), 0.0, 0.0, 0.0,
+                float(self.momentum), bool(self.nesterov))
 
 
 class AdamOptimizer(_Optimizer):
@@ -211,29 +235,11 @@ class AdamOptimizer(_Optimizer):
 
     _state_names = ("m", "v")
 
-    def _step(self, params, grad, n_threads):
-        b1, b2 = self.beta_1, self.beta_2
-        lr_t = _train.adam_step_size(self.learning_rate, b1, b2, self.t)
-        _train.adam_update(n_threads, params, grad, self.m.reshape(-1),
-                           self.v.reshape(-1), lr_t, b1, b2, self.epsilon)
+    kind = "adam"
 
-    def _step_rows(self, params, rows, grad):
-        f = params.dtype.type
-        b1, b2 = self.beta_1, self.beta_2
-        m = self.m[rows]
-        m *= f(b1)
-        m += f(1 - b1) * grad
-        v = self.v[rows]
-        v *= f(b2)
-        v += f(1 - b2) * (grad * grad)
-        self.m[rows] = m
-        self.v[rows] = v
-        lr_t = _train.adam_step_size(self.learning_rate, b1, b2, self.t)
-        step = np.sqrt(v)
-        step += f(self.epsilon)
-        np.divide(m, step, out=step)
-        step *= f(-lr_t)
-        params[rows] += step
+    def settings(self):
+        return ("adam", float(self.learning_rate), float(self.beta_1),
+                float(self.beta_2), float(self.epsilon), 0.0, False)
 
 
 def make_optimizer(solver, shape, dtype, *, learning_rate, beta_1=0.9,

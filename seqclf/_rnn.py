@@ -1,14 +1,13 @@
 """RNNClassifier and RNNRegressor: recurrent networks with scikit-learn's API.
 
 :class:`BaseRNN` holds what the two share (parameters, input handling, the
-training loop, rollback, weights and summary); each estimator adds its
-targets, loss and predictions.
+epoch loop's decisions, early stopping, the messages, weights and summary);
+each estimator adds its targets, loss and predictions. The fitting
+machinery they drive (the epoch runner on the network's training plan,
+rollback, Ctrl-C) is seqclf._fitting.
 """
 
-import contextlib
 import numbers
-import signal
-import threading
 import time
 from numbers import Integral, Real
 
@@ -31,13 +30,12 @@ from sklearn.utils.validation import (
     check_consistent_length, check_is_fitted, column_or_1d,
 )
 
-from . import _persistence, _progress, _sequences, _train
+from . import _fitting, _persistence, _progress, _sequences
 from ._cells import BLAS_INT_MAX, CELLS, N_GATES, n_params
 from ._network import RecurrentNetwork, SoftmaxCrossEntropy, SquaredError
 from ._openmp_helpers import effective_n_threads, single_threaded_blas
-from ._optim import AdamOptimizer, make_optimizer
+from ._optim import make_optimizer
 from ._progress import EpochProgress
-from ._ownership import owns
 
 _CELLS = tuple(CELLS)
 
@@ -50,9 +48,6 @@ _INTEGER_PARAMS = ("n_steps", "embedding_dim", "vocab_size", "batch_size",
                    "max_iter", "n_iter_no_change", "n_threads")
 
 
-# Seconds of training per call of the compiled loop: the interval at which
-# Ctrl-C is seen and the progress display moves.
-_GROUP_SECONDS = 0.2
 
 def _all_finite(a):
     """Whether every value of ``a`` is finite; one summation when they are."""
@@ -76,131 +71,12 @@ def _check_weight_sum(weights, what):
         )
 
 
-def _optimizer_state(opt):
-    """A copy of an optimizer's attributes, its moment arrays copied; those
-    it does not own are kept by reference (training copies them before it
-    writes: see seqclf._ownership)."""
-    return {k: (v.copy() if owns(v) else v) for k, v in vars(opt).items()}
-
-
-def _rng_state(rng):
-    if isinstance(rng, np.random.RandomState):
-        return rng.get_state()
-    return rng.bit_generator.state
-
-
-def _set_rng_state(rng, state):
-    if isinstance(rng, np.random.RandomState):
-        rng.set_state(state)
-    else:
-        rng.bit_generator.state = state
-
-
-class _Checkpoint:
-    """An estimator's state at the start of a fit, to restore if it fails.
-
-    Attributes are kept by reference: those that a fit only rebinds need
-    nothing more. What a fit changes in place is copied once per call: the
-    network's parameter vector (restored in place, so that the views of
-    ``weights_`` stay valid), the optimizers' moments, the lists of scores
-    and the random generators' states (the ``random_state`` instance the
-    user passed included). Arrays the model does not own (a memory map, a
-    pickle's buffers) are never written: training trains copies of them,
-    and a failed fit puts the originals back.
-    """
-
-    def __init__(self, est):
-        self._est = est
-        self._attrs = dict(vars(est))
-        self._lists = {k: list(v) for k, v in self._attrs.items()
-                       if isinstance(v, list)}
-        self._rngs, seen = [], set()
-        for v in self._attrs.values():
-            if (isinstance(v, (np.random.RandomState, np.random.Generator))
-                    and id(v) not in seen):
-                seen.add(id(v))
-                self._rngs.append((v, _rng_state(v)))
-        net = self._attrs.get("_network")
-        self._coefs_array = None if net is None else net.coefs
-        self._coefs = (None if net is None or not owns(net.coefs)
-                       else net.coefs.copy())
-        self._optimizers = {k: _optimizer_state(self._attrs[k])
-                            for k in ("_optimizer", "_embedding_optimizer")
-                            if self._attrs.get(k) is not None}
-
-    def restore(self):
-        """Put the estimator back as it was when the checkpoint was made."""
-        attrs = self._attrs
-        vars(self._est).clear()
-        vars(self._est).update(attrs)
-        for k, items in self._lists.items():
-            attrs[k][:] = items
-        for rng, state in self._rngs:
-            _set_rng_state(rng, state)
-        net = attrs.get("_network")
-        if net is not None:
-            if net.coefs is not self._coefs_array:
-                # Training copied parameters the model did not own: the
-                # originals were not written.
-                net._build(self._coefs_array)
-            elif self._coefs is not None:
-                net.coefs[...] = self._coefs
-            net.embedding_grad = None
-        for k, state in self._optimizers.items():
-            vars(attrs[k]).clear()
-            vars(attrs[k]).update(state)
-
-
-class _DeferredInterrupt:
-    """Context holding a first SIGINT (Ctrl-C) until a mini-batch is complete.
-
-    In the main thread, while SIGINT has Python's default handler, a first
-    SIGINT only sets :attr:`requested`, which the training loop reads
-    between mini-batches; a second one raises ``KeyboardInterrupt`` at
-    once. Elsewhere (other threads, a handler of the user's) nothing is
-    changed.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
 def _format_bytes(n):
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
             break
         n /= 1024
     return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-
-
-class _Position:
-    """Where the training loop is, for messages and for interrupts."""
-
-    def __init__(self, n_batches):
-        self.n_batches = n_batches
-        self.epoch = 0              # the model's epoch count, 1-based
-        self.batch = 0              # 1-based within the epoch
-        self.completed = 0          # mini-batches applied in this call
-        self.updating = False       # the model's state is being changed
-        self.rng_state = None       # dropout stream before this batch's draws
-        self.last_batch = None      # rows of the last mini-batch run
 
 
 # Docstring sections the estimators share, put in place by _document.
@@ -799,28 +675,10 @@ class BaseRNN(BaseEstimator):
             On Ctrl-C: training stops after the running mini-batch and the
             model keeps its weights (see the Notes of the class).
         """
-        with self._rollback_on_failure():
+        with _fitting.rollback_on_failure(self):
             return self._fit(X, y, sample_weight, incremental=False,
                              X_val=X_val, y_val=y_val,
                              sample_weight_val=sample_weight_val)
-
-    @contextlib.contextmanager
-    def _rollback_on_failure(self):
-        """Restore the state from before the call if the body raises.
-
-        A KeyboardInterrupt that the training loop handled (the model then
-        keeps the weights of its last completed mini-batch) is let through
-        with the state as it is.
-        """
-        checkpoint = _Checkpoint(self)
-        try:
-            yield
-        except BaseException as exc:
-            if exc is not vars(self).get("_interrupted"):
-                checkpoint.restore()
-            raise
-        finally:
-            vars(self).pop("_interrupted", None)
 
     # From the start: the orthogonal initialisation's QR would otherwise
     # wake BLAS threads that spin beside the kernels' own threads.
@@ -1098,18 +956,22 @@ class BaseRNN(BaseEstimator):
         n_epochs = 1 if incremental else self.max_iter
         if not incremental:
             self.n_iter_ = 0
-        where = _Position(-(-n // batch_size))
+        where = _fitting.Position(-(-n // batch_size))
         data = (X, lengths, y, sample_weight)
-        trainer = self._trainer(data, batch_size)
+        runner = _fitting.EpochRunner(
+            net, self._optimizer, self._embedding_optimizer, data, batch_size,
+            alpha=self.alpha, clip_norm=self.clip_norm, dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            dropout_rng=self._dropout_rng, n_threads=n_threads)
         reason = "partial_fit" if incremental else "max_iter"
         try:
             # Overflows are caught by the finiteness checks, which say more
             # than NumPy's warnings.
-            with _DeferredInterrupt() as interrupt, np.errstate(
+            with _fitting.DeferredInterrupt() as interrupt, np.errstate(
                     over="ignore", invalid="ignore"):
                 for _ in range(n_epochs):
-                    if self._run_epoch(data, batch_size, validation, rs,
-                                       interrupt, where, n_threads, trainer):
+                    if self._run_epoch(runner, validation, rs, interrupt,
+                                       where):
                         if not incremental:
                             reason = ("validation_score" if validation is not None
                                       else "training_loss")
@@ -1179,31 +1041,11 @@ class BaseRNN(BaseEstimator):
                 f"tol={self.tol} for {self.n_iter_no_change} consecutive "
                 f"epochs (epoch {self.n_iter_}).")
 
-    def _trainer(self, data, batch_size):
-        """The network's compiled loop over this fit's mini-batches, or None
-        where it does not apply (another head or loss)."""
-        X, lengths, y, sample_weight = data
-        emb = self._embedding_optimizer
-        try:
-            return self._network.trainer(
-                X, lengths, y, sample_weight, batch_size,
-                self._optimizer.state(), dropout=self.dropout,
-                recurrent_dropout=self.recurrent_dropout,
-                embedding_state=() if emb is None else emb.state())
-        except MemoryError as exc:
-            raise self._out_of_memory(batch_size, X.shape[1], exc) from exc
-
-    def _out_of_memory(self, n_sequences, n_steps, cause):
-        """The MemoryError of a mini-batch that did not fit."""
-        return MemoryError(
-            f"Out of memory training a mini-batch of {n_sequences} sequences "
-            f"of up to {n_steps:,} steps (hidden_layer_sizes="
-            f"{self._network.hidden_sizes}): {cause} Lower batch_size, or "
-            f"split long sequences.")
-
-    def _run_epoch(self, data, batch_size, validation, rs, interrupt, where,
-                   n_threads, trainer=None):
+    def _run_epoch(self, runner, validation, rs, interrupt, where):
         """One pass over the training data; True when training should stop."""
+        data, batch_size, n_threads = (runner.data, runner.batch_size,
+                                       runner.n_threads)
+        sample_weight = data[3]
         n = data[0].shape[0]
         tic = time.perf_counter()
         where.epoch = self.n_iter_ + 1
@@ -1212,13 +1054,10 @@ class BaseRNN(BaseEstimator):
         where.last_batch = order[(n - 1) // batch_size * batch_size:]
         progress = EpochProgress(where.epoch, n) if self.verbose >= 2 else None
         try:
-            if trainer is not None:
-                total = self._run_compiled(trainer, data, order, batch_size,
-                                           interrupt, where, progress,
-                                           n_threads)
-            else:
-                total = self._run_batches(data, order, batch_size, interrupt,
-                                          where, progress, n_threads)
+            total = runner.run_epoch(order, interrupt, where, progress)
+        except _fitting.Diverged as exc:
+            swb = None if sample_weight is None else sample_weight[exc.rows]
+            raise self._divergence(exc.what, where, data[0], swb) from None
         finally:
             if progress is not None:
                 progress.close()
@@ -1248,150 +1087,6 @@ class BaseRNN(BaseEstimator):
         if interrupt.requested:
             raise KeyboardInterrupt
         return stop
-
-    def _run_batches(self, data, order, batch_size, interrupt, where,
-                     progress, n_threads):
-        """Train on each mini-batch of ``order``; return the epoch's summed
-        loss (each batch's mean loss times its size)."""
-        X, lengths, y, sample_weight = data
-        net = self._network
-        dropout_rng = self._dropout_rng
-        uses_rng = self.dropout > 0 or self.recurrent_dropout > 0
-        n = len(order)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            if interrupt.requested:
-                raise KeyboardInterrupt
-            if progress is not None and start > 0:
-                progress.update(start, total)
-            where.batch += 1
-            batch = order[start:start + batch_size]
-            swb = None if sample_weight is None else sample_weight[batch]
-            if swb is not None and not swb.any():
-                continue                # nothing to learn from this batch
-            if uses_rng:
-                where.rng_state = dropout_rng.bit_generator.state
-            try:
-                Xb, lb, yb = net.gather_batch(X, lengths, y, batch, n_threads)
-                loss = net.train_step(
-                    Xb, lb, yb, swb, alpha=self.alpha,
-                    dropout=self.dropout,
-                    recurrent_dropout=self.recurrent_dropout,
-                    rng=dropout_rng, n_threads=n_threads,
-                )
-            except MemoryError as exc:
-                raise self._out_of_memory(len(batch), int(lengths[batch].max()),
-                                          exc) from exc
-            if not np.isfinite(loss):
-                raise self._divergence("the training loss", where, X, swb)
-            if not net.gradient_is_finite(n_threads):
-                raise self._divergence("a gradient", where, X, swb)
-            if self.clip_norm is not None:
-                if not np.isfinite(net.clip_gradient(self.clip_norm, n_threads)):
-                    raise self._divergence("the gradient's norm", where, X, swb)
-            where.updating = True
-            self._optimizer.update(net.dense_coefs, net.grads, n_threads)
-            if net.embedding_grad is not None:
-                rows = net.embedding_grad[0]
-                self._embedding_optimizer.update_rows(net.embedding,
-                                                      *net.embedding_grad)
-                if not _all_finite(net.embedding[rows]):
-                    raise self._divergence("an updated weight", where, X, swb)
-            if not net.weights_are_finite(n_threads):
-                raise self._divergence("an updated weight", where, X, swb)
-            total += loss * len(batch)
-            where.completed += 1
-            where.rng_state = None
-            where.updating = False
-        if progress is not None:
-            progress.update(n, total)
-        return total
-
-    def _run_compiled(self, trainer, data, order, batch_size, interrupt,
-                      where, progress, n_threads):
-        """:meth:`_run_batches` on the network's compiled loop.
-
-        The batches run in groups, one compiled call each, sized to about
-        ``_GROUP_SECONDS`` (or the progress display's interval) so that
-        Ctrl-C and the display are seen between groups; the results do not
-        depend on the grouping.
-        """
-        X, lengths, y, sample_weight = data
-        opt = self._optimizer
-        order = np.ascontiguousarray(order, dtype=np.intp)
-        n = len(order)
-        n_batches = -(-n // batch_size)
-        clip = -1.0 if self.clip_norm is None else float(self.clip_norm)
-        adam = isinstance(opt, AdamOptimizer)
-        settings = ((opt.beta_1, opt.beta_2, opt.epsilon, 0.0, False) if adam
-                    else (0.0, 0.0, 0.0, opt.momentum, bool(opt.nesterov)))
-        seconds = (_GROUP_SECONDS if progress is None
-                   else min(_GROUP_SECONDS, _progress.INTERVAL))
-        # Sequences per batch, 0 for a batch the loop skips (all its weights
-        # zero): what each batch's dropout masks draw.
-        starts = np.arange(0, n, batch_size)
-        sizes = np.diff(np.append(starts, n))
-        if sample_weight is not None:
-            sizes = sizes * (np.add.reduceat(sample_weight[order] != 0,
-                                             starts) > 0)
-        emb = self._embedding_optimizer
-        total = 0.0
-        k, count = 0, 1
-        while k < n_batches:
-            if interrupt.requested:
-                raise KeyboardInterrupt
-            if progress is not None and k > 0:
-                progress.update(k * batch_size, total)
-            tic = time.perf_counter()
-            # The weights change inside the call: an interrupt raised
-            # before the counters below agree with them rolls back.
-            where.updating = True
-            draws = None
-            if trainer.draws_per_sequence:
-                where.rng_state = self._dropout_rng.bit_generator.state
-                draws = self._dropout_draws(trainer, sizes, k, count,
-                                            self._network.dtype)
-            k_next, n_updates, loss_sum, status = trainer.run(
-                order, k, count, n_threads, self.alpha, clip,
-                opt.learning_rate, *settings, opt.t, total, draws,
-                0 if emb is None else emb.t)
-            opt.t += n_updates
-            if emb is not None:
-                emb.t += n_updates
-            where.batch += k_next - k
-            if status:
-                rows = order[(k_next - 1) * batch_size:k_next * batch_size]
-                swb = None if sample_weight is None else sample_weight[rows]
-                if status == _train.NO_MEMORY_STATUS:
-                    raise self._out_of_memory(
-                        len(rows), int(lengths[rows].max()),
-                        "the kernels' scratch memory could not be allocated.")
-                if status not in _train.DIVERGED:
-                    raise RuntimeError(f"The training loop stopped with "
-                                       f"status {status}.")
-                raise self._divergence(_train.DIVERGED[status], where, X, swb)
-            total = loss_sum
-            where.completed += n_updates
-            where.rng_state = None
-            where.updating = False
-            elapsed = time.perf_counter() - tic
-            k = k_next
-            count = max(1, min(4 * count,
-                               int(count * seconds / max(elapsed, 1e-6))))
-        if progress is not None:
-            progress.update(n, total)
-        return total
-
-    def _dropout_draws(self, trainer, sizes, k, count, dtype):
-        """The uniform draws of the dropout masks of batches ``k`` to
-        ``k + count - 1``, taken from the dropout generator in one call:
-        the numbers ``train_step`` would draw batch after batch.
-        ``sizes`` holds each batch's number of sequences, 0 for a skipped
-        one (it draws none)."""
-        n_sequences = int(sizes[k:k + count].sum())
-        return self._dropout_rng.random(
-            n_sequences * trainer.draws_per_sequence,
-            dtype=np.float32 if dtype == np.float32 else np.float64)
 
     def _keep_interrupted_state(self, exc, where, data, n_threads):
         """Settle the model after Ctrl-C, or leave it to the rollback.
@@ -1883,7 +1578,7 @@ class RNNClassifier(ClassifierMixin, BaseRNN):
             As :meth:`fit`; a call that fails leaves the estimator as it was
             before it.
         """
-        with self._rollback_on_failure():
+        with _fitting.rollback_on_failure(self):
             _check_partial_fit_first_call(self, classes)
             return self._fit(X, y, sample_weight, incremental=True)
 
@@ -2100,7 +1795,7 @@ class RNNRegressor(RegressorMixin, BaseRNN):
             As :meth:`fit`; a call that fails leaves the estimator as it was
             before it.
         """
-        with self._rollback_on_failure():
+        with _fitting.rollback_on_failure(self):
             return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):

@@ -1,10 +1,14 @@
 """Faults forced into a running fit: divergence, exceptions, Ctrl-C, no memory.
 
-Failures are injected into the real code paths (the network's training
-step, the optimizers' updates, each stage of ``fit``) by wrapping the
-method so that its k-th call fails; what is checked is what the estimator
-holds afterwards, compared attribute by attribute with what it held before
-the call (``tests/_state.py``).
+Failures are injected into the real code paths: each stage of ``fit`` by
+wrapping a method so that its k-th call fails, and the mini-batches of the
+training plan through its fault hook (``tests._helpers.inject_fault``): a
+loss, a gradient, the clipped norm, a weight or an embedding row made
+non-finite where the plan's checks see them, or a stop before a batch,
+before its update or after it. What is checked is what the estimator holds
+afterwards: compared attribute by attribute with what it held before the
+call (``tests/_state.py``), or, after Ctrl-C, with a fit stopped by the
+real between-calls path of the same interrupt.
 """
 
 import json
@@ -13,41 +17,36 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
-import seqclf._network as network_module
 import seqclf._rnn as rnn_module
 from seqclf import RNNClassifier, _sequences
-from seqclf._network import RecurrentNetwork, _Workspace
-from seqclf._optim import AdamOptimizer
+from seqclf._network import RecurrentNetwork
+from seqclf._progress import EpochProgress
 
+from ._helpers import (
+    deferred_interrupt,
+    entered_interrupts,
+    group_batches,
+    inject_fault,
+)
 from ._state import assert_same_state, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 N, BATCH, EPOCHS = 24, 8, 2         # 3 mini-batches per epoch, 6 per fit
+PER_EPOCH = N // BATCH
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
     with threadpool_limits(1, user_api="openmp"):
         yield
-
-
-@pytest.fixture(autouse=True)
-def _per_batch_path():
-    # The faults are injected at the per-batch path's methods (train_step,
-    # the optimizer's update, clip_gradient); the compiled loop's failures
-    # are tested in test_train_loop.py, and the subprocesses below run it.
-    # Not through monkeypatch: the tests undo their own patches midway.
-    previous = network_module.COMPILED_LOOP
-    network_module.COMPILED_LOOP = False
-    yield
-    network_module.COMPILED_LOOP = previous
 
 
 def task(n=N, seed=0):
@@ -73,10 +72,6 @@ class Injected(Exception):
     pass
 
 
-def _interrupt(*args):
-    raise KeyboardInterrupt
-
-
 def at_call(monkeypatch, owner, name, k, *, before=None, after=None):
     """Wrap ``owner.name`` so that its k-th call runs ``before`` (which may
     raise) and/or rewrites the result with ``after(self, result, args)``."""
@@ -99,20 +94,20 @@ def at_call(monkeypatch, owner, name, k, *, before=None, after=None):
 
 
 def start(kind, **kw):
-    """An estimator about to be fitted from the state ``kind`` names, and the
-    call that fits it."""
-    X, y = task()
+    """An estimator about to be fitted from the state ``kind`` names, the
+    call that fits it and its data (token ids with ``embedding_dim``)."""
+    X, y = token_task() if kw.get("embedding_dim") else task()
     clf = model(**kw)
     if kind == "unfitted":
-        return clf, lambda: clf.fit(X, y)
+        return clf, lambda: clf.fit(X, y), X
     clf.fit(X, y)
     if kind == "refit":
-        return clf, lambda: clf.fit(X[::-1], y[::-1])
+        return clf, lambda: clf.fit(X[::-1], y[::-1]), X
     if kind == "warm":
         clf.set_params(warm_start=True)
-        return clf, lambda: clf.fit(X, y)
+        return clf, lambda: clf.fit(X, y), X
     assert kind == "partial"
-    return clf, lambda: clf.partial_fit(X, y)
+    return clf, lambda: clf.partial_fit(X, y), X
 
 
 def check_left_as_before(clf, before, X):
@@ -128,70 +123,33 @@ def check_left_as_before(clf, before, X):
 # Divergence at the first, a middle and the last mini-batch
 # ---------------------------------------------------------------------------
 
-def _nan_loss(net, loss, args):
-    return np.nan
-
-
-def _inf_gradient(net, loss, args):
-    net.grads[1] = np.inf
-    return loss
-
-
-def _nan_weight(opt, out, args):
-    params = args[0]                # update(params, grad)
-    params[-1] = np.nan
-
-
-INJECTIONS = {
-    "loss": (RecurrentNetwork, "train_step", _nan_loss, "the training loss"),
-    "gradient": (RecurrentNetwork, "train_step", _inf_gradient, "a gradient"),
-    "weight": (AdamOptimizer, "update", _nan_weight, "an updated weight"),
+# The fault: the settings under which the plan meets it, and the words of
+# the error.
+DIVERGENCES = {
+    "loss": ({}, "the training loss"),
+    "gradient": ({}, "a gradient"),
+    "norm": ({"clip_norm": 1.0}, "the gradient's norm"),
+    "weight": ({}, "an updated weight"),
+    "embedding_row": ({"embedding_dim": 2}, "an updated weight"),
 }
 
 
-@pytest.mark.parametrize("what", sorted(INJECTIONS))
+@pytest.mark.parametrize("what", sorted(DIVERGENCES))
 @pytest.mark.parametrize("kind", ["unfitted", "refit", "warm", "partial"])
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 def test_divergence_forced_at_a_batch_rolls_back(monkeypatch, what, kind, where):
-    clf, fit = start(kind)
+    settings, label = DIVERGENCES[what]
+    clf, fit, X = start(kind, **settings)
     before = snapshot(clf)
-    n_batches = 3 if kind == "partial" else 3 * EPOCHS
+    n_batches = PER_EPOCH if kind == "partial" else PER_EPOCH * EPOCHS
     k = {"first": 1, "middle": n_batches // 2 + 1, "last": n_batches}[where]
-    epoch = (k - 1) // 3 + 1 + (clf.n_iter_ if kind == "partial" else 0)
-    owner, name, after, label = INJECTIONS[what]
-    at_call(monkeypatch, owner, name, k, after=after)
+    epoch = (k - 1) // PER_EPOCH + 1 + (clf.n_iter_ if kind == "partial" else 0)
+    inject_fault(monkeypatch, k, what)
     with pytest.raises(ValueError, match=rf"{label} became non-finite .* in "
                                          rf"epoch {epoch}, mini-batch "
-                                         rf"{(k - 1) % 3 + 1} of 3\b"):
+                                         rf"{(k - 1) % PER_EPOCH + 1} of 3\b"):
         fit()
-    check_left_as_before(clf, before, task()[0])
-
-
-@pytest.mark.parametrize("where", [1, 4, 6])
-def test_divergence_of_an_embedding_row_rolls_back(monkeypatch, where):
-    ids, y = token_task()
-    clf = model(embedding_dim=2, dropout=0.0).fit(ids, y)
-    before = snapshot(clf)
-
-    def bad_row(opt, out, args):
-        params, rows = args[:2]     # update_rows(params, rows, grad)
-        params[rows[0]] = np.inf
-
-    at_call(monkeypatch, AdamOptimizer, "update_rows", where, after=bad_row)
-    with pytest.raises(ValueError, match="an updated weight became non-finite"):
-        clf.set_params(warm_start=True).fit(ids, y)
-    clf.set_params(warm_start=False)
-    check_left_as_before(clf, before, ids)
-
-
-def test_divergence_of_the_clipped_norm_rolls_back(monkeypatch):
-    clf, fit = start("warm", clip_norm=1.0)
-    before = snapshot(clf)
-    at_call(monkeypatch, RecurrentNetwork, "clip_gradient", 2,
-            after=lambda net, norm, args: np.inf)
-    with pytest.raises(ValueError, match="gradient's norm became non-finite"):
-        fit()
-    check_left_as_before(clf, before, task()[0])
+    check_left_as_before(clf, before, X)
 
 
 # ---------------------------------------------------------------------------
@@ -199,7 +157,10 @@ def test_divergence_of_the_clipped_norm_rolls_back(monkeypatch):
 # ---------------------------------------------------------------------------
 
 # (owner, name, k-th call, where it is met): "all" stages are met by every
-# kind of call, "fresh" ones only when a network is built.
+# kind of call, "fresh" ones only when a network is built. The owner "plan"
+# stands for the training plan's fault hook, stopping at the k-th batch of
+# the call where ``name`` says: before the batch, before its update (after
+# its checks and clipping: clip_norm is set) or after the update.
 STAGES = [
     (rnn_module.RNNClassifier, "_architecture", 1, "all"),
     (rnn_module.RNNClassifier, "_validate_X", 1, "all"),
@@ -212,12 +173,13 @@ STAGES = [
     (rnn_module, "_check_sample_weight", 1, "all"),
     (rnn_module, "effective_n_threads", 1, "all"),
     (rnn_module, "train_test_split", 1, "early"),
-    (RecurrentNetwork, "train_step", 1, "all"),
-    (RecurrentNetwork, "train_step", 3, "all"),
-    (_Workspace, "get", 5, "all"),
-    (RecurrentNetwork, "clip_gradient", 2, "all"),
-    (AdamOptimizer, "update", 1, "all"),
-    (AdamOptimizer, "update", 3, "all"),
+    (RecurrentNetwork, "plan", 1, "all"),           # the plan and its buffers
+    ("plan", "before_batch", 1, "all"),
+    ("plan", "before_batch", 3, "all"),
+    ("plan", "before_update", 1, "all"),
+    ("plan", "before_update", 2, "all"),
+    ("plan", "before_update", 3, "all"),
+    ("plan", "after_update", 2, "all"),
     (rnn_module.RNNClassifier, "_validation_score", 2, "early"),
     (rnn_module.RNNClassifier, "_update_no_improvement", 2, "multi"),
 ]
@@ -237,24 +199,28 @@ def test_exception_at_each_stage_rolls_back(monkeypatch, stage, kind, error):
     if (met == "fresh" and kind in ("warm", "partial")
             or (early or met == "multi") and kind == "partial"):
         pytest.skip("stage not met by this kind of call")
-    clf, fit = start(kind, clip_norm=1.0, early_stopping=early,
-                     validation_fraction=0.34)
-    X, y = task()
+    clf, fit, X = start(kind, clip_norm=1.0, early_stopping=early,
+                        validation_fraction=0.34)
+    y = task()[1]
     before = snapshot(clf)
     raised = error("injected")
 
     def fail(*args):
         raise raised
 
-    at_call(monkeypatch, owner, name, k, before=fail)
+    if owner == "plan":
+        inject_fault(monkeypatch, k, name, raised)
+    else:
+        at_call(monkeypatch, owner, name, k, before=fail)
     sample_weight = np.linspace(0.5, 2, len(y))
     with pytest.raises(error) as info:
         if kind == "partial":
             clf.partial_fit(X, y, sample_weight=sample_weight)
         else:
             clf.fit(X, y, sample_weight=sample_weight)
-    # Propagated as it was raised (a MemoryError building the network is
-    # reworded to name the sizes, with the original as its cause).
+    # Propagated as it was raised (a MemoryError building the network or
+    # the plan is reworded to name the sizes, with the original as its
+    # cause).
     assert info.value is raised or info.value.__cause__ is raised
     monkeypatch.undo()
     check_left_as_before(clf, before, X)
@@ -262,62 +228,82 @@ def test_exception_at_each_stage_rolls_back(monkeypatch, stage, kind, error):
 
 def test_exception_after_a_partial_update_rolls_back(monkeypatch):
     # The optimizer has moved the weights and its moments when it fails.
-    clf, fit = start("warm")
+    clf, fit, X = start("warm")
     before = snapshot(clf)
-
-    def explode(opt, out, args):
-        raise Injected("after the update")
-
-    at_call(monkeypatch, AdamOptimizer, "update", 4, after=explode)
+    inject_fault(monkeypatch, 4, "after_update", Injected("after the update"))
     with pytest.raises(Injected):
         fit()
-    check_left_as_before(clf, before, task()[0])
+    check_left_as_before(clf, before, X)
 
 
 # ---------------------------------------------------------------------------
 # KeyboardInterrupt
 # ---------------------------------------------------------------------------
 
-def _reference_history(monkeypatch, clf, X, y):
-    """Weights after each update and dropout states before each batch."""
-    weights, rng_states = [], []
-    real_update, real_step = AdamOptimizer.update, RecurrentNetwork.train_step
+def _stopped_between_calls(monkeypatch, done, X, y, **params):
+    """A model whose fit Ctrl-C stopped between two calls of its plan,
+    after ``done`` mini-batches, through the real path: one batch per call,
+    the interrupt raised where the progress display is updated between two
+    batches of an epoch, or, at an epoch's end, requested as a first SIGINT
+    requests it (seen after the epoch's counters)."""
+    with monkeypatch.context() as mp:
+        group_batches(mp, 0)
+        entered = entered_interrupts(mp)
+        calls = [0]
+        real = EpochProgress.update
 
-    def update(opt, params, grad, *args):
-        real_update(opt, params, grad, *args)
-        weights.append(params.copy())
+        def update(self, *args):
+            # Called between any two batches of an epoch and at its end:
+            # the k-th call comes after k batches.
+            calls[0] += 1
+            if calls[0] == done:
+                if done % PER_EPOCH:
+                    raise KeyboardInterrupt
+                entered[-1].requested = True
+            return real(self, *args)
 
-    def step(net, *args, **kwargs):
-        rng_states.append(kwargs["rng"].bit_generator.state)
-        return real_step(net, *args, **kwargs)
-
-    monkeypatch.setattr(AdamOptimizer, "update", update)
-    monkeypatch.setattr(RecurrentNetwork, "train_step", step)
-    clf.fit(X, y)
-    monkeypatch.undo()
-    return weights, rng_states
+        mp.setattr(EpochProgress, "update", update)
+        clf = model(verbose=2, **params)
+        with pytest.raises(KeyboardInterrupt, match="interrupted in epoch"):
+            clf.fit(X, y)
+    return clf.set_params(verbose=0)
 
 
 @pytest.mark.parametrize("k", [2, 3, 4, 6])
-def test_interrupt_keeps_the_last_completed_batch(monkeypatch, k):
+def test_interrupt_keeps_the_last_completed_batch(monkeypatch, k, capsys):
+    """Ctrl-C before mini-batch k (in the middle of a call of the plan, by
+    its fault hook) keeps what Ctrl-C between two calls keeps after k - 1
+    batches: the weights, the optimizer's step count and moments, the
+    counters and the dropout stream where batch k would draw."""
     X, y = task()
-    weights, rng_states = _reference_history(monkeypatch, model(), X, y)
+    done = k - 1
+    between = _stopped_between_calls(monkeypatch, done, X, y)
+    capsys.readouterr()
     reference = model().fit(X, y)
     clf = model()
     handler = signal.getsignal(signal.SIGINT)
-    at_call(monkeypatch, RecurrentNetwork, "train_step", k, before=_interrupt)
-    with pytest.raises(KeyboardInterrupt, match=r"interrupted in epoch "
-                                               rf"{(k - 1) // 3 + 1}"):
-        clf.fit(X, y)
-    monkeypatch.undo()
-    done = k - 1
-    np.testing.assert_array_equal(clf._network.dense_coefs, weights[done - 1])
-    assert clf._optimizer.t == done
-    assert clf.n_iter_ == done // 3 == len(clf.loss_curve_)
+    with monkeypatch.context() as mp:
+        inject_fault(mp, k, "before_batch", KeyboardInterrupt())
+        with pytest.raises(KeyboardInterrupt, match=r"interrupted in epoch "
+                                                   rf"{(k - 1) // 3 + 1}"):
+            clf.fit(X, y)
+    np.testing.assert_array_equal(clf._network.coefs, between._network.coefs)
+    for a, b in zip(clf._optimizer.state(), between._optimizer.state()):
+        np.testing.assert_array_equal(a, b)
+    assert clf._optimizer.t == between._optimizer.t == done
+    assert clf.n_iter_ == between.n_iter_ == done // 3 == len(clf.loss_curve_)
+    assert clf.loss_curve_ == between.loss_curve_
     assert clf.loss_curve_ == reference.loss_curve_[:clf.n_iter_]
     # The dropout stream is where the interrupted batch found it, so that
     # training goes on as if the batch had not been started.
-    assert clf._dropout_rng.bit_generator.state == rng_states[done]
+    state = clf._dropout_rng.bit_generator.state
+    assert state == between._dropout_rng.bit_generator.state
+    assert state != reference._dropout_rng.bit_generator.state
+    if done % PER_EPOCH == 0:
+        # After whole epochs: the model of a fit of as many epochs.
+        whole = model(max_iter=done // PER_EPOCH).fit(X, y)
+        np.testing.assert_array_equal(clf._network.coefs, whole._network.coefs)
+        assert state == whole._dropout_rng.bit_generator.state
     assert signal.getsignal(signal.SIGINT) is handler
     assert np.isfinite(clf.predict_proba(X)).all()
     clf.partial_fit(X, y)
@@ -329,8 +315,7 @@ def test_interrupt_with_early_stopping_restores_the_best_weights(monkeypatch):
     clf = model(early_stopping=True, validation_fraction=0.2, max_iter=20,
                 n_iter_no_change=20, learning_rate_init=0.05)
     # 48 training sequences: 6 mini-batches per epoch; stop in the fifth.
-    at_call(monkeypatch, RecurrentNetwork, "train_step", 6 * 4 + 2,
-            before=_interrupt)
+    inject_fault(monkeypatch, 6 * 4 + 2, "before_batch", KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt, match="best weights"):
         clf.fit(X, y)
     assert clf.n_iter_ == 4 == len(clf.validation_scores_) == len(clf.loss_curve_)
@@ -348,7 +333,7 @@ def test_interrupt_after_weights_that_overflow_rolls_back(monkeypatch):
     clf = RNNClassifier("rnn", (16,), activation="relu", solver="sgd",
                         learning_rate_init=10.0, max_iter=2, batch_size=64,
                         random_state=0)
-    at_call(monkeypatch, RecurrentNetwork, "train_step", 2, before=_interrupt)
+    inject_fault(monkeypatch, 2, "before_batch", KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt, match="overflow on the training"):
         clf.fit(X, y)
     with pytest.raises(NotFittedError):
@@ -356,24 +341,22 @@ def test_interrupt_after_weights_that_overflow_rolls_back(monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["unfitted", "warm"])
+@pytest.mark.parametrize("what, at", [("before_batch", 1), ("before_update", 3),
+                                      ("after_update", 3)])
 def test_interrupt_before_any_batch_or_inside_an_update_rolls_back(
-        monkeypatch, kind):
-    for owner, name, k, hook in [
-            (RecurrentNetwork, "train_step", 1, "before"),
-            (AdamOptimizer, "update", 3, "after")]:
-        clf, fit = start(kind)
-        before = snapshot(clf)
-        at_call(monkeypatch, owner, name, k, **{hook: _interrupt})
-        with pytest.raises(KeyboardInterrupt):
-            fit()
-        monkeypatch.undo()
-        check_left_as_before(clf, before, task()[0])
+        monkeypatch, kind, what, at):
+    clf, fit, X = start(kind)
+    before = snapshot(clf)
+    inject_fault(monkeypatch, at, what, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        fit()
+    check_left_as_before(clf, before, X)
 
 
 def test_interrupt_handler_holds_the_first_sigint():
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("SIGINT has a handler of the test runner's")
-    with rnn_module._DeferredInterrupt() as interrupt:
+    with deferred_interrupt() as interrupt:
         os.kill(os.getpid(), signal.SIGINT)
         assert interrupt.requested
         with pytest.raises(KeyboardInterrupt):
@@ -387,7 +370,7 @@ def test_interrupt_leaves_a_handler_of_the_users_alone():
     try:
         X, y = task()
         model(max_iter=1).fit(X, y)
-        with rnn_module._DeferredInterrupt() as interrupt:
+        with deferred_interrupt() as interrupt:
             os.kill(os.getpid(), signal.SIGINT)
         assert seen and not interrupt.requested
     finally:
@@ -398,30 +381,18 @@ SIGINT_CHILD = textwrap.dedent(
     """
     import json, signal, sys
     import numpy as np
+    import pytest
     from sklearn.base import clone
-    import seqclf._network
     from seqclf import RNNClassifier
-    from seqclf._optim import AdamOptimizer
+    from tests._helpers import group_batches, inject_fault
 
     early = sys.argv[1] == "early"
-    compiled = sys.argv[2] == "compiled"
+    patches = pytest.MonkeyPatch()
+    if sys.argv[2] == "single":
+        group_batches(patches, 0)           # one batch per call of the plan
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 6, 2))
     y = (X[:, 0, 0] > 0).astype(int)
-    history = []
-    real = AdamOptimizer.update
-
-    def update(self, params, grad, *args):
-        real(self, params, grad, *args)
-        history.append(params.copy())
-
-    def record():
-        # Every update's weights, through the per-batch path.
-        seqclf._network.COMPILED_LOOP = False
-        AdamOptimizer.update = update
-
-    if not compiled:
-        record()
     clf = RNNClassifier("gru", (4,), batch_size=4, max_iter=10000, verbose=1,
                         early_stopping=early, n_iter_no_change=10000,
                         random_state=0)
@@ -429,22 +400,30 @@ SIGINT_CHILD = textwrap.dedent(
     try:
         clf.fit(X, y)
     except KeyboardInterrupt as exc:
+        patches.undo()
         t = clf._optimizer.t
-        if compiled:
-            # The compiled loop is bit-identical to the per-batch path:
-            # replay that one for as many epochs and record its weights.
-            record()
-            clone(clf).set_params(max_iter=clf.n_iter_ + 1, verbose=0).fit(X, y)
-            del history[t:]
+        # The reference: the same fit stopped by the fault hook before
+        # batch t + 1, in the middle of a call of the plan of many batches.
+        ref = clone(clf).set_params(verbose=0)
+        inject_fault(patches, t + 1, "before_batch", KeyboardInterrupt())
+        try:
+            ref.fit(X, y)
+        except KeyboardInterrupt:
+            pass
+        patches.undo()
         per_epoch = 450 if early else 500
         out = dict(
-            interrupted=True, message=str(exc), t=t, n_history=len(history),
+            interrupted=True, message=str(exc), t=t, t_ref=ref._optimizer.t,
             n_iter=clf.n_iter_, per_epoch=per_epoch,
             n_losses=len(clf.loss_curve_),
+            same_losses=clf.loss_curve_ == ref.loss_curve_,
             n_scores=None if not early else len(clf.validation_scores_),
-            kept_last=bool(np.array_equal(clf._network.dense_coefs, history[-1])),
+            kept_last=bool(np.array_equal(clf._network.coefs,
+                                          ref._network.coefs)),
             kept_best=bool(early and np.array_equal(clf._network.coefs,
-                                                    clf._best_coefs)),
+                                                    clf._best_coefs)
+                           and np.array_equal(clf._best_coefs,
+                                              ref._best_coefs)),
             finite=bool(np.isfinite(clf.predict_proba(X)).all()),
             handler=signal.getsignal(signal.SIGINT) is signal.default_int_handler,
         )
@@ -457,18 +436,21 @@ SIGINT_CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("loop", ["batches", "compiled"])
+@pytest.mark.parametrize("groups", ["timed", "single"])
 @pytest.mark.parametrize("mode", ["plain", "early"])
-def test_interrupt_by_a_real_sigint_during_an_epoch(mode, loop):
-    """Ctrl-C in the per-batch loop and in the compiled one (seen between
-    its groups of batches) keeps the weights of the last completed batch."""
+def test_interrupt_by_a_real_sigint_during_an_epoch(mode, groups):
+    """Ctrl-C, seen between the calls of the plan (groups of batches sized
+    by time, or of one batch), keeps the weights of the last completed
+    batch: those of the same fit stopped before the next batch. The signal
+    comes a little after the first epoch, anywhere in an epoch."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD, mode, loop],
+    proc = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD, mode, groups],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=ROOT)
     try:
         for line in proc.stdout:            # the first epoch is over
             if line.startswith("Epoch 1,"):
+                time.sleep(0.01)
                 proc.send_signal(signal.SIGINT)
                 break
         rest, err = proc.communicate(timeout=120)
@@ -479,8 +461,9 @@ def test_interrupt_by_a_real_sigint_during_an_epoch(mode, loop):
     out = json.loads(result[-1][len("RESULT "):])
     assert out["interrupted"], "the fit ended before the signal"
     assert "interrupted in epoch" in out["message"]
-    assert out["t"] == out["n_history"] and out["handler"] and out["finite"]
+    assert out["t"] == out["t_ref"] and out["handler"] and out["finite"]
     assert out["n_iter"] == out["n_losses"] == out["t"] // out["per_epoch"]
+    assert out["same_losses"] and out["t"] >= out["per_epoch"]
     if mode == "early":
         assert out["kept_best"] and out["n_scores"] == out["n_iter"]
         assert "best weights" in out["message"]
@@ -567,11 +550,11 @@ def test_allocation_failure_under_a_memory_limit_rolls_back():
 
 def test_divergence_of_the_validation_output_rolls_back(monkeypatch):
     # Early stopping scores the held-out split with the inference pass.
-    clf, fit = start("warm", early_stopping=True, validation_fraction=0.34)
+    clf, fit, X = start("warm", early_stopping=True, validation_fraction=0.34)
     before = snapshot(clf)
     at_call(monkeypatch, RecurrentNetwork, "decision_function", 2,
             after=lambda net, Z, args: np.full_like(Z, np.inf))
     with pytest.raises(ValueError, match=r"the validation output became "
                                          r"non-finite .* in epoch 2"):
         fit()
-    check_left_as_before(clf, before, task()[0])
+    check_left_as_before(clf, before, X)

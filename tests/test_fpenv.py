@@ -5,12 +5,12 @@ import threading
 import numpy as np
 import pytest
 
-from seqclf import RNNClassifier, _kernels, reference
+from seqclf import RNNClassifier, _kernels_testing, reference
 from seqclf._cells import param_shapes
 
 from ._helpers import run_inference, run_kernels
 
-BITS = _kernels._flush_mode_bits()
+BITS = _kernels_testing.flush_mode_bits()
 needs_modes = pytest.mark.skipif(
     BITS == 0, reason="no flush-to-zero control on this platform"
 )
@@ -35,11 +35,11 @@ def _fit_predict(n_threads):
 
 @needs_modes
 def test_modes_are_off_by_default_and_restored_after_fit_and_predict():
-    assert _kernels._fp_flush_modes() == 0
+    assert _kernels_testing.fp_flush_modes() == 0
     _fit_predict(2)
-    assert _kernels._fp_flush_modes() == 0
+    assert _kernels_testing.fp_flush_modes() == 0
     # The OpenMP pool's threads are restored too, not only the caller.
-    assert _kernels._fp_flush_modes_of_threads(2) == [0, 0]
+    assert _kernels_testing.fp_flush_modes_of_threads(2) == [0, 0]
 
 
 @needs_modes
@@ -47,9 +47,9 @@ def test_modes_restored_in_python_worker_threads():
     seen = []
 
     def work():
-        before = _kernels._fp_flush_modes()
+        before = _kernels_testing.fp_flush_modes()
         _fit_predict(2)
-        seen.append((before, _kernels._fp_flush_modes()))
+        seen.append((before, _kernels_testing.fp_flush_modes()))
 
     threads = [threading.Thread(target=work) for _ in range(3)]
     for t in threads:
@@ -57,7 +57,7 @@ def test_modes_restored_in_python_worker_threads():
     for t in threads:
         t.join()
     assert seen == [(0, 0)] * 3
-    assert _kernels._fp_flush_modes() == 0
+    assert _kernels_testing.fp_flush_modes() == 0
 
 
 @needs_modes
@@ -65,14 +65,14 @@ def test_caller_flush_modes_are_kept():
     torch = pytest.importorskip("torch", reason="torch sets the caller's modes here")
     torch.set_flush_denormal(True)
     try:
-        modes = _kernels._fp_flush_modes()
+        modes = _kernels_testing.fp_flush_modes()
         if modes == 0:
             pytest.skip("torch could not set flush-to-zero on this CPU")
         _fit_predict(2)
-        assert _kernels._fp_flush_modes() == modes
+        assert _kernels_testing.fp_flush_modes() == modes
     finally:
         torch.set_flush_denormal(False)
-    assert _kernels._fp_flush_modes() == 0
+    assert _kernels_testing.fp_flush_modes() == 0
 
 
 @needs_modes

@@ -21,7 +21,6 @@ examples comes from the profiles of ``tests/conftest.py``.
 
 import contextlib
 import warnings
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -30,13 +29,11 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
-import seqclf._network as network_module
 from seqclf import RNNClassifier
-from seqclf._network import RecurrentNetwork
-from seqclf._optim import AdamOptimizer, SGDOptimizer
 from seqclf._sequences import prepare
 from seqclf.preprocessing import SequenceScaler
 
+from ._helpers import inject_fault
 from ._state import assert_same_state, snapshot
 from .conftest import CELL_NAMES as CELLS
 
@@ -415,65 +412,37 @@ def test_fuzz_token_ids(n, data, id_dtype, vocab_size, mask, arch, ragged):
         check_predictions(clf, unseen, 2)
 
 
+# The failures forced into a fit: the fault of the training plan's hook and
+# the exception raised at its stops (see tests._helpers.inject_fault).
+FAILURES = {
+    "nan_loss": ("loss", None),
+    "inf_grad": ("gradient", None),
+    "inf_norm": ("norm", None),                 # with clip_norm set
+    "nan_weight_adam": ("weight", None),
+    "nan_weight_sgd": ("weight", None),
+    "error_step": ("before_batch", RuntimeError),
+    "memory_before_update": ("before_update", MemoryError),
+    "memory_update": ("after_update", MemoryError),
+    "interrupt_step": ("before_batch", KeyboardInterrupt),
+    "interrupt_update": ("after_update", KeyboardInterrupt),
+}
+
+
 @contextlib.contextmanager
 def _failing(kind, k):
-    """A patch making the k-th call of a network or optimizer method fail;
-    the fit runs the per-batch path, whose methods these are (the compiled
-    loop's failures are tested in test_train_loop.py)."""
-    with mock.patch.object(network_module, "COMPILED_LOOP", False), \
-            _failing_call(kind, k):
+    """Make the k-th mini-batch of the fit fail as ``kind`` says."""
+    what, error = FAILURES[kind]
+    # A KeyboardInterrupt without a message, as Ctrl-C raises it: the
+    # estimator words it when it keeps the model.
+    exception = (None if error is None else error() if error is KeyboardInterrupt
+                 else error("injected"))
+    with pytest.MonkeyPatch.context() as patches:
+        inject_fault(patches, k, what, exception)
         yield
 
 
-def _failing_call(kind, k):
-    def nth(real, hook):
-        calls = [0]
-
-        def wrapper(self, *args, **kwargs):
-            calls[0] += 1
-            if calls[0] == k and hook[0] == "before":
-                hook[1](self)
-            out = real(self, *args, **kwargs)
-            if calls[0] == k and hook[0] == "after":
-                out = hook[1](self, out, args)
-            return out
-        return wrapper
-
-    def raise_(exc):
-        def hook(*args):
-            raise exc
-        return hook
-
-    def set_grad(net, loss, args):
-        net.grads[0] = np.inf
-        return loss
-
-    def set_param(opt, out, args):
-        params = args[0]            # update(params, grad)
-        params[0] = np.nan
-
-    table = {
-        "nan_loss": (RecurrentNetwork, "train_step", ("after", lambda n, l, a: np.nan)),
-        "inf_grad": (RecurrentNetwork, "train_step", ("after", set_grad)),
-        "nan_weight_adam": (AdamOptimizer, "update", ("after", set_param)),
-        "nan_weight_sgd": (SGDOptimizer, "update", ("after", set_param)),
-        "error_step": (RecurrentNetwork, "train_step",
-                       ("before", raise_(RuntimeError("injected")))),
-        "memory_update": (AdamOptimizer, "update",
-                          ("after", raise_(MemoryError("injected")))),
-        "interrupt_step": (RecurrentNetwork, "train_step",
-                           ("before", raise_(KeyboardInterrupt()))),
-        "interrupt_update": (AdamOptimizer, "update",
-                             ("after", raise_(KeyboardInterrupt()))),
-    }
-    owner, name, hook = table[kind]
-    return mock.patch.object(owner, name, nth(getattr(owner, name), hook))
-
-
 @given(start=st.sampled_from(["unfitted", "refit", "warm", "partial"]),
-       kind=st.sampled_from(["nan_loss", "inf_grad", "nan_weight_adam",
-                             "nan_weight_sgd", "error_step", "memory_update",
-                             "interrupt_step", "interrupt_update"]),
+       kind=st.sampled_from(list(FAILURES)),
        k=st.integers(1, 8), arch=architectures(), n=st.integers(2, 10),
        batch_size=st.integers(1, 4), max_iter=st.integers(1, 3),
        change=st.sampled_from([None, "solver", "learning_rate_init"]),
@@ -486,9 +455,10 @@ def test_fuzz_forced_failure_leaves_the_contract(start, kind, k, arch, n,
     y = np.arange(n) % 2
     solver = "sgd" if kind == "nan_weight_sgd" else "adam"
     early = early and start != "partial" and n >= 8
+    clip_norm = 1.0 if kind == "inf_norm" else None
     clf = RNNClassifier(solver=solver, batch_size=batch_size, max_iter=max_iter,
-                        dropout=0.1, random_state=0, early_stopping=early,
-                        validation_fraction=0.3, **arch)
+                        dropout=0.1, clip_norm=clip_norm, random_state=0,
+                        early_stopping=early, validation_fraction=0.3, **arch)
     if start != "unfitted":
         clf.fit(X, y)
         if change == "solver":
@@ -500,9 +470,7 @@ def test_fuzz_forced_failure_leaves_the_contract(start, kind, k, arch, n,
     before = snapshot(clf)
     curve_before = len(getattr(clf, "loss_curve_", []))
     iter_before = getattr(clf, "n_iter_", 0)
-    expected_error = {"error_step": RuntimeError, "memory_update": MemoryError,
-                      "interrupt_step": KeyboardInterrupt,
-                      "interrupt_update": KeyboardInterrupt}.get(kind, ValueError)
+    expected_error = FAILURES[kind][1] or ValueError
     with _failing(kind, k):
         try:
             if start == "partial":

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from seqclf import _kernels, _layers, reference
+from seqclf import _kernels, _kernels_testing, _layers, reference
 from seqclf._cells import CELLS as REGISTRY
 from seqclf._cells import N_GATES, cache_shapes, param_shapes
 from seqclf._openmp_helpers import single_threaded_blas
@@ -55,10 +55,10 @@ STEP_PATHS = ("own", "blas") if _kernels.step_products() == "own" else ("blas",)
 
 @pytest.fixture(autouse=True, params=STEP_PATHS)
 def step_products(request):
-    previous = _kernels._use_own_step_products(request.param == "own")
+    previous = _kernels_testing.use_own_step_products(request.param == "own")
     assert _kernels.step_products() == request.param
     yield request.param
-    _kernels._use_own_step_products(previous)
+    _kernels_testing.use_own_step_products(previous)
 
 
 # ---------------------------------------------------------------------------
@@ -429,7 +429,7 @@ def gate_grid():
 def test_gate_math_accuracy(name, dtype):
     x = gate_grid().astype(dtype)
     y = x.copy()
-    _kernels._gate_math(y, name)
+    _kernels_testing.gate_math(y, name)
     assert y.dtype == dtype
     expected = GATES[name](x.astype(np.float64))  # exact input, float64 math
     err = np.abs(y.astype(np.float64) - expected)
@@ -466,11 +466,11 @@ def test_gate_math_accuracy(name, dtype):
 def test_gate_math_special_values(dtype):
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e38, -1e38], dtype=dtype)
     s = x.copy()
-    _kernels._gate_math(s, "sigmoid")
+    _kernels_testing.gate_math(s, "sigmoid")
     assert np.isnan(s[0])
     np.testing.assert_array_equal(s[1:], [1, 0, 0.5, 0.5, 1, 0])
     t = x.copy()
-    _kernels._gate_math(t, "tanh")
+    _kernels_testing.gate_math(t, "tanh")
     assert np.isnan(t[0])
     np.testing.assert_array_equal(t[1:], [1, -1, 0, 0, 1, -1])
 
@@ -491,7 +491,7 @@ def test_gate_math_vector_tails(n, name, dtype):
     buf[5:5 + n] = x
     view = buf[5:5 + n]
     assert view.flags.c_contiguous
-    _kernels._gate_math(view, name)
+    _kernels_testing.gate_math(view, name)
     assert np.all(buf[:5] == 7) and np.all(buf[5 + n:] == 7)
     expected = GATES[name](x.astype(np.float64))
     assert np.isnan(view[-1])
@@ -848,6 +848,18 @@ def test_every_registered_computation_has_a_kernel():
     # The cell registry and the kernels' codes list the same computations.
     assert set(_kernels.CELL_CODES) == set(CELLS)
     assert len(set(_kernels.CELL_CODES.values())) == len(CELLS)
+
+
+def test_a_pass_configuration_not_implemented_is_refused():
+    # No thread at all: the pass refuses its configuration and writes nothing.
+    X = np.ones((3, 2, 1))
+    W, U, b = np.ones((1, 2)), np.ones((2, 2)), np.ones(2)
+    h_last = np.full((3, 2), np.nan)
+    code = _kernels.CELL_CODES[("rnn", "tanh")]
+    with pytest.raises(ValueError, match="does not implement n_threads=0"):
+        _kernels.forward(code, False, 0, X, np.full(3, 2, dtype=np.intp), W, U,
+                         b, None, None, h_last, None, None, None, None)
+    assert np.isnan(h_last).all()
 
 
 def test_dX_output_with_compute_dX_false_is_refused():

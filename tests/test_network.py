@@ -5,9 +5,10 @@ import pickle
 import numpy as np
 import pytest
 
-from seqclf import reference
+from seqclf import _head, reference
 from seqclf._network import RecurrentNetwork, SquaredError, _orthogonal
 from seqclf._openmp_helpers import single_threaded_blas
+from seqclf._optim import SGDOptimizer
 
 from ._fd import central_differences
 from ._helpers import token_ids
@@ -76,7 +77,9 @@ def test_gradient_matches_finite_differences(cells, sizes, bidirectional,
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_squared_error_is_mlp_regressor_loss(weighted, dtype):
-    """Loss and gradient against scikit-learn's squared_loss written out."""
+    """The loss of kind "squared_error" (the plan's compiled head, here on
+    outputs ``Z = A``: an identity head) against scikit-learn's
+    squared_loss, and its gradient written out."""
     from sklearn.neural_network._base import squared_loss
 
     rng = np.random.default_rng(0)
@@ -84,7 +87,10 @@ def test_squared_error_is_mlp_regressor_loss(weighted, dtype):
     y = rng.normal(size=(6, 3)).astype(dtype)
     sw = rng.uniform(0.1, 3, size=6) if weighted else None
     weight_sum = 6.0 if sw is None else float(sw.sum())
-    loss, dZ = SquaredError.loss_gradient(Z.copy(), y, sw, weight_sum)
+    W, b = np.eye(3, dtype=dtype), np.zeros(3, dtype=dtype)
+    dZ = np.empty_like(Z)
+    dW, db, dA = np.empty_like(W), np.empty_like(b), np.empty_like(Z)
+    loss = _head.head_squared_error(Z, W, b, y, sw, weight_sum, dZ, dW, db, dA)
     Z64, y64 = Z.astype(np.float64), y.astype(np.float64)
     rtol = 1e-12 if dtype == np.float64 else 1e-6
     assert loss == pytest.approx(squared_loss(y64, Z64, sw), rel=rtol)
@@ -92,6 +98,7 @@ def test_squared_error_is_mlp_regressor_loss(weighted, dtype):
     expected = w[:, None] * (Z64 - y64) / (3 * weight_sum)
     assert dZ.dtype == dtype
     np.testing.assert_allclose(dZ, expected, rtol=rtol * 10)
+    np.testing.assert_allclose(dA, expected, rtol=rtol * 10)  # dZ @ I
     np.testing.assert_array_equal(SquaredError.predict(Z), Z)
 
 
@@ -231,28 +238,30 @@ def test_network_pickles_and_clips_with_embedding():
     net.train_step(ids, lengths, y)
     # Nothing vocabulary-sized holds the gradient: only the batch's rows.
     assert net.grads.size == net.coefs.size - net.embedding.size
-    assert net.embedding_grad[1].shape == (np.unique(ids[ids >= 0]).size, 3)
-    before = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
-    assert np.isclose(net.clip_gradient(before / 2), before)
-    after = np.sqrt(np.sum(net.grads ** 2) + np.sum(net.embedding_grad[1] ** 2))
-    assert np.isclose(after, before / 2)
+    rows, egrad = net.embedding_grad
+    assert egrad.shape == (np.unique(ids[ids >= 0]).size, 3)
+    grads = net.grads.copy()
+    before = np.sqrt(np.sum(grads ** 2) + np.sum(egrad ** 2))
+
+    # Clipped to half its norm, the embedding rows' share included, by a
+    # plan whose step is the clipped gradient (SGD of rate 1, no momentum).
+    opts = [SGDOptimizer(shape, net.dtype, learning_rate=1.0, momentum=0.0)
+            for shape in (net.dense_coefs.shape, net.embedding.shape)]
+    plan = net.plan(ids, lengths, y, None, len(y), opts[0],
+                    clip_norm=before / 2, embedding_optimizer=opts[1])
+    w0 = net.coefs.copy()
+    _, updates, _, status = plan.run(np.arange(len(y)), 0, 1, 1)
+    assert (updates, status) == (1, 0)
+    step = (w0 - net.coefs).reshape(-1)
+    E = net.embedding.size
+    assert np.isclose(np.sqrt(np.sum(step ** 2)), before / 2)
+    np.testing.assert_allclose(step[E:], grads / 2, rtol=1e-9, atol=1e-12)
+    clipped = step[:E].reshape(net.embedding.shape)
+    np.testing.assert_allclose(clipped[rows], egrad / 2, rtol=1e-9, atol=1e-12)
+    assert not np.delete(clipped, rows, axis=0).any()   # other rows stay
 
     loaded = pickle.loads(pickle.dumps(net))
     assert np.shares_memory(loaded.embedding, loaded.coefs)
     np.testing.assert_array_equal(loaded.embedding, net.embedding)
     np.testing.assert_array_equal(loaded.decision_function(ids, lengths),
                                   net.decision_function(ids, lengths))
-
-
-def test_workspace_views_follow_their_buffer_when_it_grows():
-    from seqclf._network import _Workspace
-
-    ws = _Workspace(np.float64)
-    small = ws.get("a", (2, 3))
-    assert ws.get("a", (2, 3)) is small           # kept: one lookup
-    big = ws.get("a", (4, 5))                      # the buffer grows
-    again = ws.get("a", (2, 3))
-    assert again is not small and np.shares_memory(again, big)
-    other = ws.get("a", (3,), np.intp)             # another dtype, own buffer
-    assert other.dtype == np.intp and not np.shares_memory(other, big)
-    assert ws.get("a", (2, 3)) is again

@@ -62,7 +62,7 @@ def _fitted(config, Estimator=RNNClassifier, **kw):
     return est.fit(X, y), X, y
 
 
-def _train(est, X, y, how):
+def _train_by(est, X, y, how):
     if how == "partial_fit":
         return est.partial_fit(X, y)
     return est.set_params(warm_start=True, max_iter=1).fit(X, y)
@@ -92,8 +92,8 @@ def test_memory_mapped_model_trains_on_copies(tmp_path, config, how):
     mapped = joblib.load(path, mmap_mode="r")
     assert not mapped._network.coefs.flags.writeable     # what is tested
     in_memory = joblib.load(path)
-    _train(mapped, X, y, how)
-    _train(in_memory, X, y, how)
+    _train_by(mapped, X, y, how)
+    _train_by(in_memory, X, y, how)
     _assert_same_state(mapped, in_memory)
     assert not np.array_equal(_coefs(mapped), _coefs(est))  # it did train
     assert path.read_bytes() == saved
@@ -159,8 +159,8 @@ def test_regressor_loaded_from_a_map_in_any_mode_trains(tmp_path, mode):
     assert path.read_bytes() == saved
 
 
-def test_training_loop_refuses_read_only_arrays():
-    """Beneath the estimator, the compiled loop refuses to write through a
+def test_training_plan_refuses_read_only_arrays():
+    """Beneath the estimator, the training plan refuses to write through a
     read-only array instead of crashing."""
     est, X, y = _fitted("gru-adam")
     net, opt = est._network, est._optimizer
@@ -168,11 +168,15 @@ def test_training_loop_refuses_read_only_arrays():
             None, 16)
     net.dense_coefs.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
-        net.trainer(*args, opt.state())
+        net.plan(*args, opt)
     net.dense_coefs.flags.writeable = True
     opt.m.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
-        net.trainer(*args, opt.state())
+        net.plan(*args, opt)
+    opt.m.flags.writeable = True
+    net.grads.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        net.plan(*args)                 # the gradient only: still written
 
 
 def test_read_only_and_mapped_inputs_are_read_not_written(tmp_path):

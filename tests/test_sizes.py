@@ -70,6 +70,14 @@ def test_unaddressable_scratch_is_a_memory_error():
                 n_threads=1)
 
 
+def test_scratch_beyond_a_py_ssize_t_is_a_memory_error():
+    """Regions each within BLAS's int whose sum passes 2**63 elements."""
+    H = INT_MAX // 3                # G = 3H and F + H within an int
+    with pytest.raises(MemoryError,
+                       match=f"more than {sys.maxsize} bytes of scratch memory"):
+        scratch("gru", backward=True, N=1, T=INT_MAX, F=INT_MAX - H, H=H)
+
+
 def test_largest_int_dimension_is_accepted():
     # Exactly INT_MAX rows per chunk is still a valid BLAS dimension.
     scratch("rnn", N=1, T=INT_MAX)

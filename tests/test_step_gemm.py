@@ -12,7 +12,7 @@ columns that end inside a panel, and depths of 0 and 1. The kernel tests
 import numpy as np
 import pytest
 
-from seqclf import _kernels
+from seqclf import _kernels, _kernels_testing
 from seqclf._openmp_helpers import single_threaded_blas
 
 STEP_PATHS = ("own", "blas") if _kernels.step_products() == "own" else ("blas",)
@@ -21,16 +21,16 @@ RTOL = {np.float32: 1e-5, np.float64: 1e-13}
 
 @pytest.fixture(params=STEP_PATHS)
 def path(request):
-    previous = _kernels._use_own_step_products(request.param == "own")
+    previous = _kernels_testing.use_own_step_products(request.param == "own")
     yield request.param
-    _kernels._use_own_step_products(previous)
+    _kernels_testing.use_own_step_products(previous)
 
 
 def _check(A, U, transpose):
     B = U.T if transpose else U
     expected = A.astype(np.float64) @ B.astype(np.float64)
     with single_threaded_blas():
-        got = _kernels._step_product(A, U, transpose)
+        got = _kernels_testing.step_product(A, U, transpose)
     assert got.shape == expected.shape and got.dtype == A.dtype
     # Relative to the size of the terms summed, so that cancellation does
     # not make a correct result look wrong.
@@ -64,7 +64,7 @@ def test_columns_ending_inside_a_panel(path, dtype, n):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_zero_depth_gives_zeros(path, dtype):
     A = np.empty((5, 0), dtype=dtype)
-    got = _kernels._step_product(A, np.empty((0, 9), dtype=dtype), False)
+    got = _kernels_testing.step_product(A, np.empty((0, 9), dtype=dtype), False)
     np.testing.assert_array_equal(got, np.zeros((5, 9), dtype=dtype))
 
 
@@ -74,7 +74,7 @@ def test_nan_and_inf_propagate(path):
     U = rng.standard_normal((40, 70)).astype(np.float32)
     A[3, 5] = np.nan
     U[7, 2] = np.inf
-    got = _kernels._step_product(A, U, False)
+    got = _kernels_testing.step_product(A, U, False)
     assert np.isnan(got[3]).all()
     rows = np.arange(9) != 3
     assert np.isinf(got[rows, 2]).all() or np.isnan(got[rows, 2]).any()
@@ -94,27 +94,28 @@ def test_result_does_not_depend_on_the_rows_beside_it():
     for dtype in (np.float32, np.float64):
         A = rng.standard_normal((17, 128)).astype(dtype)
         U = rng.standard_normal((128, 512)).astype(dtype)
-        whole = _kernels._step_product(A, U, False)
+        whole = _kernels_testing.step_product(A, U, False)
         for i in (0, 5, 16):
-            alone = _kernels._step_product(np.ascontiguousarray(A[i:i + 1]), U, False)
+            row = np.ascontiguousarray(A[i:i + 1])
+            alone = _kernels_testing.step_product(row, U, False)
             np.testing.assert_array_equal(alone[0], whole[i])
 
 
 def test_path_switch_round_trips():
     before = _kernels.step_products()
-    previous = _kernels._use_own_step_products(False)
+    previous = _kernels_testing.use_own_step_products(False)
     try:
         assert _kernels.step_products() == "blas"
     finally:
-        _kernels._use_own_step_products(previous)
+        _kernels_testing.use_own_step_products(previous)
     assert _kernels.step_products() == before
 
 
 def test_bad_arguments():
     a = np.zeros((2, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="columns"):
-        _kernels._step_product(a, np.zeros((4, 5), dtype=np.float32), False)
+        _kernels_testing.step_product(a, np.zeros((4, 5), dtype=np.float32), False)
     with pytest.raises(TypeError, match="both float32"):
-        _kernels._step_product(a, np.zeros((3, 5), dtype=np.float64), False)
+        _kernels_testing.step_product(a, np.zeros((3, 5), dtype=np.float64), False)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _kernels._step_product(a.T, np.zeros((2, 5), dtype=np.float32), False)
+        _kernels_testing.step_product(a.T, np.zeros((2, 5), dtype=np.float32), False)

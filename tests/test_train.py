@@ -1,23 +1,21 @@
-"""The compiled parts of a training step (seqclf._train) against NumPy.
+"""The compiled parts of a training step against NumPy.
 
-Each compiled operation replaces NumPy expressions that stay in the package
-as its reference: the head's and losses' methods of seqclf._network, and the
-update formulas of the optimizers written out here. Reductions must not
-depend on the thread count (bit for bit); the optimizers' updates must give
-the NumPy expressions' results bit for bit.
+The vector passes (seqclf._vector), the heads and losses (seqclf._head) and
+the optimizers' steps (seqclf._updates, through seqclf._optim) against NumPy
+expressions written out here, and the network's step against the whole-
+network oracle of seqclf.reference. Reductions must not depend on the
+thread count (bit for bit); the optimizers' updates must give the NumPy
+expressions' results bit for bit.
 """
 
 import numpy as np
 import pytest
 
-from seqclf import _train
-from seqclf._network import (
-    DenseHead,
-    RecurrentNetwork,
-    SoftmaxCrossEntropy,
-    SquaredError,
-)
+from seqclf import _head, _vector
+from seqclf._network import RecurrentNetwork, SoftmaxCrossEntropy, SquaredError
 from seqclf._optim import AdamOptimizer, SGDOptimizer
+
+from ._helpers import oracle_gradient
 
 DTYPES = [np.float32, np.float64]
 # The head's outputs in float64 (compiled) vs the dtype's (NumPy): float32
@@ -25,32 +23,34 @@ DTYPES = [np.float32, np.float64]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
-@pytest.mark.parametrize("dtype", DTYPES + [np.intp])
-@pytest.mark.parametrize("T", [1, 4, 7])
-def test_gather_takes_the_rows_up_to_T(dtype, T):
-    rng = np.random.default_rng(0)
-    X = (rng.normal(size=(9, 7, 3)) * 100).astype(dtype)
-    rows = np.array([4, 0, 8, 4, 2])
-    out = np.full((5, T, 3), -1, dtype=dtype)
-    _train.gather(2, X, rows, out)
-    np.testing.assert_array_equal(out, X[rows, :T])
-
-
-def _head_reference(A, W, b, y, sw, loss):
-    weight_sum = float(len(A) if sw is None else np.sum(sw))
-    head = DenseHead(*W.shape)
-    params = {"W": W, "b": b}
-    grads = {"W": np.empty_like(W), "b": np.empty_like(b)}
-    Z = head.forward(params, A)
-    value, dZ = loss.loss_gradient(Z, y, sw, weight_sum)
-    dA = head.backward(params, grads, A, dZ.astype(A.dtype))
-    return value, grads["W"], grads["b"], dA, weight_sum
+def _head_reference(A, W, b, y, sw, squared):
+    """The dense head, the loss and their gradients written out in float64:
+    ``Z = A W + b``; the weighted mean of ``-log softmax(Z)[y]`` or of
+    ``0.5 * mean_k (Z - y)^2``; ``dZ`` its gradient, ``dW = A^T dZ``,
+    ``db = sum dZ``, ``dA = dZ W^T``."""
+    A, W, b = (a.astype(np.float64) for a in (A, W, b))
+    N, M = len(A), W.shape[1]
+    w = np.ones(N) if sw is None else sw
+    weight_sum = float(np.sum(w))
+    Z = A @ W + b
+    if squared:
+        per_sample = 0.5 * np.mean((Z - y) ** 2, axis=1)
+        dZ = (Z - y) / M
+    else:
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        per_sample = -log_p[np.arange(N), y]
+        dZ = np.exp(log_p)
+        dZ[np.arange(N), y] -= 1
+    dZ *= (w / weight_sum)[:, None]
+    value = float(np.sum(w * per_sample) / weight_sum)
+    return value, A.T @ dZ, dZ.sum(axis=0), dZ @ W.T, weight_sum
 
 
 def _head_compiled(A, W, b, y, sw, weight_sum, squared):
     Z = np.empty((len(A), W.shape[1]), dtype=A.dtype)
     dW, db, dA = np.empty_like(W), np.empty_like(b), np.empty_like(A)
-    fn = _train.head_squared_error if squared else _train.head_softmax_xent
+    fn = _head.head_squared_error if squared else _head.head_softmax_xent
     value = fn(A, W, b, y, sw, weight_sum, Z, dW, db, dA)
     return value, dW, db, dA
 
@@ -59,7 +59,7 @@ def _head_compiled(A, W, b, y, sw, weight_sum, squared):
 @pytest.mark.parametrize("squared", [False, True], ids=["xent", "squared"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("shape", [(1, 1, 2), (7, 5, 3), (130, 33, 10)])
-def test_head_and_loss_match_the_numpy_methods(dtype, squared, weighted, shape):
+def test_head_and_loss_match_numpy(dtype, squared, weighted, shape):
     N, K, M = shape
     rng = np.random.default_rng(N + K)
     A = rng.normal(size=(N, K)).astype(dtype)
@@ -70,8 +70,8 @@ def test_head_and_loss_match_the_numpy_methods(dtype, squared, weighted, shape):
     else:
         y = rng.integers(0, M, N).astype(np.intp)
     sw = rng.uniform(0, 3, N) if weighted else None
-    loss = SquaredError() if squared else SoftmaxCrossEntropy()
-    ref, dW_ref, db_ref, dA_ref, weight_sum = _head_reference(A, W, b, y, sw, loss)
+    ref, dW_ref, db_ref, dA_ref, weight_sum = _head_reference(A, W, b, y, sw,
+                                                              squared)
     got, dW, db, dA = _head_compiled(A, W, b, y, sw, weight_sum, squared)
     tol = TOL[dtype]
     assert got == pytest.approx(ref, rel=tol, abs=tol)
@@ -117,8 +117,8 @@ def test_penalty_and_norm_match_numpy_for_any_thread_count(dtype, n):
     results = []
     for n_threads in (1, 2, 3):
         g = grads.copy()
-        w2 = _train.add_penalty(n_threads, coefs, g, ranges, 0.25)
-        results.append((w2, _train.sum_squares(n_threads, g), g))
+        w2 = _vector.add_penalty(n_threads, coefs, g, ranges, 0.25)
+        results.append((w2, _vector.sum_squares(n_threads, g), g))
     ref_g = grads.copy()
     mask = np.zeros(n, dtype=bool)
     for lo, hi in ranges:
@@ -139,15 +139,15 @@ def test_penalty_and_norm_match_numpy_for_any_thread_count(dtype, n):
 @pytest.mark.parametrize("where", [0, 5000, 20_000 - 1])
 def test_non_finite_entries_are_found(dtype, bad, where):
     a = np.ones(20_000, dtype=dtype)
-    assert _train.all_finite(2, a)
+    assert _vector.all_finite(2, a)
     a[where] = bad
-    assert not _train.all_finite(1, a) and not _train.all_finite(2, a)
-    assert not np.isfinite(_train.sum_squares(2, a))
+    assert not _vector.all_finite(1, a) and not _vector.all_finite(2, a)
+    assert not np.isfinite(_vector.sum_squares(2, a))
 
 
 def test_scale_rounds_the_factor_to_the_dtype():
     a = np.arange(10, dtype=np.float32)
-    _train.scale(2, a, 1 / 3)
+    _vector.scale(2, a, 1 / 3)
     np.testing.assert_array_equal(a, np.arange(10, dtype=np.float32)
                                   * np.float32(1 / 3))
 
@@ -234,16 +234,8 @@ def test_update_refuses_arrays_it_cannot_step_in_place(Optimizer):
 
 
 # ---------------------------------------------------------------------------
-# The network's step: compiled head and loss vs the methods
+# The network's step against the whole-network oracle
 # ---------------------------------------------------------------------------
-
-class _PythonSoftmax(SoftmaxCrossEntropy):
-    """Same loss through its NumPy methods (a subclass is not compiled)."""
-
-
-class _PythonSquared(SquaredError):
-    pass
-
 
 def _network(loss, n_outputs, dtype):
     net = RecurrentNetwork(("gru", "lstm"), (5, 4), 3, n_outputs,
@@ -254,25 +246,26 @@ def _network(loss, n_outputs, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("squared", [False, True], ids=["xent", "squared"])
-def test_train_step_compiled_equals_the_numpy_methods(dtype, squared):
+def test_train_step_equals_the_oracle(dtype, squared):
+    """The plan's head and loss of each kind, on 2 threads, with weights
+    and the penalty: seqclf.reference.network_loss_gradient's loss and
+    gradient."""
     rng = np.random.default_rng(7)
     X = rng.normal(size=(11, 6, 3)).astype(dtype)
     lengths = rng.integers(1, 7, 11).astype(np.intp)
     sw = rng.uniform(0.5, 2, 11)
     if squared:
         y = rng.normal(size=(11, 2)).astype(dtype)
-        nets = [_network(SquaredError(), 2, dtype),
-                _network(_PythonSquared(), 2, dtype)]
+        net = _network(SquaredError(), 2, dtype)
     else:
         y = rng.integers(0, 3, 11).astype(np.intp)
-        nets = [_network(SoftmaxCrossEntropy(), 3, dtype),
-                _network(_PythonSoftmax(), 3, dtype)]
-    losses = [net.train_step(X, lengths, y, sw, alpha=0.1, n_threads=2)
-              for net in nets]
+        net = _network(SoftmaxCrossEntropy(), 3, dtype)
+    loss = net.train_step(X, lengths, y, sw, alpha=0.1, n_threads=2)
+    value, grads = oracle_gradient(net, X, lengths, y, sw, alpha=0.1)
     tol = TOL[dtype]
-    assert losses[0] == pytest.approx(losses[1], rel=tol)
-    np.testing.assert_allclose(nets[0].grads, nets[1].grads, rtol=200 * tol,
-                               atol=200 * tol * np.abs(nets[1].grads).max())
+    assert loss == pytest.approx(value, rel=tol)
+    np.testing.assert_allclose(net.grads, grads, rtol=200 * tol,
+                               atol=200 * tol * np.abs(grads).max())
 
 
 def test_train_step_refuses_what_its_unchecked_kernels_cannot_take():
@@ -307,15 +300,18 @@ def test_train_step_refuses_targets_and_weights_of_another_shape():
         net.train_step(X, lengths, np.zeros((4, 1)))
 
 
-def test_gather_batch_refuses_rows_outside_the_set():
+def test_plan_refuses_rows_outside_the_set():
     net = _network(SoftmaxCrossEntropy(), 3, np.float64)
     X = np.zeros((4, 5, 3))
     lengths = np.full(4, 5, dtype=np.intp)
     y = np.zeros(4, dtype=np.intp)
-    for rows in ([0, 4], [-1], []):
-        with pytest.raises(ValueError, match="rows must be a non-empty set"):
-            net.gather_batch(X, lengths, y, np.array(rows, dtype=np.intp))
+    plan = net.plan(X, lengths, y, None, 2)
+    for rows in ([0, 1, 2, 4], [-1, 0, 1, 2], [0, 1, 2], []):
+        with pytest.raises(ValueError, match="order"):
+            plan.run(np.array(rows, dtype=np.intp), 0, 1, 1)
     with pytest.raises(ValueError, match=r"lengths must lie in \[1, n_steps=5\]"):
-        net.gather_batch(X, np.array([5, 6, 5, 5]), y, np.array([1]))
-    Xb, lb, yb = net.gather_batch(X, lengths, y, np.array([3, 1]))
-    assert Xb.shape == (2, 5, 3) and lb.tolist() == [5, 5] and yb.shape == (2,)
+        net.plan(X, np.array([5, 6, 5, 5]), y, None, 2)
+    # Rows in any order, repeated or not: batch k is order[2k:2k + 2].
+    k, updates, loss_sum, status = plan.run(np.array([3, 1, 3, 0]), 1, 1, 1)
+    assert (k, updates, status) == (2, 0, 0)
+    assert loss_sum == pytest.approx(2 * np.log(3))     # zero inputs
